@@ -1,0 +1,94 @@
+/* The original project's musical vocabulary: a note is its pitch name ("C#4", "E-5"), a
+ * chord its normal-order pitch classes joined by dots ("4.9", "0.3.7"). Pure, no I/O. */
+#ifndef CONTINUO_TOKENS_H
+#define CONTINUO_TOKENS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "continuo/midi_file.h"
+#include "continuo/status.h"
+
+#define CN_TOKEN_NAME_MAX 32 /* "0.1.2.3.4.5.6.7.8.9.10.11" plus NUL fits with room */
+
+typedef struct {
+    uint8_t is_chord;
+    uint8_t pitch;    /* MIDI key of a single note (when !is_chord) */
+    uint16_t pc_mask; /* bit p set for pitch class p (C = 0) of a chord (when is_chord) */
+} CnToken;
+
+/* Writes the token's name ("C4", "E-5", "0.4.7") into name; returns its length. */
+int cn_token_name(CnToken token, char name[CN_TOKEN_NAME_MAX]);
+
+/* Parses a name written by cn_token_name (also accepts flats/sharps like "D-4", "A#3"). */
+int cn_token_parse(const char *name, CnToken *token, CnError *err);
+
+/* The token for notes struck together: one key gives a note, several a chord. */
+CnToken cn_token_from_keys(const uint8_t *keys, size_t n_keys);
+
+/* Normal order of a set of pitch classes (Forte's rules, as music21's normalOrder);
+ * returns how many were written to order. */
+int cn_normal_order(uint16_t pc_mask, int order[12]);
+
+int cn_token_equal(CnToken a, CnToken b);
+
+/* ----- MIDI notes to tokens and back ------------------------------------------------- */
+
+typedef struct {
+    CnToken *tokens;   /* (n_tokens) in playing order */
+    uint64_t *onsets;  /* (n_tokens) quantized onset, in twelfths of a quarter note */
+    size_t n_tokens;
+    size_t n_notes;    /* single-note tokens */
+    size_t n_chords;   /* chord tokens */
+    size_t n_dropped;  /* notes of other instruments and drums, left out */
+    char warning[256]; /* empty, or one line saying what was left out and why */
+} CnTokenStream;
+
+/* Turns a parsed file into tokens the way the original project's music21 import did:
+ * the first instrument's notes, chords from notes struck together in one track, onsets
+ * quantized to sixteenths and eighth-note triplets. See docs/TOKENS.md. */
+int cn_tokenize(const CnMidi *midi, CnTokenStream *out, CnError *err);
+
+void cn_token_stream_free(CnTokenStream *stream);
+
+typedef struct {
+    unsigned ppqn;          /* ticks per quarter in the produced notes */
+    double step_quarters;   /* distance between token onsets; the original: 0.5 */
+    double length_quarters; /* how long each note sounds; the original: 1.0 */
+    uint8_t velocity;       /* the original wrote music21's default, 90 */
+    uint8_t channel;
+} CnRenderOptions;
+
+/* The original's defaults: a token every eighth note, each a quarter note long. */
+CnRenderOptions cn_render_defaults(void);
+
+/* Renders tokens as notes; chords sound their pitch classes from C4 to B4 (a chord of
+ * one pitch class, which came from octaves, adds the octave below). *notes is allocated
+ * here (free() it); *n_notes receives the count. */
+int cn_render_tokens(const CnToken *tokens, size_t n_tokens, const CnRenderOptions *options,
+                     CnNote **notes, size_t *n_notes, CnError *err);
+
+/* ----- Vocabulary ---------------------------------------------------------------------- */
+
+typedef struct {
+    char (*names)[CN_TOKEN_NAME_MAX]; /* (n) sorted in byte order, as Python's sorted() */
+    CnToken *tokens;                  /* (n) the token each name stands for */
+    size_t n;
+} CnVocab;
+
+/* Builds the sorted set of every token in the given streams. */
+int cn_vocab_build(const CnTokenStream *streams, size_t n_streams, CnVocab *vocab, CnError *err);
+
+/* Builds a vocabulary from names (any order, no duplicates). */
+int cn_vocab_from_names(const char *const *names, size_t n_names, CnVocab *vocab, CnError *err);
+
+/* Index of token in the vocabulary, or -1. */
+int cn_vocab_index(const CnVocab *vocab, CnToken token);
+
+/* Index of the closest token the vocabulary has: itself, else the same pitch class in the
+ * nearest octave (notes), else the chord sharing most pitch classes. -1 if empty. */
+int cn_vocab_nearest(const CnVocab *vocab, CnToken token);
+
+void cn_vocab_free(CnVocab *vocab);
+
+#endif

@@ -1,0 +1,22 @@
+/* The continuo program's subcommands, one file each; main.c dispatches to them. */
+#ifndef CONTINUO_CLI_H
+#define CONTINUO_CLI_H
+
+typedef int (*CliCommand)(int argc, char **argv);
+
+int cmd_corpus(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+
+/* Prints "continuo: <message>" to stderr and returns exit code 1 (or the one given). */
+int cli_error(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Parses a whole decimal number or fails with a message naming the option. */
+int cli_parse_long(const char *option, const char *text, long min, long max, long *value);
+int cli_parse_double(const char *option, const char *text, double min, double max,
+                     double *value);
+
+#endif

@@ -1,0 +1,325 @@
+/* Tokens: names, normal order, hand-made MIDI files to the expected tokens, and tokens
+ * to MIDI and back. */
+#include "continuo/midi_file.h"
+#include "continuo/tokens.h"
+#include "test_util.h"
+
+static char tmp_name[CN_TOKEN_NAME_MAX];
+
+static const char *name_of(CnToken t)
+{
+    cn_token_name(t, tmp_name);
+    return tmp_name;
+}
+
+static CnToken chord_of(const char *pcs)
+{
+    CnToken t;
+    CnError err;
+    if (cn_token_parse(pcs, &t, &err) != 0)
+        fprintf(stderr, "bad chord in test: %s\n", err.message);
+    return t;
+}
+
+static void test_note_names_follow_music21_spelling(void)
+{
+    CHECK_STR(name_of((CnToken){.pitch = 60}), "C4");
+    CHECK_STR(name_of((CnToken){.pitch = 61}), "C#4");
+    CHECK_STR(name_of((CnToken){.pitch = 63}), "E-4");
+    CHECK_STR(name_of((CnToken){.pitch = 76}), "E5");
+    CHECK_STR(name_of((CnToken){.pitch = 75}), "E-5");
+    CHECK_STR(name_of((CnToken){.pitch = 70}), "B-4");
+    CHECK_STR(name_of((CnToken){.pitch = 21}), "A0");
+    CHECK_STR(name_of((CnToken){.pitch = 108}), "C8");
+}
+
+static void test_names_parse_back_to_the_same_token(void)
+{
+    for (int key = 12; key < 128; key++) {
+        CnToken t = {.pitch = (uint8_t)key}, back;
+        CnError err;
+        CHECK(cn_token_parse(name_of(t), &back, &err) == 0);
+        CHECK(cn_token_equal(t, back));
+    }
+    for (uint16_t mask = 1; mask < 4096; mask++) {
+        CnToken t = {.is_chord = 1, .pc_mask = mask}, back;
+        CnError err;
+        CHECK(cn_token_parse(name_of(t), &back, &err) == 0);
+        CHECK(cn_token_equal(t, back));
+    }
+}
+
+static void test_bad_names_are_refused_with_a_reason(void)
+{
+    const char *bad[] = {"", "H4", "C", "4.12", "4..7", "C#", "0.x", "C4x", "Z9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CnToken t;
+        CnError err = {{0}};
+        CHECK(cn_token_parse(bad[i], &t, &err) != 0);
+        CHECK(strstr(err.message, "not a token") != NULL);
+    }
+}
+
+static void test_chords_are_in_normal_order(void)
+{
+    CHECK_STR(name_of(chord_of("4.9")), "4.9");
+    CHECK_STR(name_of(chord_of("9.4")), "4.9");           /* A-E: the fourth, not the fifth */
+    CHECK_STR(name_of(chord_of("7.0.3")), "0.3.7");       /* C minor */
+    CHECK_STR(name_of(chord_of("0.4.7")), "0.4.7");       /* C major */
+    CHECK_STR(name_of(chord_of("2.7.11")), "7.11.2");     /* G major */
+    CHECK_STR(name_of(chord_of("2.5.7.11")), "11.2.5.7"); /* G7 */
+    CHECK_STR(name_of(chord_of("0.4.8")), "0.4.8");       /* symmetric: lowest first */
+    CHECK_STR(name_of(chord_of("7")), "7");               /* octaves: one class */
+    CHECK_STR(name_of(chord_of("0.1.5.6.8")), "0.1.5.6.8"); /* Forte 5-20 */
+    CHECK_STR(name_of(chord_of("11.1.2.5")), "11.1.2.5");
+}
+
+static void test_keys_struck_together_make_a_note_or_chord(void)
+{
+    uint8_t single[] = {64}, octave[] = {55, 67}, triad[] = {67, 60, 64}, twice[] = {60, 60};
+    CHECK_STR(name_of(cn_token_from_keys(single, 1)), "E4");
+    CHECK_STR(name_of(cn_token_from_keys(octave, 2)), "7");
+    CHECK_STR(name_of(cn_token_from_keys(triad, 3)), "0.4.7");
+    CHECK_STR(name_of(cn_token_from_keys(twice, 2)), "C4");
+}
+
+static int tokenize_bytes(const MidiBuilder *mb, CnTokenStream *stream, CnMidi *midi)
+{
+    CnError err = {{0}};
+    if (cn_midi_parse(mb->bytes, mb->n, midi, &err) != 0) {
+        fprintf(stderr, "parse failed: %s\n", err.message);
+        return -1;
+    }
+    if (cn_tokenize(midi, stream, &err) != 0) {
+        fprintf(stderr, "tokenize failed: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static void check_stream(const CnTokenStream *s, const char *const *expected, size_t n)
+{
+    CHECK(s->n_tokens == n);
+    for (size_t i = 0; i < n && i < s->n_tokens; i++)
+        CHECK_STR(name_of(s->tokens[i]), expected[i]);
+}
+
+/* One track: a C major chord, then E4 G4 with running status and velocity-0 note-offs,
+ * a tempo change in the middle, then an A minor chord written with note-off events. */
+static void test_hand_made_single_track(void)
+{
+    MidiBuilder mb = {0};
+    mb_header(&mb, 0, 1, 96);
+    mb_track_begin(&mb);
+    mb_event(&mb, 0, 6, 0xff, 0x51, 0x03, 0x07, 0xa1, 0x20); /* 120 bpm */
+    mb_event(&mb, 0, 3, 0x90, 60, 80);
+    mb_event(&mb, 0, 2, 64, 80);                             /* running status */
+    mb_event(&mb, 2, 2, 67, 80);                             /* 2 ticks late: same chord */
+    mb_event(&mb, 94, 2, 60, 0);
+    mb_event(&mb, 0, 2, 64, 0);
+    mb_event(&mb, 0, 2, 67, 0);
+    mb_event(&mb, 0, 2, 64, 70);                             /* E4 */
+    mb_event(&mb, 48, 2, 64, 0);
+    mb_event(&mb, 0, 6, 0xff, 0x51, 0x03, 0x0f, 0x42, 0x40); /* tempo change: 60 bpm */
+    mb_event(&mb, 0, 3, 0x90, 67, 70);                       /* G4 */
+    mb_event(&mb, 48, 3, 0x80, 67, 0);
+    mb_event(&mb, 0, 3, 0x90, 57, 90);                       /* A minor: A3 C4 E4 */
+    mb_event(&mb, 0, 2, 60, 90);
+    mb_event(&mb, 0, 2, 64, 90);
+    mb_event(&mb, 96, 3, 0x80, 57, 0);
+    mb_event(&mb, 0, 2, 60, 0);
+    mb_event(&mb, 0, 2, 64, 0);
+    mb_track_end(&mb);
+
+    CnMidi midi;
+    CnTokenStream s;
+    if (tokenize_bytes(&mb, &s, &midi) == 0) {
+        const char *expected[] = {"0.4.7", "E4", "G4", "9.0.4"};
+        check_stream(&s, expected, 4);
+        CHECK(s.n_chords == 2 && s.n_notes == 2);
+        CHECK(s.onsets[1] == 12 && s.onsets[2] == 18 && s.onsets[3] == 24);
+        CHECK(midi.n_notes == 8);
+        CHECK(midi.notes[0].duration == 96);
+        CHECK_NEAR(midi.bpm, 120.0, 1e-6);
+        CHECK(s.warning[0] == '\0');
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    mb_free(&mb);
+}
+
+/* Two tracks (right hand, left hand): notes at the same time in different tracks stay
+ * separate tokens, ordered by onset and then by track; drums are left out with a warning. */
+static void test_hand_made_two_hands_and_drums(void)
+{
+    MidiBuilder mb = {0};
+    mb_header(&mb, 1, 3, 480);
+    mb_track_begin(&mb); /* right hand: D5 then F#5 */
+    mb_event(&mb, 0, 3, 0x90, 74, 100);
+    mb_event(&mb, 480, 3, 0x90, 74, 0);
+    mb_event(&mb, 0, 3, 0x90, 78, 100);
+    mb_event(&mb, 480, 3, 0x90, 78, 0);
+    mb_track_end(&mb);
+    mb_track_begin(&mb); /* left hand: D3+A3 together, then D2 */
+    mb_event(&mb, 0, 3, 0x91, 50, 60);
+    mb_event(&mb, 0, 3, 0x91, 57, 60);
+    mb_event(&mb, 960, 3, 0x81, 50, 0);
+    mb_event(&mb, 0, 3, 0x81, 57, 0);
+    mb_event(&mb, 0, 3, 0x91, 38, 60);
+    mb_event(&mb, 480, 3, 0x81, 38, 0);
+    mb_track_end(&mb);
+    mb_track_begin(&mb); /* drums */
+    mb_event(&mb, 0, 3, 0x99, 36, 100);
+    mb_event(&mb, 240, 3, 0x89, 36, 0);
+    mb_track_end(&mb);
+
+    CnMidi midi;
+    CnTokenStream s;
+    if (tokenize_bytes(&mb, &s, &midi) == 0) {
+        const char *expected[] = {"D5", "9.2", "F#5", "D2"};
+        check_stream(&s, expected, 4);
+        CHECK(s.n_dropped == 1);
+        CHECK(strstr(s.warning, "drum") != NULL);
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    mb_free(&mb);
+}
+
+/* A second instrument (a program change to strings on another channel) is left out. */
+static void test_only_the_first_instrument_is_kept(void)
+{
+    MidiBuilder mb = {0};
+    mb_header(&mb, 1, 2, 480);
+    mb_track_begin(&mb);
+    mb_event(&mb, 0, 2, 0xc0, 0);
+    mb_event(&mb, 0, 3, 0x90, 60, 100);
+    mb_event(&mb, 480, 3, 0x80, 60, 0);
+    mb_track_end(&mb);
+    mb_track_begin(&mb);
+    mb_event(&mb, 0, 2, 0xc2, 48);
+    mb_event(&mb, 0, 3, 0x92, 72, 100);
+    mb_event(&mb, 480, 3, 0x82, 72, 0);
+    mb_track_end(&mb);
+    CnMidi midi;
+    CnTokenStream s;
+    if (tokenize_bytes(&mb, &s, &midi) == 0) {
+        const char *expected[] = {"C4"};
+        check_stream(&s, expected, 1);
+        CHECK(strstr(s.warning, "other than the first") != NULL);
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    mb_free(&mb);
+}
+
+/* Onsets snap to the nearer of the sixteenth and eighth-triplet grids. */
+static void test_onsets_are_quantized_like_music21(void)
+{
+    MidiBuilder mb = {0};
+    mb_header(&mb, 0, 1, 480);
+    mb_track_begin(&mb);
+    uint32_t onsets[] = {0, 118, 165, 330, 470};  /* ticks */
+    uint32_t expected_twelfths[] = {0, 3, 4, 8, 12};
+    uint32_t now = 0;
+    for (int i = 0; i < 5; i++) {
+        mb_event(&mb, onsets[i] - now, 3, 0x90, 60 + i, 100);
+        mb_event(&mb, 10, 3, 0x80, 60 + i, 0);
+        now = onsets[i] + 10;
+    }
+    mb_track_end(&mb);
+    CnMidi midi;
+    CnTokenStream s;
+    if (tokenize_bytes(&mb, &s, &midi) == 0) {
+        CHECK(s.n_tokens == 5);
+        for (size_t i = 0; i < 5 && i < s.n_tokens; i++)
+            CHECK(s.onsets[i] == expected_twelfths[i]);
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    mb_free(&mb);
+}
+
+static void test_tokens_to_midi_and_back_are_identical(void)
+{
+    const char *names[] = {"C4", "E-5", "0.4.7", "B-2", "7", "9.0.4", "F#6", "11.2.5.7", "A0"};
+    size_t n = sizeof names / sizeof names[0];
+    CnToken tokens[16];
+    CnError err = {{0}};
+    for (size_t i = 0; i < n; i++)
+        CHECK(cn_token_parse(names[i], &tokens[i], &err) == 0);
+    CnRenderOptions render = cn_render_defaults();
+    CnNote *notes;
+    size_t n_notes;
+    CHECK(cn_render_tokens(tokens, n, &render, &notes, &n_notes, &err) == 0);
+    CHECK(n_notes == 1 + 1 + 3 + 1 + 2 + 3 + 1 + 4 + 1); /* "7" sounds G3 and G4 */
+    CHECK(notes[1].onset == 240 && notes[1].duration == 480); /* half a beat apart */
+    CHECK(notes[2].pitch >= 60 && notes[2].pitch < 72);       /* chords in C4..B4 */
+
+    char *dir = test_make_temp_dir("tokens");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/round.mid", dir);
+    CnMidiWriteOptions write = {.ppqn = render.ppqn, .bpm = 120, .program = 0};
+    CHECK(cn_midi_write_file(path, notes, n_notes, &write, &err) == 0);
+    CnMidi midi;
+    CnTokenStream s;
+    CHECK(cn_midi_read_file(path, &midi, &err) == 0);
+    CHECK(cn_tokenize(&midi, &s, &err) == 0);
+    check_stream(&s, names, n);
+    CHECK_NEAR(midi.bpm, 120.0, 1e-3);
+    CHECK(midi.n_unclosed == 0);
+    cn_token_stream_free(&s);
+    cn_midi_free(&midi);
+    free(notes);
+    test_remove_tree(dir);
+    free(dir);
+}
+
+static void test_vocabulary_is_sorted_in_byte_order(void)
+{
+    const char *names[] = {"E4", "0.4.7", "C#4", "10.2", "B-3", "4.9", "C4"};
+    CnVocab v;
+    CnError err = {{0}};
+    CHECK(cn_vocab_from_names(names, 7, &v, &err) == 0);
+    const char *sorted[] = {"0.4.7", "10.2", "4.9", "B-3", "C#4", "C4", "E4"};
+    CHECK(v.n == 7);
+    for (size_t i = 0; i < 7 && i < v.n; i++)
+        CHECK_STR(v.names[i], sorted[i]);
+    CnToken c4 = {.pitch = 60};
+    CHECK(cn_vocab_index(&v, c4) == 5);
+    CHECK(cn_vocab_index(&v, (CnToken){.pitch = 62}) == -1);
+    cn_vocab_free(&v);
+}
+
+static void test_unknown_tokens_map_to_the_nearest(void)
+{
+    const char *names[] = {"C4", "E4", "0.4.7", "2.7", "9.0.4"};
+    CnVocab v;
+    CnError err = {{0}};
+    CHECK(cn_vocab_from_names(names, 5, &v, &err) == 0);
+    CnToken c6 = {.pitch = 84}, e2 = {.pitch = 40}, t;
+    CHECK_STR(v.names[cn_vocab_nearest(&v, c6)], "C4");
+    CHECK_STR(v.names[cn_vocab_nearest(&v, e2)], "E4");
+    cn_token_parse("0.4.7.11", &t, &err);
+    CHECK_STR(v.names[cn_vocab_nearest(&v, t)], "0.4.7");
+    cn_token_parse("9.0", &t, &err);
+    CHECK_STR(v.names[cn_vocab_nearest(&v, t)], "9.0.4");
+    cn_vocab_free(&v);
+}
+
+int main(void)
+{
+    RUN(test_note_names_follow_music21_spelling);
+    RUN(test_names_parse_back_to_the_same_token);
+    RUN(test_bad_names_are_refused_with_a_reason);
+    RUN(test_chords_are_in_normal_order);
+    RUN(test_keys_struck_together_make_a_note_or_chord);
+    RUN(test_hand_made_single_track);
+    RUN(test_hand_made_two_hands_and_drums);
+    RUN(test_only_the_first_instrument_is_kept);
+    RUN(test_onsets_are_quantized_like_music21);
+    RUN(test_tokens_to_midi_and_back_are_identical);
+    RUN(test_vocabulary_is_sorted_in_byte_order);
+    RUN(test_unknown_tokens_map_to_the_nearest);
+    return test_finish();
+}
