@@ -1,0 +1,116 @@
+/* Element-wise kernels written as straight loops the compiler vectorizes; built with
+ * clones for AVX-512 and AVX2 picked at load time, so one binary runs everywhere. */
+#include "kernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(CONTINUO_NO_CLONES)
+#define CN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CN_CLONES
+#endif
+
+/* exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln2 / 2, exp(r) by a degree-6
+ * polynomial (Cephes expf coefficients); 2^n built in the exponent bits. */
+static inline float exp_one(float x)
+{
+    x = x > 88.0f ? 88.0f : (x < -87.0f ? -87.0f : x);
+    float n = __builtin_roundf(x * 1.44269504088896341f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float sigmoid_one(float x)
+{
+    return 1.0f / (1.0f + exp_one(-x));
+}
+
+static inline float tanh_one(float x)
+{
+    return 2.0f / (1.0f + exp_one(-2.0f * x)) - 1.0f;
+}
+
+CN_CLONES
+void cn_vexp(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = exp_one(x[i]);
+}
+
+CN_CLONES
+void cn_lstm_cell(float *gates, const float *c_prev, float *c, float *h, float *tanh_c,
+                  size_t n_hidden)
+{
+    float *gi = gates, *gf = gates + n_hidden, *gg = gates + 2 * n_hidden,
+          *go = gates + 3 * n_hidden;
+    for (size_t j = 0; j < n_hidden; j++) {
+        float i = sigmoid_one(gi[j]), f = sigmoid_one(gf[j]), g = tanh_one(gg[j]),
+              o = sigmoid_one(go[j]);
+        float cj = f * c_prev[j] + i * g;
+        float tc = tanh_one(cj);
+        gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
+        c[j] = cj;
+        h[j] = o * tc;
+        tanh_c[j] = tc;
+    }
+}
+
+CN_CLONES
+float cn_softmax(float *x, size_t n)
+{
+    float max = x[0];
+    for (size_t i = 1; i < n; i++)
+        max = x[i] > max ? x[i] : max;
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = exp_one(x[i] - max);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (size_t i = 0; i < n; i++)
+        x[i] *= inv;
+    return logf(sum) + max;
+}
+
+CN_CLONES
+void cn_lstm_cell_backward(const float *gates, const float *tanh_c, const float *c_prev,
+                           const float *dh, float *dc_next, float *d_gates, size_t n_hidden)
+{
+    const float *gi = gates, *gf = gates + n_hidden, *gg = gates + 2 * n_hidden,
+                *go = gates + 3 * n_hidden;
+    float *di = d_gates, *df = d_gates + n_hidden, *dg = d_gates + 2 * n_hidden,
+          *d_o = d_gates + 3 * n_hidden;
+    for (size_t j = 0; j < n_hidden; j++) {
+        float i = gi[j], f = gf[j], g = gg[j], o = go[j], tc = tanh_c[j];
+        float dc = dh[j] * o * (1.0f - tc * tc) + dc_next[j];
+        d_o[j] = dh[j] * tc * o * (1.0f - o);
+        di[j] = dc * g * i * (1.0f - i);
+        dg[j] = dc * i * (1.0f - g * g);
+        df[j] = dc * c_prev[j] * f * (1.0f - f);
+        dc_next[j] = dc * f;
+    }
+}
+
+CN_CLONES
+void cn_rmsprop_update(float *params, const float *grad, float *mean_sq, size_t n, float lr,
+                       float rho, float eps)
+{
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i];
+        float v = rho * mean_sq[i] + (1.0f - rho) * g * g;
+        mean_sq[i] = v;
+        params[i] -= lr * g / (sqrtf(v) + eps);
+    }
+}

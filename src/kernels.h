@@ -1,0 +1,32 @@
+/* Vectorized element-wise kernels shared by training and inference: activations,
+ * softmax, and the LSTM cell update. Internal to the library. Real-time safe: no
+ * allocation, no locks, bounded loops. */
+#ifndef CONTINUO_KERNELS_H
+#define CONTINUO_KERNELS_H
+
+#include <stddef.h>
+
+/* y[i] = exp(x[i]), accurate to a few ulp over the float range (x clamped to +-88). */
+void cn_vexp(float *y, const float *x, size_t n);
+
+/* The LSTM cell on pre-activations gates = [i | f | g | o] (each n_hidden wide) for one
+ * row: activates gates in place, then c = f * c_prev + i * g and h = o * tanh(c).
+ * tanh_c receives tanh(c), which the backward pass needs. */
+void cn_lstm_cell(float *gates, const float *c_prev, float *c, float *h, float *tanh_c,
+                  size_t n_hidden);
+
+/* Softmax of logits in place; returns log(sum(exp(logits - max))) + max, so that the
+ * cross-entropy of a target k is logsumexp - logits_before[k]. */
+float cn_softmax(float *x, size_t n);
+
+/* Backward through the LSTM cell for one row. gates holds the activated [i|f|g|o],
+ * tanh_c = tanh(c_t), c_prev the state the step started from, dh the gradient reaching
+ * h_t, dc_next the gradient reaching c_t from step t+1 (replaced by the gradient reaching
+ * c_prev). Writes the pre-activation gradients [di|df|dg|do] into d_gates. */
+void cn_lstm_cell_backward(const float *gates, const float *tanh_c, const float *c_prev,
+                           const float *dh, float *dc_next, float *d_gates, size_t n_hidden);
+
+/* params -= lr * grad / (sqrt(mean_sq) + eps), mean_sq = rho * mean_sq + (1 - rho) * grad^2 */
+void cn_rmsprop_update(float *params, const float *grad, float *mean_sq, size_t n, float lr,
+                       float rho, float eps);
+#endif

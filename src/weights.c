@@ -1,0 +1,646 @@
+/* The .cnw weights file: writing it atomically and reading it back with every size,
+ * checksum and shape checked before use (the format is in docs/FORMAT.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "continuo/model.h"
+#include "crc32.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the .cnw format is little-endian; a big-endian port must swap bytes"
+#endif
+
+static const uint8_t magic[8] = {0x89, 'C', 'N', 'W', '\r', '\n', 0x1a, '\n'};
+
+#define HEADER_SIZE 64
+#define ENTRY_SIZE 64
+#define MAX_ENTRIES 64
+#define DATA_ALIGN 64
+
+enum { DTYPE_F32 = 1, DTYPE_U16 = 2, DTYPE_U32 = 3, DTYPE_TEXT = 4 };
+
+typedef struct {
+    char name[32];
+    uint32_t dtype;
+    uint32_t crc;
+    uint64_t offset;
+    uint64_t n_bytes;
+    uint64_t reserved;
+} Entry;
+
+typedef struct {
+    uint8_t magic[8];
+    uint32_t version;
+    uint32_t n_entries;
+    uint64_t file_size;
+    uint32_t table_crc;
+    uint8_t reserved[36];
+} Header;
+
+_Static_assert(sizeof(Entry) == ENTRY_SIZE, "entry layout");
+_Static_assert(sizeof(Header) == HEADER_SIZE, "header layout");
+
+/* ----- Text sections ------------------------------------------------------------------ */
+
+typedef struct {
+    char *text;
+    size_t len, cap;
+} Text;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int text_add(Text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->text ? t->text + t->len : NULL, t->text ? t->cap - t->len : 0, fmt,
+                          ap);
+        va_end(ap);
+        if (n < 0)
+            return -1;
+        if (t->text && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return 0;
+        }
+        size_t cap = (t->cap + (size_t)n + 1) * 2;
+        char *p = realloc(t->text, cap);
+        if (!p)
+            return -1;
+        t->text = p;
+        t->cap = cap;
+    }
+}
+
+static int config_text(const CnModel *m, Text *t)
+{
+    const CnModelConfig *c = &m->config;
+    return text_add(t, "architecture=lstm\nn_vocab=%d\nn_embed=%d\nn_layers=%d\nn_hidden=%d\n"
+                       "n_dense=%d\ndropout=%.9g\n",
+                    c->n_vocab, c->n_embed, c->n_layers, c->n_hidden, c->n_dense,
+                    (double)c->dropout);
+}
+
+static int info_text(const CnModel *m, Text *t)
+{
+    const CnTrainInfo *i = &m->info;
+    return text_add(t, "epochs=%d\nobjective=%s\ntrain_loss=%.9g\nval_loss=%.9g\n"
+                       "val_accuracy=%.9g\nseconds=%.3f\nseq=%d\n",
+                    i->epochs, i->objective[0] ? i->objective : "none", i->train_loss,
+                    i->val_loss, i->val_accuracy, i->seconds, i->seq);
+}
+
+/* Names, shapes and offsets (in floats from the start of "params") of every tensor, so
+ * that other tools can find them; the loader checks it against the configuration. */
+static int tensors_text(const CnModelConfig *c, Text *t)
+{
+    CnParams v;
+    float *base = (float *)(uintptr_t)DATA_ALIGN; /* any non-NULL base; only offsets used */
+    cn_params_views(c, base, &v);
+    size_t H = (size_t)c->n_hidden, top = c->n_dense > 0 ? (size_t)c->n_dense : H;
+    int rc = 0;
+#define TENSOR(name, ptr, rows, cols)                                                    \
+    rc |= text_add(t, "%s %zu %zu %zu\n", name, (size_t)(rows), (size_t)(cols),          \
+                   (size_t)((ptr) - base))
+    if (c->n_embed > 0)
+        TENSOR("embed", v.embed, c->n_vocab, c->n_embed);
+    for (int l = 0; l < c->n_layers; l++) {
+        char name[32];
+        size_t in = l > 0 ? H : (c->n_embed > 0 ? (size_t)c->n_embed : 1);
+        snprintf(name, sizeof name, "lstm%d.w_x", l);
+        TENSOR(name, v.lstm[l].w_x, 4 * H, in);
+        snprintf(name, sizeof name, "lstm%d.w_h", l);
+        TENSOR(name, v.lstm[l].w_h, 4 * H, H);
+        snprintf(name, sizeof name, "lstm%d.bias", l);
+        TENSOR(name, v.lstm[l].bias, 4 * H, 1);
+    }
+    if (c->n_dense > 0) {
+        TENSOR("dense.w", v.dense_w, c->n_dense, H);
+        TENSOR("dense.b", v.dense_b, c->n_dense, 1);
+    }
+    TENSOR("out.w", v.out_w, c->n_vocab, top);
+    TENSOR("out.b", v.out_b, c->n_vocab, 1);
+#undef TENSOR
+    return rc;
+}
+
+static int vocab_text(const CnVocab *v, Text *t)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (text_add(t, "%s\n", v->names[i]))
+            return -1;
+    return 0;
+}
+
+/* ----- Writing ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *name;
+    uint32_t dtype;
+    const void *data;
+    size_t n_bytes;
+} Section;
+
+static int write_all(int fd, const void *bytes, size_t n)
+{
+    const uint8_t *p = bytes;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int write_sections(int fd, const Section *sections, int n, CnError *err)
+{
+    Header header = {.version = CN_WEIGHTS_VERSION, .n_entries = (uint32_t)n};
+    memcpy(header.magic, magic, sizeof magic);
+    Entry entries[MAX_ENTRIES];
+    memset(entries, 0, sizeof entries);
+    uint64_t at = HEADER_SIZE + (uint64_t)n * ENTRY_SIZE;
+    for (int i = 0; i < n; i++) {
+        at = (at + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
+        snprintf(entries[i].name, sizeof entries[i].name, "%s", sections[i].name);
+        entries[i].dtype = sections[i].dtype;
+        entries[i].offset = at;
+        entries[i].n_bytes = sections[i].n_bytes;
+        entries[i].crc = cn_crc32(0, sections[i].data, sections[i].n_bytes);
+        at += sections[i].n_bytes;
+    }
+    header.file_size = at;
+    header.table_crc = cn_crc32(cn_crc32(0, &header, sizeof header), entries,
+                                (size_t)n * ENTRY_SIZE);
+    static const uint8_t zeros[DATA_ALIGN] = {0};
+    if (write_all(fd, &header, sizeof header) || write_all(fd, entries, (size_t)n * ENTRY_SIZE))
+        return cn_fail(err, "write failed: %s", strerror(errno));
+    uint64_t pos = HEADER_SIZE + (uint64_t)n * ENTRY_SIZE;
+    for (int i = 0; i < n; i++) {
+        if (write_all(fd, zeros, (size_t)(entries[i].offset - pos)) ||
+            write_all(fd, sections[i].data, sections[i].n_bytes))
+            return cn_fail(err, "write failed: %s", strerror(errno));
+        pos = entries[i].offset + entries[i].n_bytes;
+    }
+    return 0;
+}
+
+static int fsync_folder(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    free(copy);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_atomically(const char *path, const Section *sections, int n, CnError *err)
+{
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 16);
+    if (!tmp)
+        return cn_fail(err, "out of memory");
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, ".tmp-XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return cn_fail(err, "cannot create a file beside %s: %s", path, strerror(e));
+    }
+    int rc = write_sections(fd, sections, n, err);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = cn_fail(err, "fsync failed: %s", strerror(errno));
+    if (close(fd) != 0 && rc == 0)
+        rc = cn_fail(err, "close failed: %s", strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = cn_fail(err, "cannot rename into %s: %s", path, strerror(errno));
+    if (rc != 0)
+        unlink(tmp);
+    else
+        fsync_folder(path); /* the rename itself survives a power cut */
+    free(tmp);
+    return rc;
+}
+
+int cn_model_save(const CnModel *model, const CnTrainState *train_state, const char *path,
+                  CnError *err)
+{
+    Text config = {0}, tensors = {0}, vocab = {0}, info = {0};
+    int rc = 0;
+    if (config_text(model, &config) || tensors_text(&model->config, &tensors) ||
+        vocab_text(&model->vocab, &vocab) || info_text(model, &info))
+        rc = cn_fail(err, "out of memory");
+    Section sections[MAX_ENTRIES];
+    int n = 0;
+    if (rc == 0) {
+        sections[n++] = (Section){"config", DTYPE_TEXT, config.text, config.len};
+        sections[n++] = (Section){"vocab", DTYPE_TEXT, vocab.text, vocab.len};
+        sections[n++] = (Section){"tensors", DTYPE_TEXT, tensors.text, tensors.len};
+        sections[n++] = (Section){"info", DTYPE_TEXT, info.text, info.len};
+        sections[n++] = (Section){"params", DTYPE_F32, model->params,
+                                  model->n_params * sizeof(float)};
+        if (model->n_corpus > 0) {
+            sections[n++] = (Section){"corpus", DTYPE_U16, model->corpus,
+                                      model->n_corpus * sizeof(uint16_t)};
+            sections[n++] = (Section){"song_starts", DTYPE_U32, model->song_starts,
+                                      model->n_songs * sizeof(uint32_t)};
+        }
+        if (train_state && train_state->moments)
+            sections[n++] = (Section){"train.moments", DTYPE_F32, train_state->moments,
+                                      model->n_params * sizeof(float)};
+        if (train_state && train_state->blob)
+            sections[n++] = (Section){"train.state", DTYPE_TEXT, train_state->blob,
+                                      train_state->n_blob};
+        if (train_state && train_state->carry)
+            sections[n++] = (Section){"train.carry", DTYPE_F32, train_state->carry,
+                                      train_state->n_carry * sizeof(float)};
+        rc = write_atomically(path, sections, n, err);
+    }
+    free(config.text);
+    free(tensors.text);
+    free(vocab.text);
+    free(info.text);
+    if (rc)
+        cn_fail_context(err, "saving %s: ", path);
+    return rc;
+}
+
+/* ----- Reading ------------------------------------------------------------------------ */
+
+typedef struct {
+    const uint8_t *bytes;
+    size_t size;
+    const Entry *entries;
+    uint32_t n_entries;
+} MappedFile;
+
+static const Entry *find_entry(const MappedFile *f, const char *name)
+{
+    for (uint32_t i = 0; i < f->n_entries; i++)
+        if (strncmp(f->entries[i].name, name, sizeof f->entries[i].name) == 0)
+            return &f->entries[i];
+    return NULL;
+}
+
+static int explain_foreign(const uint8_t *b, size_t size, CnError *err)
+{
+    if (size >= 4 && memcmp(b, "MThd", 4) == 0)
+        return cn_fail(err, "this is a MIDI file, not a weights file");
+    if (size >= 8 && memcmp(b, "\x89HDF\r\n\x1a\n", 8) == 0)
+        return cn_fail(err, "this is an HDF5 file (a Keras model?); continuo reads only its "
+                            "own .cnw weights, made by 'continuo train'");
+    if (size >= 2 && b[0] == 'P' && b[1] == 'K')
+        return cn_fail(err, "this is a zip archive (a PyTorch checkpoint?); continuo reads "
+                            "only its own .cnw weights, made by 'continuo train'");
+    return cn_fail(err, "not a continuo weights file (wrong magic number)");
+}
+
+static int check_header(MappedFile *f, CnError *err)
+{
+    if (f->size < sizeof magic && memcmp(f->bytes, magic, f->size) == 0)
+        return cn_fail(err, "truncated: only %zu bytes", f->size);
+    if (f->size < sizeof magic || memcmp(f->bytes, magic, sizeof magic) != 0)
+        return explain_foreign(f->bytes, f->size, err);
+    if (f->size < HEADER_SIZE)
+        return cn_fail(err, "truncated: %zu bytes, shorter than the %d-byte header", f->size,
+                       HEADER_SIZE);
+    Header h;
+    memcpy(&h, f->bytes, sizeof h);
+    if (h.version > CN_WEIGHTS_VERSION)
+        return cn_fail(err, "written by a newer continuo (format version %u; this build reads "
+                            "up to version %d): upgrade continuo", h.version, CN_WEIGHTS_VERSION);
+    if (h.version == 0)
+        return cn_fail(err, "format version 0 is not valid (corrupt header)");
+    if (h.n_entries == 0 || h.n_entries > MAX_ENTRIES)
+        return cn_fail(err, "corrupt header: %u sections (1..%d expected)", h.n_entries,
+                       MAX_ENTRIES);
+    if (h.file_size != f->size)
+        return cn_fail(err, "%s: the header says %llu bytes but the file has %zu",
+                       h.file_size > f->size ? "truncated" : "trailing bytes after the data",
+                       (unsigned long long)h.file_size, f->size);
+    size_t table_end = HEADER_SIZE + (size_t)h.n_entries * ENTRY_SIZE;
+    if (table_end > f->size)
+        return cn_fail(err, "truncated: the section table runs past the end of the file");
+    uint32_t stored = h.table_crc;
+    h.table_crc = 0;
+    uint32_t crc = cn_crc32(cn_crc32(0, &h, sizeof h), f->bytes + HEADER_SIZE,
+                            (size_t)h.n_entries * ENTRY_SIZE);
+    if (crc != stored)
+        return cn_fail(err, "corrupt header or section table (checksum mismatch)");
+    f->entries = (const Entry *)(f->bytes + HEADER_SIZE);
+    f->n_entries = h.n_entries;
+    return 0;
+}
+
+static int check_entries(const MappedFile *f, CnError *err)
+{
+    for (uint32_t i = 0; i < f->n_entries; i++) {
+        const Entry *e = &f->entries[i];
+        if (memchr(e->name, '\0', sizeof e->name) == NULL)
+            return cn_fail(err, "corrupt section table: section %u has no name", i);
+        if (e->offset % DATA_ALIGN != 0 || e->offset > f->size ||
+            e->n_bytes > f->size - e->offset)
+            return cn_fail(err, "section '%s' lies outside the file (corrupt or truncated)",
+                           e->name);
+        if (cn_crc32(0, f->bytes + e->offset, (size_t)e->n_bytes) != e->crc)
+            return cn_fail(err, "section '%s' is corrupt (checksum mismatch)", e->name);
+    }
+    return 0;
+}
+
+/* Copies a text section into a NUL-terminated string. */
+static char *section_text(const MappedFile *f, const char *name, CnError *err)
+{
+    const Entry *e = find_entry(f, name);
+    if (!e || e->dtype != DTYPE_TEXT) {
+        cn_fail(err, "the file has no '%s' section", name);
+        return NULL;
+    }
+    char *text = malloc((size_t)e->n_bytes + 1);
+    if (!text) {
+        cn_fail(err, "out of memory");
+        return NULL;
+    }
+    memcpy(text, f->bytes + e->offset, (size_t)e->n_bytes);
+    text[e->n_bytes] = '\0';
+    return text;
+}
+
+/* Finds "key=" at the start of a line; returns the value or NULL. */
+static const char *text_value(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == '=')
+            return line + klen + 1;
+    return NULL;
+}
+
+static int read_int(const char *text, const char *key, int *value, CnError *err)
+{
+    const char *v = text_value(text, key);
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || end == v || (*end != '\n' && *end != '\0') || x < -1000000 || x > 1000000000)
+        return cn_fail(err, "the configuration lacks a valid '%s'", key);
+    *value = (int)x;
+    return 0;
+}
+
+static double read_double_or_nan(const char *text, const char *key)
+{
+    const char *v = text_value(text, key);
+    return v ? strtod(v, NULL) : NAN;
+}
+
+static int parse_config(const char *text, CnModelConfig *c, CnError *err)
+{
+    const char *arch = text_value(text, "architecture");
+    if (!arch || strncmp(arch, "lstm\n", 5) != 0)
+        return cn_fail(err, "unknown architecture (this build knows 'lstm')");
+    if (read_int(text, "n_vocab", &c->n_vocab, err) ||
+        read_int(text, "n_embed", &c->n_embed, err) ||
+        read_int(text, "n_layers", &c->n_layers, err) ||
+        read_int(text, "n_hidden", &c->n_hidden, err) ||
+        read_int(text, "n_dense", &c->n_dense, err))
+        return -1;
+    c->dropout = (float)read_double_or_nan(text, "dropout");
+    return cn_model_config_check(c, err);
+}
+
+static void parse_info(const char *text, CnTrainInfo *info)
+{
+    const char *v;
+    memset(info, 0, sizeof *info);
+    if ((v = text_value(text, "epochs")))
+        info->epochs = atoi(v);
+    if ((v = text_value(text, "objective")))
+        snprintf(info->objective, sizeof info->objective, "%.*s", (int)strcspn(v, "\n"), v);
+    if ((v = text_value(text, "seq")))
+        info->seq = atoi(v);
+    info->train_loss = read_double_or_nan(text, "train_loss");
+    info->val_loss = read_double_or_nan(text, "val_loss");
+    info->val_accuracy = read_double_or_nan(text, "val_accuracy");
+    info->seconds = read_double_or_nan(text, "seconds");
+}
+
+static int parse_vocab(char *text, int n_vocab, CnVocab *vocab, CnError *err)
+{
+    const char **names = malloc((size_t)n_vocab * sizeof *names);
+    if (!names)
+        return cn_fail(err, "out of memory");
+    int n = 0;
+    for (char *line = text; *line && n <= n_vocab;) {
+        char *nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        if (n < n_vocab)
+            names[n] = line;
+        n++;
+        line = nl + 1;
+    }
+    int rc = n != n_vocab ? cn_fail(err, "the vocabulary lists %d tokens, the configuration "
+                                         "%d", n, n_vocab)
+                          : cn_vocab_from_names(names, (size_t)n, vocab, err);
+    if (rc == 0)
+        for (int i = 0; i < n; i++)
+            if (strcmp(names[i], vocab->names[i]) != 0) {
+                cn_vocab_free(vocab);
+                rc = cn_fail(err, "the vocabulary is not in sorted order");
+                break;
+            }
+    free(names);
+    return rc;
+}
+
+static const void *typed_section(const MappedFile *f, const char *name, uint32_t dtype,
+                                 size_t elem, size_t *count)
+{
+    const Entry *e = find_entry(f, name);
+    if (!e || e->dtype != dtype || e->n_bytes % elem != 0)
+        return NULL;
+    *count = (size_t)e->n_bytes / elem;
+    return f->bytes + e->offset;
+}
+
+static int load_corpus(CnModel *m, const MappedFile *f, CnError *err)
+{
+    size_t n_ids = 0, n_songs = 0;
+    const uint16_t *ids = typed_section(f, "corpus", DTYPE_U16, 2, &n_ids);
+    const uint32_t *starts = typed_section(f, "song_starts", DTYPE_U32, 4, &n_songs);
+    if (!ids || !starts)
+        return 0; /* optional */
+    for (size_t i = 0; i < n_ids; i++)
+        if (ids[i] >= m->config.n_vocab)
+            return cn_fail(err, "the stored corpus has a token outside the vocabulary");
+    for (size_t s = 0; s < n_songs; s++)
+        if (starts[s] > n_ids || (s > 0 && starts[s] < starts[s - 1]))
+            return cn_fail(err, "the stored corpus has invalid song boundaries");
+    return cn_model_set_corpus(m, ids, n_ids, starts, n_songs, err);
+}
+
+static int load_train_state(const CnModel *m, const MappedFile *f, CnTrainState *ts,
+                            CnError *err)
+{
+    memset(ts, 0, sizeof *ts);
+    size_t n = 0;
+    const float *moments = typed_section(f, "train.moments", DTYPE_F32, 4, &n);
+    if (moments && n == m->n_params) {
+        ts->moments = malloc(n * sizeof(float));
+        if (!ts->moments)
+            return cn_fail(err, "out of memory");
+        memcpy(ts->moments, moments, n * sizeof(float));
+    }
+    const uint8_t *blob = typed_section(f, "train.state", DTYPE_TEXT, 1, &n);
+    if (blob) {
+        ts->blob = malloc(n + 1);
+        if (!ts->blob)
+            return cn_fail(err, "out of memory");
+        memcpy(ts->blob, blob, n);
+        ts->blob[n] = '\0';
+        ts->n_blob = n;
+    }
+    const float *carry = typed_section(f, "train.carry", DTYPE_F32, 4, &n);
+    if (carry) {
+        ts->carry = malloc((n ? n : 1) * sizeof(float));
+        if (!ts->carry)
+            return cn_fail(err, "out of memory");
+        memcpy(ts->carry, carry, n * sizeof(float));
+        ts->n_carry = n;
+    }
+    return 0;
+}
+
+static int load_params(CnModel *m, const MappedFile *f, int writable, CnError *err)
+{
+    char *expected = NULL, *listed = NULL;
+    Text t = {0};
+    int rc = tensors_text(&m->config, &t) ? cn_fail(err, "out of memory") : 0;
+    expected = t.text;
+    if (rc == 0 && !(listed = section_text(f, "tensors", err)))
+        rc = -1;
+    if (rc == 0 && strcmp(expected ? expected : "", listed) != 0)
+        rc = cn_fail(err, "the tensor table does not match the configuration's shapes");
+    free(expected);
+    free(listed);
+    if (rc)
+        return -1;
+    size_t n = 0;
+    const float *params = typed_section(f, "params", DTYPE_F32, 4, &n);
+    m->n_params = cn_params_size(&m->config);
+    if (!params || n != m->n_params)
+        return cn_fail(err, "the parameters hold %zu floats; the configuration needs %zu", n,
+                       m->n_params);
+    if (writable) {
+        m->params = aligned_alloc(64, m->n_params * sizeof(float));
+        if (!m->params)
+            return cn_fail(err, "out of memory for %zu parameters", m->n_params);
+        memcpy(m->params, params, m->n_params * sizeof(float));
+    } else {
+        m->params = (float *)(uintptr_t)params; /* read-only mapping, never written */
+    }
+    cn_params_views(&m->config, m->params, &m->w);
+    return 0;
+}
+
+static int load_mapped(CnModel *m, const MappedFile *f, int writable, CnTrainState *ts,
+                       CnError *err)
+{
+    if (check_header((MappedFile *)f, err) || check_entries(f, err))
+        return -1;
+    char *config = section_text(f, "config", err);
+    if (!config)
+        return -1;
+    int rc = parse_config(config, &m->config, err);
+    free(config);
+    if (rc)
+        return -1;
+    char *info = section_text(f, "info", err);
+    if (info)
+        parse_info(info, &m->info);
+    free(info);
+    char *vocab = section_text(f, "vocab", err);
+    if (!vocab)
+        return -1;
+    rc = parse_vocab(vocab, m->config.n_vocab, &m->vocab, err);
+    free(vocab);
+    if (rc == 0)
+        rc = load_params(m, f, writable, err);
+    if (rc == 0)
+        rc = load_corpus(m, f, err);
+    if (rc == 0 && ts)
+        rc = load_train_state(m, f, ts, err);
+    return rc;
+}
+
+int cn_model_load(CnModel *model, const char *path, int writable, CnTrainState *train_state,
+                  CnError *err)
+{
+    memset(model, 0, sizeof *model);
+    if (train_state)
+        memset(train_state, 0, sizeof *train_state);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return cn_fail(err, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return cn_fail(err, "%s is not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return cn_fail(err, "%s: the file is empty", path);
+    }
+    size_t size = (size_t)st.st_size;
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return cn_fail(err, "cannot map %s: %s", path, strerror(errno));
+    MappedFile f = {.bytes = map, .size = size};
+    int rc = load_mapped(model, &f, writable, train_state, err);
+    if (rc == 0 && !writable) {
+        model->owned_mapping = map;
+        model->mapping_size = size;
+        return 0;
+    }
+    if (rc != 0) {
+        if (!writable)
+            model->params = NULL; /* points into the mapping, not ours to free */
+        cn_model_free(model);
+        if (train_state)
+            cn_train_state_free(train_state);
+        cn_fail_context(err, "%s: ", path);
+    }
+    munmap(map, size);
+    return rc;
+}
+
+void cn_train_state_free(CnTrainState *state)
+{
+    if (!state)
+        return;
+    free(state->moments);
+    free(state->blob);
+    free(state->carry);
+    memset(state, 0, sizeof *state);
+}
