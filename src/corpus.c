@@ -168,3 +168,33 @@ int cn_corpus_is_validation(size_t i, size_t n, double val_fraction)
         return 0;
     return floor((double)(i + 1) * val_fraction) > floor((double)i * val_fraction);
 }
+
+int cn_corpus_to_ids(const CnCorpus *corpus, const CnVocab *vocab, CnSongIds **songs,
+                     uint16_t **storage, size_t *n_mapped, CnError *err)
+{
+    size_t total = cn_corpus_n_tokens(corpus);
+    *songs = malloc((corpus->n_songs ? corpus->n_songs : 1) * sizeof **songs);
+    *storage = malloc((total ? total : 1) * sizeof **storage);
+    *n_mapped = 0;
+    if (!*songs || !*storage || vocab->n == 0) {
+        free(*songs);
+        free(*storage);
+        *songs = NULL;
+        *storage = NULL;
+        return cn_fail(err, vocab->n ? "out of memory" : "the vocabulary is empty");
+    }
+    size_t at = 0;
+    for (size_t s = 0; s < corpus->n_songs; s++) {
+        const CnTokenStream *st = &corpus->songs[s].stream;
+        (*songs)[s] = (CnSongIds){.ids = *storage + at, .n = st->n_tokens};
+        for (size_t i = 0; i < st->n_tokens; i++) {
+            int id = cn_vocab_index(vocab, st->tokens[i]);
+            if (id < 0) {
+                id = cn_vocab_nearest(vocab, st->tokens[i]);
+                (*n_mapped)++;
+            }
+            (*storage)[at++] = (uint16_t)id;
+        }
+    }
+    return 0;
+}

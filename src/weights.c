@@ -226,7 +226,11 @@ static int write_atomically(const char *path, const Section *sections, int n, Cn
         free(tmp);
         return cn_fail(err, "cannot create a file beside %s: %s", path, strerror(e));
     }
-    int rc = write_sections(fd, sections, n, err);
+    mode_t mask = umask(0); /* mkstemp makes 0600; a weights file is as readable as any */
+    umask(mask);
+    int rc = fchmod(fd, 0666 & ~mask) == 0 ? 0 : cn_fail(err, "chmod failed: %s", strerror(errno));
+    if (rc == 0)
+        rc = write_sections(fd, sections, n, err);
     if (rc == 0 && fsync(fd) != 0)
         rc = cn_fail(err, "fsync failed: %s", strerror(errno));
     if (close(fd) != 0 && rc == 0)
@@ -351,8 +355,19 @@ static int check_header(MappedFile *f, CnError *err)
     return 0;
 }
 
+static int zero_bytes(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* Sections follow each other in the file; the only other bytes are zero padding, so
+ * every byte is covered by a checksum or known to be zero. */
 static int check_entries(const MappedFile *f, CnError *err)
 {
+    uint64_t end_of_previous = HEADER_SIZE + (uint64_t)f->n_entries * ENTRY_SIZE;
     for (uint32_t i = 0; i < f->n_entries; i++) {
         const Entry *e = &f->entries[i];
         if (memchr(e->name, '\0', sizeof e->name) == NULL)
@@ -361,9 +376,16 @@ static int check_entries(const MappedFile *f, CnError *err)
             e->n_bytes > f->size - e->offset)
             return cn_fail(err, "section '%s' lies outside the file (corrupt or truncated)",
                            e->name);
+        if (e->offset < end_of_previous || !zero_bytes(f->bytes + end_of_previous,
+                                                       (size_t)(e->offset - end_of_previous)))
+            return cn_fail(err, "corrupt: bytes before section '%s' are not the zero padding "
+                                "the format has there", e->name);
         if (cn_crc32(0, f->bytes + e->offset, (size_t)e->n_bytes) != e->crc)
             return cn_fail(err, "section '%s' is corrupt (checksum mismatch)", e->name);
+        end_of_previous = e->offset + e->n_bytes;
     }
+    if (end_of_previous != f->size)
+        return cn_fail(err, "trailing bytes after the last section");
     return 0;
 }
 
@@ -632,6 +654,24 @@ int cn_model_load(CnModel *model, const char *path, int writable, CnTrainState *
         cn_fail_context(err, "%s: ", path);
     }
     munmap(map, size);
+    return rc;
+}
+
+int cn_model_load_bytes(CnModel *model, const void *bytes, size_t n_bytes, CnError *err)
+{
+    memset(model, 0, sizeof *model);
+    if (n_bytes == 0)
+        return cn_fail(err, "the file is empty");
+    /* The format wants 64-byte aligned tensors; a copy gives that whatever bytes is. */
+    void *copy = aligned_alloc(64, (n_bytes + 63) / 64 * 64);
+    if (!copy)
+        return cn_fail(err, "out of memory");
+    memcpy(copy, bytes, n_bytes);
+    MappedFile f = {.bytes = copy, .size = n_bytes};
+    int rc = load_mapped(model, &f, 1, NULL, err);
+    if (rc != 0)
+        cn_model_free(model);
+    free(copy);
     return rc;
 }
 

@@ -38,6 +38,17 @@ size_t cn_corpus_n_tokens(const CnCorpus *corpus);
 /* Builds the vocabulary of all songs. */
 int cn_corpus_vocab(const CnCorpus *corpus, CnVocab *vocab, CnError *err);
 
+typedef struct {
+    const uint16_t *ids; /* token ids of one song */
+    size_t n;
+} CnSongIds;
+
+/* The token ids of every song under vocab. A token the vocabulary lacks becomes the
+ * nearest one it has (cn_vocab_nearest), counted in *n_mapped. (*songs)[i].ids point into
+ * *storage; free both. */
+int cn_corpus_to_ids(const CnCorpus *corpus, const CnVocab *vocab, CnSongIds **songs,
+                     uint16_t **storage, size_t *n_mapped, CnError *err);
+
 /* Whether song i of n goes to validation when val_fraction of the songs are held out:
  * spread evenly through the sorted list (0.1 holds out every tenth song). */
 int cn_corpus_is_validation(size_t i, size_t n, double val_fraction);

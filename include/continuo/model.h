@@ -116,6 +116,9 @@ int cn_model_save(const CnModel *model, const CnTrainState *train_state, const c
 int cn_model_load(CnModel *model, const char *path, int writable, CnTrainState *train_state,
                   CnError *err);
 
+/* The same checks on a weights file already in memory (bytes are copied). */
+int cn_model_load_bytes(CnModel *model, const void *bytes, size_t n_bytes, CnError *err);
+
 void cn_train_state_free(CnTrainState *state);
 
 #endif

@@ -18,6 +18,8 @@ static const struct {
 } commands[] = {
     {"corpus", cmd_corpus, "tokenize a folder of MIDI files and summarize it"},
     {"score", cmd_score, "turn hand-written text scores into MIDI files"},
+    {"train", cmd_train, "train the LSTM on a folder of MIDI files"},
+    {"info", cmd_info, "check a weights file and describe it"},
 };
 
 int cli_error(int code, const char *fmt, ...)

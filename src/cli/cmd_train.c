@@ -1,0 +1,399 @@
+/* continuo train: reads a folder of MIDI files, trains the LSTM, checkpoints every epoch,
+ * stops cleanly on Ctrl-C or SIGTERM and resumes exactly with --resume. */
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "continuo/corpus.h"
+#include "continuo/model.h"
+#include "continuo/train.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: continuo train [OPTION]...\n"
+            "Learn the MIDI files of a folder with a stacked LSTM; write a checkpoint after\n"
+            "every epoch. Ctrl-C finishes the batch, saves and stops; --resume goes on.\n\n"
+            "  -d, --data DIR        folder of .mid files (default: midi_songs)\n"
+            "  -o, --out FILE        checkpoint to write (default: weights/model.cnw)\n"
+            "      --preset NAME     'default' or 'original' (the Keras project exactly:\n"
+            "                        scalar input, objective last, 200 epochs, no validation)\n"
+            "      --objective OBJ   'all' (next token at every position, state carried;\n"
+            "                        default) or 'last' (each window predicts one token)\n"
+            "      --layers N        LSTM layers (3)\n"
+            "      --hidden N        units per LSTM layer (512)\n"
+            "      --dense N         width of the dense layer, 0 for none (256)\n"
+            "      --embed N         learned embedding width, 0 = scalar input (default 64;\n"
+            "                        original 0)\n"
+            "      --dropout P       dropout rate while training (0.3)\n"
+            "      --seq N           chunk or window length in tokens (100)\n"
+            "      --batch N         streams or windows per batch (64)\n"
+            "      --lr X            RMSprop learning rate (0.001)\n"
+            "      --clip X          clip the gradient norm to X, 0 = never (0)\n"
+            "      --epochs N        train until N epochs are done (200)\n"
+            "      --val-split X     share of songs held out for validation (0.1)\n"
+            "      --seed N          data order, initialization and dropout (1)\n"
+            "      --threads N       BLAS threads (default: all cores)\n"
+            "      --resume          continue the checkpoint at --out with its own settings\n"
+            "      --log FILE        per-epoch CSV (default: the checkpoint's name + .csv)\n"
+            "      --best FILE       best-by-validation copy (default: NAME.best.cnw)\n"
+            "  -q, --quiet           print nothing but errors\n"
+            "  -h, --help            show this help\n");
+}
+
+enum {
+    OPT_PRESET = 256, OPT_OBJECTIVE, OPT_LAYERS, OPT_HIDDEN, OPT_DENSE, OPT_EMBED, OPT_DROPOUT,
+    OPT_SEQ, OPT_BATCH, OPT_LR, OPT_CLIP, OPT_EPOCHS, OPT_VAL, OPT_SEED, OPT_THREADS,
+    OPT_RESUME, OPT_LOG, OPT_BEST, OPT_STOP_AFTER,
+};
+
+typedef struct {
+    const char *data_dir, *out_path, *log_path, *best_path;
+    CnModelConfig config;
+    CnTrainOptions train;
+    int threads, resume, quiet, epochs_given;
+    int settings_given; /* options --resume must not contradict */
+    char derived_log[4096], derived_best[4096];
+} TrainArgs;
+
+static int parse_args(int argc, char **argv, TrainArgs *a)
+{
+    static const struct option options[] = {
+        {"data", required_argument, 0, 'd'},       {"out", required_argument, 0, 'o'},
+        {"preset", required_argument, 0, OPT_PRESET},
+        {"objective", required_argument, 0, OPT_OBJECTIVE},
+        {"layers", required_argument, 0, OPT_LAYERS},
+        {"hidden", required_argument, 0, OPT_HIDDEN},
+        {"dense", required_argument, 0, OPT_DENSE}, {"embed", required_argument, 0, OPT_EMBED},
+        {"dropout", required_argument, 0, OPT_DROPOUT},
+        {"seq", required_argument, 0, OPT_SEQ},     {"batch", required_argument, 0, OPT_BATCH},
+        {"lr", required_argument, 0, OPT_LR},       {"clip", required_argument, 0, OPT_CLIP},
+        {"epochs", required_argument, 0, OPT_EPOCHS},
+        {"val-split", required_argument, 0, OPT_VAL},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"threads", required_argument, 0, OPT_THREADS},
+        {"resume", no_argument, 0, OPT_RESUME},    {"log", required_argument, 0, OPT_LOG},
+        {"best", required_argument, 0, OPT_BEST},
+        {"stop-after-batches", required_argument, 0, OPT_STOP_AFTER}, /* for tests */
+        {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    a->data_dir = "midi_songs";
+    a->out_path = "weights/model.cnw";
+    a->config = (CnModelConfig){.n_embed = 64, .n_layers = 3, .n_hidden = 512, .n_dense = 256,
+                                .dropout = 0.3f};
+    a->train = cn_train_options_default();
+    int c;
+    long v;
+    double x;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:o:qh", options, NULL)) != -1) {
+        int setting = 1;
+        switch (c) {
+        case 'd': a->data_dir = optarg; setting = 0; break;
+        case 'o': a->out_path = optarg; setting = 0; break;
+        case 'q': a->quiet = 1; setting = 0; break;
+        case 'h': usage(stdout); return 1;
+        case OPT_PRESET:
+            if (strcmp(optarg, "original") == 0) {
+                a->train = cn_train_options_original();
+                a->config.n_embed = 0;
+            } else if (strcmp(optarg, "default") != 0) {
+                return cli_error(2, "--preset is 'default' or 'original', not '%s'", optarg) ? -1 : -1;
+            }
+            break;
+        case OPT_OBJECTIVE:
+            if (strcmp(optarg, "all") == 0)
+                a->train.objective = CN_OBJECTIVE_ALL;
+            else if (strcmp(optarg, "last") == 0)
+                a->train.objective = CN_OBJECTIVE_LAST;
+            else
+                return cli_error(2, "--objective is 'all' or 'last', not '%s'", optarg) ? -1 : -1;
+            break;
+#define LONG_OPT(code, name, lo, hi, field)                                               \
+        case code:                                                                        \
+            if (cli_parse_long(name, optarg, lo, hi, &v))                                 \
+                return -1;                                                                \
+            field = (int)v;                                                               \
+            break;
+        LONG_OPT(OPT_LAYERS, "--layers", 1, CN_MAX_LAYERS, a->config.n_layers)
+        LONG_OPT(OPT_HIDDEN, "--hidden", 1, CN_MAX_HIDDEN, a->config.n_hidden)
+        LONG_OPT(OPT_DENSE, "--dense", 0, CN_MAX_HIDDEN, a->config.n_dense)
+        LONG_OPT(OPT_EMBED, "--embed", 0, CN_MAX_HIDDEN, a->config.n_embed)
+        LONG_OPT(OPT_SEQ, "--seq", 1, 100000, a->train.seq)
+        LONG_OPT(OPT_BATCH, "--batch", 1, 100000, a->train.batch)
+        LONG_OPT(OPT_THREADS, "--threads", 1, 1024, a->threads)
+#undef LONG_OPT
+        case OPT_EPOCHS:
+            if (cli_parse_long("--epochs", optarg, 1, 1000000, &v))
+                return -1;
+            a->train.epochs = (int)v;
+            a->epochs_given = 1;
+            setting = 0;
+            break;
+        case OPT_SEED:
+            if (cli_parse_long("--seed", optarg, 0, 2147483647L, &v))
+                return -1;
+            a->train.seed = (uint64_t)v;
+            break;
+        case OPT_STOP_AFTER:
+            if (cli_parse_long("--stop-after-batches", optarg, 1, 1000000000L, &v))
+                return -1;
+            a->train.stop_after_batches = v;
+            setting = 0;
+            break;
+        case OPT_DROPOUT:
+            if (cli_parse_double("--dropout", optarg, 0, 0.95, &x))
+                return -1;
+            a->config.dropout = (float)x;
+            break;
+        case OPT_LR:
+            if (cli_parse_double("--lr", optarg, 1e-9, 10, &x))
+                return -1;
+            a->train.lr = (float)x;
+            break;
+        case OPT_CLIP:
+            if (cli_parse_double("--clip", optarg, 0, 1e9, &x))
+                return -1;
+            a->train.clip = (float)x;
+            break;
+        case OPT_VAL:
+            if (cli_parse_double("--val-split", optarg, 0, 0.9, &x))
+                return -1;
+            a->train.val_split = x;
+            break;
+        case OPT_RESUME: a->resume = 1; setting = 0; break;
+        case OPT_LOG: a->log_path = optarg; setting = 0; break;
+        case OPT_BEST: a->best_path = optarg; setting = 0; break;
+        default: usage(stderr); return -1;
+        }
+        a->settings_given |= setting;
+    }
+    if (optind != argc) {
+        cli_error(2, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (a->threads == 0)
+        a->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return 0;
+}
+
+/* NAME.cnw -> NAME + suffix */
+static void derive_path(char *dst, size_t cap, const char *path, const char *suffix)
+{
+    size_t len = strlen(path);
+    if (len > 4 && strcmp(path + len - 4, ".cnw") == 0)
+        len -= 4;
+    snprintf(dst, cap, "%.*s%s", (int)len, path, suffix);
+}
+
+static void format_duration(char *buf, size_t cap, double seconds)
+{
+    if (!(seconds >= 0) || seconds > 1e8)
+        snprintf(buf, cap, "?");
+    else if (seconds >= 3600)
+        snprintf(buf, cap, "%dh%02dm", (int)(seconds / 3600), (int)fmod(seconds / 60, 60));
+    else
+        snprintf(buf, cap, "%dm%02ds", (int)(seconds / 60), (int)fmod(seconds, 60));
+}
+
+typedef struct {
+    int tty, quiet;
+    const char *unit;
+} ProgressView;
+
+static void show_progress(const CnTrainProgress *p, void *user)
+{
+    const ProgressView *view = user;
+    if (view->quiet)
+        return;
+    char eta[32];
+    format_duration(eta, sizeof eta, p->eta_seconds);
+    if (!p->epoch_done) {
+        if (!view->tty)
+            return; /* nothing per batch unless someone is watching */
+        int width = 24, filled = p->n_batches ? (int)(width * p->batch / p->n_batches) : 0;
+        char bar[32];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < filled ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %ld/%ld loss %.4f %.0f %s/s ETA %s", p->epoch,
+                p->n_epochs, bar, p->batch, p->n_batches, p->train_loss, p->items_per_second,
+                view->unit, eta);
+        return;
+    }
+    if (view->tty)
+        fprintf(stderr, "\r\033[K");
+    printf("epoch %d/%d: train loss %.4f acc %.3f", p->epoch, p->n_epochs, p->train_loss,
+           p->train_accuracy);
+    if (!isnan(p->val_loss))
+        printf(", val loss %.4f acc %.3f%s", p->val_loss, p->val_accuracy,
+               p->improved ? " (best)" : "");
+    printf(", %.0f %s/s, ETA %s\n", p->items_per_second, view->unit, eta);
+    fflush(stdout);
+}
+
+/* Loads the corpus and maps it onto the vocabulary (built here for a fresh model). */
+static int load_data(const TrainArgs *a, CnCorpus *corpus, CnVocab *fresh_vocab,
+                     const CnVocab *vocab, CnSongIds **songs, uint16_t **storage)
+{
+    CnError err = {{0}};
+    if (cn_corpus_load(a->data_dir, corpus, &err))
+        return cli_error(1, "%s", err.message);
+    for (size_t i = 0; i < corpus->n_skipped; i++)
+        fprintf(stderr, "continuo: skipped %s: %s\n", corpus->skipped[i].name,
+                corpus->skipped[i].reason);
+    if (corpus->n_songs == 0)
+        return cli_error(1, "no readable MIDI file with notes in %s", a->data_dir);
+    if (!vocab) {
+        if (cn_corpus_vocab(corpus, fresh_vocab, &err))
+            return cli_error(1, "%s", err.message);
+        vocab = fresh_vocab;
+    }
+    size_t n_mapped;
+    if (cn_corpus_to_ids(corpus, vocab, songs, storage, &n_mapped, &err))
+        return cli_error(1, "%s", err.message);
+    if (n_mapped && !a->quiet)
+        fprintf(stderr, "continuo: %zu tokens the checkpoint's vocabulary lacks were mapped to "
+                        "the nearest it has\n", n_mapped);
+    return 0;
+}
+
+/* The training songs, concatenated, stay in the model for 'generate --prime random'. */
+static int remember_corpus(CnModel *m, const CnSongIds *songs, size_t n, double val_split)
+{
+    size_t total = 0, n_train = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!cn_corpus_is_validation(i, n, val_split))
+            total += songs[i].n, n_train++;
+    uint16_t *ids = malloc((total ? total : 1) * sizeof *ids);
+    uint32_t *starts = malloc((n_train ? n_train : 1) * sizeof *starts);
+    CnError err = {{0}};
+    int rc = (ids && starts) ? 0 : cli_error(1, "out of memory");
+    size_t at = 0, k = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (cn_corpus_is_validation(i, n, val_split))
+            continue;
+        starts[k++] = (uint32_t)at;
+        memcpy(ids + at, songs[i].ids, songs[i].n * sizeof *ids);
+        at += songs[i].n;
+    }
+    if (rc == 0 && cn_model_set_corpus(m, ids, total, starts, n_train, &err))
+        rc = cli_error(1, "%s", err.message);
+    free(ids);
+    free(starts);
+    return rc;
+}
+
+static int prepare_model(TrainArgs *a, CnModel *model, CnTrainState *state, CnCorpus *corpus,
+                         CnVocab *vocab, CnSongIds **songs, uint16_t **storage)
+{
+    CnError err = {{0}};
+    if (a->resume) {
+        if (a->settings_given)
+            return cli_error(2, "--resume goes on with the checkpoint's own network and "
+                                "training settings; give only --epochs, --threads, --data "
+                                "and paths");
+        if (cn_model_load(model, a->out_path, 1, state, &err))
+            return cli_error(1, "cannot resume: %s", err.message);
+        int epochs = a->train.epochs;
+        if (cn_train_options_from_state(state, &a->train, &err))
+            return cli_error(1, "cannot resume %s: %s", a->out_path, err.message);
+        a->train.epochs = a->epochs_given ? epochs : 200;
+        return load_data(a, corpus, NULL, &model->vocab, songs, storage);
+    }
+    if (load_data(a, corpus, vocab, NULL, songs, storage))
+        return 1;
+    a->config.n_vocab = (int)vocab->n;
+    if (cn_model_init(model, &a->config, vocab, a->train.seed, &err))
+        return cli_error(1, "%s", err.message);
+    return remember_corpus(model, *songs, corpus->n_songs, a->train.val_split);
+}
+
+static void print_start(const TrainArgs *a, const CnModel *m, const CnCorpus *corpus)
+{
+    const CnModelConfig *c = &m->config;
+    char dense[32] = "";
+    if (c->n_dense)
+        snprintf(dense, sizeof dense, " -> Dense(%d)", c->n_dense);
+    printf("%s %zu songs (%zu tokens, vocabulary %d) from %s: %s input -> %d x LSTM(%d)%s, "
+           "%zu weights; objective %s, seq %d, batch %d, %d threads -> %s\n",
+           a->resume ? "resuming on" : "training on", corpus->n_songs,
+           cn_corpus_n_tokens(corpus), c->n_vocab, a->data_dir,
+           c->n_embed ? "embedding" : "scalar", c->n_layers, c->n_hidden, dense,
+           cn_model_count_weights(c),
+           cn_objective_name(a->train.objective), a->train.seq, a->train.batch, a->threads,
+           a->out_path);
+    if (a->resume)
+        printf("from epoch %d of %d\n", m->info.epochs, a->train.epochs);
+    fflush(stdout);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    TrainArgs a;
+    memset(&a, 0, sizeof a);
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed)
+        return parsed > 0 ? 0 : 2;
+    openblas_set_num_threads(a.threads);
+    derive_path(a.derived_log, sizeof a.derived_log, a.out_path, ".csv");
+    derive_path(a.derived_best, sizeof a.derived_best, a.out_path, ".best.cnw");
+    a.train.out_path = a.out_path;
+    a.train.csv_path = a.log_path ? a.log_path : a.derived_log;
+    a.train.best_path = a.best_path ? a.best_path : a.derived_best;
+
+    CnModel model = {0};
+    CnTrainState state = {0};
+    CnCorpus corpus = {0};
+    CnVocab vocab = {0};
+    CnSongIds *songs = NULL;
+    uint16_t *storage = NULL;
+    int rc = prepare_model(&a, &model, &state, &corpus, &vocab, &songs, &storage);
+    if (rc == 0) {
+        if (!a.quiet)
+            print_start(&a, &model, &corpus);
+        struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        ProgressView view = {.tty = isatty(STDERR_FILENO), .quiet = a.quiet,
+                             .unit = a.train.objective == CN_OBJECTIVE_LAST ? "windows"
+                                                                            : "tokens"};
+        CnError err = {{0}};
+        int result = cn_train(&model, a.resume ? &state : NULL, songs, corpus.n_songs, &a.train,
+                              show_progress, &view, &stop_requested, &err);
+        if (view.tty && !a.quiet)
+            fprintf(stderr, "\r\033[K");
+        if (result < 0)
+            rc = cli_error(1, "%s", err.message);
+        else if (result == 1 && !a.quiet)
+            printf("stopped: checkpoint written to %s; 'continuo train --resume%s%s' goes on\n",
+                   a.out_path, strcmp(a.out_path, "weights/model.cnw") ? " --out " : "",
+                   strcmp(a.out_path, "weights/model.cnw") ? a.out_path : "");
+        else if (result == 0 && !a.quiet)
+            printf("done: %d epochs, weights in %s, log in %s\n", model.info.epochs, a.out_path,
+                   a.train.csv_path);
+    }
+    free(songs);
+    free(storage);
+    cn_corpus_free(&corpus);
+    cn_vocab_free(&vocab);
+    cn_model_free(&model);
+    cn_train_state_free(&state);
+    return rc;
+}

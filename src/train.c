@@ -1,0 +1,646 @@
+/* The training loop: epoch plans (lanes of whole songs for truncated BPTT, or the
+ * original's shuffled windows), RMSprop steps, validation, checkpoints and resume. */
+#include "continuo/train.h"
+
+#include <cblas.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "continuo/corpus.h"
+#include "kernels.h"
+#include "net_batch.h"
+#include "rng.h"
+
+CnTrainOptions cn_train_options_original(void)
+{
+    return (CnTrainOptions){.objective = CN_OBJECTIVE_LAST, .seq = 100, .batch = 64,
+                            .epochs = 200, .lr = 1e-3f, .rho = 0.9f, .eps = 1e-7f,
+                            .clip = 0.0f, .val_split = 0.0, .seed = 1};
+}
+
+CnTrainOptions cn_train_options_default(void)
+{
+    return (CnTrainOptions){.objective = CN_OBJECTIVE_ALL, .seq = 100, .batch = 64,
+                            .epochs = 200, .lr = 1e-3f, .rho = 0.9f, .eps = 1e-7f,
+                            .clip = 0.0f, .val_split = 0.1, .seed = 1};
+}
+
+const char *cn_objective_name(CnObjective objective)
+{
+    return objective == CN_OBJECTIVE_LAST ? "last" : "all";
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ----- Epoch plans ---------------------------------------------------------------------- */
+
+/* Objective "all": the songs (shuffled) form one stream, cut into n_lanes slices of equal
+ * length; chunk k holds steps k*seq.. of every lane. A song starts from a zero state, and
+ * so does a lane that begins inside a song (at most n_lanes - 1 such cuts an epoch), so
+ * every lane does the same work and no step is spent on padding. */
+typedef struct {
+    int32_t *ids, *targets; /* (total) the stream */
+    uint8_t *keep;
+    size_t total, lane_len;
+    int n_lanes;
+    long n_chunks;
+} LanePlan;
+
+/* Objective "last": every window of seq tokens of the concatenated songs (as the original
+ * concatenated all files), shuffled each epoch. */
+typedef struct {
+    int32_t *stream;
+    size_t n_stream;
+    uint32_t *order; /* (n_windows) window starts in the order they are trained */
+    size_t n_windows;
+    long n_batches;
+} WindowPlan;
+
+static void shuffle(uint32_t *a, size_t n, CnRng *rng)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = cn_rng_below(rng, (uint32_t)i);
+        uint32_t t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+static void lane_plan_free(LanePlan *p)
+{
+    free(p->ids);
+    free(p->targets);
+    free(p->keep);
+    memset(p, 0, sizeof *p);
+}
+
+static int lane_plan_make(LanePlan *p, const CnSongIds *songs, size_t n_songs, int n_lanes,
+                          int seq, CnRng *order_rng, CnError *err)
+{
+    memset(p, 0, sizeof *p);
+    for (size_t i = 0; i < n_songs; i++)
+        p->total += songs[i].n;
+    uint32_t *order = malloc((n_songs ? n_songs : 1) * sizeof *order);
+    p->ids = malloc((p->total ? p->total : 1) * sizeof *p->ids);
+    p->targets = malloc((p->total ? p->total : 1) * sizeof *p->targets);
+    p->keep = malloc(p->total ? p->total : 1);
+    if (!order || !p->ids || !p->targets || !p->keep) {
+        free(order);
+        lane_plan_free(p);
+        return cn_fail(err, "out of memory");
+    }
+    for (size_t i = 0; i < n_songs; i++)
+        order[i] = (uint32_t)i;
+    if (order_rng)
+        shuffle(order, n_songs, order_rng);
+    size_t at = 0;
+    for (size_t k = 0; k < n_songs; k++) {
+        const CnSongIds *s = &songs[order[k]];
+        for (size_t i = 0; i < s->n; i++, at++) {
+            p->ids[at] = s->ids[i];
+            p->targets[at] = i + 1 < s->n ? s->ids[i + 1] : -1; /* a song's end */
+            p->keep[at] = i > 0; /* a new song starts from a zero state */
+        }
+    }
+    free(order);
+    p->n_lanes = n_lanes;
+    p->lane_len = (p->total + (size_t)n_lanes - 1) / (size_t)n_lanes;
+    p->n_chunks = (long)((p->lane_len + (size_t)seq - 1) / (size_t)seq);
+    for (size_t start = p->lane_len; start < p->total; start += p->lane_len)
+        p->keep[start] = 0; /* a lane cut inside a song starts afresh */
+    return 0;
+}
+
+static void lane_plan_fill(const LanePlan *p, NetBatch *nb, long chunk)
+{
+    size_t B = (size_t)nb->n_lanes, T = (size_t)nb->n_steps;
+    for (size_t t = 0; t < T; t++)
+        for (size_t b = 0; b < B; b++) {
+            size_t pos = (size_t)chunk * T + t, r = t * B + b;
+            size_t at = b * p->lane_len + pos;
+            if (b < (size_t)p->n_lanes && pos < p->lane_len && at < p->total) {
+                nb->ids[r] = p->ids[at];
+                nb->targets[r] = p->targets[at];
+                nb->keep[r] = p->keep[at];
+            } else { /* past the end of the stream: nothing to learn here */
+                nb->ids[r] = 0;
+                nb->targets[r] = -1;
+                nb->keep[r] = 0;
+            }
+        }
+}
+
+static void window_plan_free(WindowPlan *p)
+{
+    free(p->stream);
+    free(p->order);
+    memset(p, 0, sizeof *p);
+}
+
+static int window_plan_make(WindowPlan *p, const CnSongIds *songs, size_t n_songs, int seq,
+                            int batch, CnError *err)
+{
+    memset(p, 0, sizeof *p);
+    for (size_t s = 0; s < n_songs; s++)
+        p->n_stream += songs[s].n;
+    p->n_windows = p->n_stream > (size_t)seq ? p->n_stream - (size_t)seq : 0;
+    if (p->n_windows > UINT32_MAX)
+        return cn_fail(err, "corpus too large for windows");
+    p->stream = malloc((p->n_stream ? p->n_stream : 1) * sizeof *p->stream);
+    p->order = malloc((p->n_windows ? p->n_windows : 1) * sizeof *p->order);
+    if (!p->stream || !p->order) {
+        window_plan_free(p);
+        return cn_fail(err, "out of memory");
+    }
+    size_t at = 0;
+    for (size_t s = 0; s < n_songs; s++)
+        for (size_t i = 0; i < songs[s].n; i++)
+            p->stream[at++] = songs[s].ids[i];
+    for (size_t w = 0; w < p->n_windows; w++)
+        p->order[w] = (uint32_t)w;
+    p->n_batches = (long)((p->n_windows + (size_t)batch - 1) / (size_t)batch);
+    return 0;
+}
+
+static void window_plan_fill(const WindowPlan *p, NetBatch *nb, long batch_index)
+{
+    size_t B = (size_t)nb->n_lanes, T = (size_t)nb->n_steps;
+    for (size_t b = 0; b < B; b++) {
+        size_t w = (size_t)batch_index * B + b;
+        int valid = w < p->n_windows;
+        size_t start = valid ? p->order[w] : 0;
+        for (size_t t = 0; t < T; t++) {
+            size_t r = t * B + b;
+            nb->ids[r] = valid ? p->stream[start + t] : 0;
+            nb->targets[r] = valid && t == T - 1 ? p->stream[start + T] : -1;
+            nb->keep[r] = t > 0; /* every window starts from a zero state */
+        }
+    }
+}
+
+/* ----- One run ---------------------------------------------------------------------------- */
+
+typedef struct {
+    CnModel *model;
+    const CnTrainOptions *opt;
+    NetBatch nb;
+    float *grad_buf;
+    CnParams grad;
+    float *moments;
+    CnRng dropout_rng;
+    CnSongIds *train_songs, *val_songs;
+    size_t n_train, n_val;
+    LanePlan lanes;
+    WindowPlan windows;
+    /* where the run is */
+    int epoch;             /* epochs complete */
+    long batch_done;       /* batches done in the epoch under way */
+    double loss_sum;       /* of the epoch under way */
+    size_t n_predicted, n_correct;
+    double best_val;
+    double seconds_before; /* training time of earlier runs */
+    double started;
+    size_t epoch_items;    /* predicted in this run during the epoch under way */
+    long epoch_batches;    /* batches run in this run during the epoch under way */
+    long total_batches;    /* batches run in this run */
+} Run;
+
+static uint64_t epoch_seed(uint64_t seed, int epoch)
+{
+    uint64_t x = seed ^ (0x5851f42d4c957f2dull * (uint64_t)(epoch + 1));
+    return cn_splitmix64(&x);
+}
+
+static int plan_epoch(Run *r, CnError *err)
+{
+    CnRng order_rng;
+    cn_rng_seed(&order_rng, epoch_seed(r->opt->seed, r->epoch));
+    if (r->opt->objective == CN_OBJECTIVE_ALL) {
+        lane_plan_free(&r->lanes);
+        return lane_plan_make(&r->lanes, r->train_songs, r->n_train, r->opt->batch,
+                              r->opt->seq, &order_rng, err);
+    }
+    for (size_t w = 0; w < r->windows.n_windows; w++)
+        r->windows.order[w] = (uint32_t)w;
+    shuffle(r->windows.order, r->windows.n_windows, &order_rng);
+    return 0;
+}
+
+static long batches_in_epoch(const Run *r)
+{
+    return r->opt->objective == CN_OBJECTIVE_ALL ? r->lanes.n_chunks : r->windows.n_batches;
+}
+
+static void clip_gradient(float *grad, size_t n, float max_norm)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)grad[i] * grad[i];
+    double norm = sqrt(sum);
+    if (norm > max_norm) {
+        float scale = (float)(max_norm / norm);
+        for (size_t i = 0; i < n; i++)
+            grad[i] *= scale;
+    }
+}
+
+static void train_batch(Run *r, long batch_index)
+{
+    if (r->opt->objective == CN_OBJECTIVE_ALL)
+        lane_plan_fill(&r->lanes, &r->nb, batch_index);
+    else
+        window_plan_fill(&r->windows, &r->nb, batch_index);
+    net_batch_forward(&r->nb, &r->model->w, &r->dropout_rng);
+    r->loss_sum += r->nb.loss_sum;
+    r->n_predicted += r->nb.n_predicted;
+    r->n_correct += r->nb.n_correct;
+    if (r->nb.n_predicted == 0)
+        return;
+    memset(r->grad_buf, 0, r->model->n_params * sizeof(float));
+    net_batch_backward(&r->nb, &r->model->w, &r->grad);
+    if (r->opt->clip > 0)
+        clip_gradient(r->grad_buf, r->model->n_params, r->opt->clip);
+    cn_rmsprop_update(r->model->params, r->grad_buf, r->moments, r->model->n_params,
+                      r->opt->lr, r->opt->rho, r->opt->eps);
+}
+
+/* Mean loss and accuracy on the held-out songs, without dropout. */
+static int validate(Run *r, double *loss, double *accuracy, CnError *err)
+{
+    *loss = NAN;
+    *accuracy = NAN;
+    double sum = 0;
+    size_t n = 0, correct = 0;
+    if (r->n_val == 0)
+        return 0;
+    net_batch_reset_carry(&r->nb);
+    if (r->opt->objective == CN_OBJECTIVE_ALL) {
+        LanePlan plan;
+        if (lane_plan_make(&plan, r->val_songs, r->n_val, r->opt->batch, r->opt->seq, NULL, err))
+            return -1;
+        for (long k = 0; k < plan.n_chunks; k++) {
+            lane_plan_fill(&plan, &r->nb, k);
+            net_batch_forward(&r->nb, &r->model->w, NULL);
+            sum += r->nb.loss_sum, n += r->nb.n_predicted, correct += r->nb.n_correct;
+        }
+        lane_plan_free(&plan);
+    } else {
+        WindowPlan plan;
+        if (window_plan_make(&plan, r->val_songs, r->n_val, r->opt->seq, r->opt->batch, err))
+            return -1;
+        for (long k = 0; k < plan.n_batches; k++) {
+            window_plan_fill(&plan, &r->nb, k);
+            net_batch_forward(&r->nb, &r->model->w, NULL);
+            sum += r->nb.loss_sum, n += r->nb.n_predicted, correct += r->nb.n_correct;
+        }
+        window_plan_free(&plan);
+    }
+    if (n > 0) {
+        *loss = sum / (double)n;
+        *accuracy = (double)correct / (double)n;
+    }
+    return 0;
+}
+
+/* ----- Checkpoints ------------------------------------------------------------------------ */
+
+static int state_blob(const Run *r, char *blob, size_t cap)
+{
+    const CnTrainOptions *o = r->opt;
+    const uint64_t *s = r->dropout_rng.s;
+    int n = snprintf(blob, cap,
+                     "state_format=1\nobjective=%s\nseq=%d\nbatch=%d\nlr=%.9g\nrho=%.9g\n"
+                     "eps=%.9g\nclip=%.9g\nval_split=%.17g\nseed=%" PRIu64 "\nepoch=%d\n"
+                     "batch_done=%ld\nloss_sum=%.17g\nn_predicted=%zu\nn_correct=%zu\n"
+                     "best_val=%.17g\ndropout_rng=%016" PRIx64 " %016" PRIx64 " %016" PRIx64
+                     " %016" PRIx64 "\n",
+                     cn_objective_name(o->objective), o->seq, o->batch, (double)o->lr,
+                     (double)o->rho, (double)o->eps, (double)o->clip, o->val_split, o->seed,
+                     r->epoch, r->batch_done, r->loss_sum, r->n_predicted, r->n_correct,
+                     r->best_val, s[0], s[1], s[2], s[3]);
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+static int save_checkpoint(Run *r, int with_carry, CnError *err)
+{
+    char blob[1024];
+    int n_blob = state_blob(r, blob, sizeof blob);
+    if (n_blob < 0)
+        return cn_fail(err, "training state too long");
+    const CnModelConfig *c = &r->model->config;
+    size_t BH = (size_t)r->opt->batch * (size_t)c->n_hidden, n_carry = 0;
+    float *carry = NULL;
+    if (with_carry) {
+        n_carry = 2 * (size_t)c->n_layers * BH;
+        carry = malloc(n_carry * sizeof(float));
+        if (!carry)
+            return cn_fail(err, "out of memory");
+        for (int l = 0; l < c->n_layers; l++) {
+            memcpy(carry + (2 * (size_t)l) * BH, r->nb.carry_h[l], BH * sizeof(float));
+            memcpy(carry + (2 * (size_t)l + 1) * BH, r->nb.carry_c[l], BH * sizeof(float));
+        }
+    }
+    r->model->info.seconds = r->seconds_before + (now_seconds() - r->started);
+    CnTrainState ts = {.moments = r->moments, .blob = (uint8_t *)blob, .n_blob = (size_t)n_blob,
+                       .carry = carry, .n_carry = n_carry};
+    int rc = cn_model_save(r->model, &ts, r->opt->out_path, err);
+    free(carry);
+    return rc;
+}
+
+static const char *blob_value(const char *blob, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *line = blob; line && *line;) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == '=')
+            return line + klen + 1;
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    return NULL;
+}
+
+int cn_train_options_from_state(const CnTrainState *state, CnTrainOptions *o, CnError *err)
+{
+    const char *b = (const char *)state->blob, *v;
+    if (!b || !blob_value(b, "state_format"))
+        return cn_fail(err, "the file holds no training state to resume from (was it written "
+                            "by 'continuo train'?)");
+    if ((v = blob_value(b, "objective")))
+        o->objective = strncmp(v, "last", 4) == 0 ? CN_OBJECTIVE_LAST : CN_OBJECTIVE_ALL;
+    if ((v = blob_value(b, "seq")))
+        o->seq = atoi(v);
+    if ((v = blob_value(b, "batch")))
+        o->batch = atoi(v);
+    if ((v = blob_value(b, "lr")))
+        o->lr = strtof(v, NULL);
+    if ((v = blob_value(b, "rho")))
+        o->rho = strtof(v, NULL);
+    if ((v = blob_value(b, "eps")))
+        o->eps = strtof(v, NULL);
+    if ((v = blob_value(b, "clip")))
+        o->clip = strtof(v, NULL);
+    if ((v = blob_value(b, "val_split")))
+        o->val_split = strtod(v, NULL);
+    if ((v = blob_value(b, "seed")))
+        o->seed = strtoull(v, NULL, 10);
+    if (o->seq < 1 || o->batch < 1)
+        return cn_fail(err, "the saved training state is damaged");
+    return 0;
+}
+
+static int restore_run(Run *r, const CnTrainState *ts, CnError *err)
+{
+    const char *b = (const char *)ts->blob, *v;
+    if (!ts->moments)
+        return cn_fail(err, "the checkpoint lacks its optimizer state; cannot resume exactly");
+    memcpy(r->moments, ts->moments, r->model->n_params * sizeof(float));
+    if ((v = blob_value(b, "epoch")))
+        r->epoch = atoi(v);
+    if ((v = blob_value(b, "batch_done")))
+        r->batch_done = atol(v);
+    if ((v = blob_value(b, "loss_sum")))
+        r->loss_sum = strtod(v, NULL);
+    if ((v = blob_value(b, "n_predicted")))
+        r->n_predicted = (size_t)strtoull(v, NULL, 10);
+    if ((v = blob_value(b, "n_correct")))
+        r->n_correct = (size_t)strtoull(v, NULL, 10);
+    if ((v = blob_value(b, "best_val")))
+        r->best_val = strtod(v, NULL);
+    if (!(v = blob_value(b, "dropout_rng")) ||
+        sscanf(v, "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &r->dropout_rng.s[0],
+               &r->dropout_rng.s[1], &r->dropout_rng.s[2], &r->dropout_rng.s[3]) != 4)
+        return cn_fail(err, "the saved training state is damaged (random state)");
+    r->seconds_before = isnan(r->model->info.seconds) ? 0 : r->model->info.seconds;
+    return 0;
+}
+
+static void restore_carry(Run *r, const CnTrainState *ts)
+{
+    const CnModelConfig *c = &r->model->config;
+    size_t BH = (size_t)r->opt->batch * (size_t)c->n_hidden;
+    net_batch_reset_carry(&r->nb);
+    if (!ts->carry || ts->n_carry != 2 * (size_t)c->n_layers * BH)
+        return;
+    for (int l = 0; l < c->n_layers; l++) {
+        memcpy(r->nb.carry_h[l], ts->carry + (2 * (size_t)l) * BH, BH * sizeof(float));
+        memcpy(r->nb.carry_c[l], ts->carry + (2 * (size_t)l + 1) * BH, BH * sizeof(float));
+    }
+}
+
+/* ----- Set-up and the loop ------------------------------------------------------------- */
+
+static int split_songs(Run *r, const CnSongIds *songs, size_t n_songs, CnError *err)
+{
+    r->train_songs = malloc((n_songs ? n_songs : 1) * sizeof *r->train_songs);
+    r->val_songs = malloc((n_songs ? n_songs : 1) * sizeof *r->val_songs);
+    if (!r->train_songs || !r->val_songs)
+        return cn_fail(err, "out of memory");
+    for (size_t i = 0; i < n_songs; i++) {
+        if (cn_corpus_is_validation(i, n_songs, r->opt->val_split))
+            r->val_songs[r->n_val++] = songs[i];
+        else
+            r->train_songs[r->n_train++] = songs[i];
+    }
+    size_t n_tokens = 0;
+    for (size_t i = 0; i < r->n_train; i++)
+        n_tokens += r->train_songs[i].n;
+    if (n_tokens < 2 || (r->opt->objective == CN_OBJECTIVE_LAST && n_tokens <= (size_t)r->opt->seq))
+        return cn_fail(err, "the training songs hold %zu tokens: too few for %s", n_tokens,
+                       r->opt->objective == CN_OBJECTIVE_LAST ? "one window" : "training");
+    return 0;
+}
+
+static int check_options(const CnTrainOptions *o, const CnModel *m, const CnSongIds *songs,
+                         size_t n_songs, CnError *err)
+{
+    if (o->seq < 1 || o->seq > 100000 || o->batch < 1 || o->batch > 100000)
+        return cn_fail(err, "sequence length and batch must be 1..100000");
+    if (!(o->lr > 0) || !(o->rho >= 0 && o->rho < 1) || !(o->eps > 0) || !(o->clip >= 0))
+        return cn_fail(err, "learning rate and epsilon must be positive, rho in [0, 1)");
+    if (!(o->val_split >= 0 && o->val_split < 1))
+        return cn_fail(err, "validation split must be at least 0 and below 1");
+    if (!o->out_path)
+        return cn_fail(err, "no output path for checkpoints");
+    for (size_t s = 0; s < n_songs; s++)
+        for (size_t i = 0; i < songs[s].n; i++)
+            if (songs[s].ids[i] >= m->config.n_vocab)
+                return cn_fail(err, "song %zu has token id %u outside the vocabulary", s,
+                               songs[s].ids[i]);
+    return 0;
+}
+
+static void run_free(Run *r)
+{
+    net_batch_free(&r->nb);
+    free(r->grad_buf);
+    free(r->moments);
+    free(r->train_songs);
+    free(r->val_songs);
+    lane_plan_free(&r->lanes);
+    window_plan_free(&r->windows);
+}
+
+static int run_init(Run *r, CnModel *model, const CnTrainState *resume, const CnSongIds *songs,
+                    size_t n_songs, const CnTrainOptions *opt, CnError *err)
+{
+    memset(r, 0, sizeof *r);
+    r->model = model;
+    r->opt = opt;
+    r->best_val = INFINITY;
+    r->started = now_seconds();
+    if (check_options(opt, model, songs, n_songs, err) || split_songs(r, songs, n_songs, err))
+        return -1;
+    r->grad_buf = aligned_alloc(64, model->n_params * sizeof(float));
+    r->moments = aligned_alloc(64, model->n_params * sizeof(float));
+    if (!r->grad_buf || !r->moments)
+        return cn_fail(err, "out of memory for the gradients");
+    memset(r->moments, 0, model->n_params * sizeof(float));
+    cn_params_views(&model->config, r->grad_buf, &r->grad);
+    if (net_batch_init(&r->nb, &model->config, opt->batch, opt->seq,
+                       opt->objective == CN_OBJECTIVE_LAST, err))
+        return -1;
+    if (opt->objective == CN_OBJECTIVE_LAST &&
+        window_plan_make(&r->windows, r->train_songs, r->n_train, opt->seq, opt->batch, err))
+        return -1;
+    cn_rng_seed(&r->dropout_rng, opt->seed + 0x6a09e667f3bcc909ull);
+    if (resume && resume->blob && restore_run(r, resume, err))
+        return -1;
+    snprintf(model->info.objective, sizeof model->info.objective, "%s",
+             cn_objective_name(opt->objective));
+    model->info.seq = opt->seq;
+    return 0;
+}
+
+static void report(Run *r, long batch, long n_batches, double epoch_started, double val_loss,
+                   double val_accuracy, int epoch_done, int improved, CnTrainProgressFn fn,
+                   void *user)
+{
+    if (!fn)
+        return;
+    double elapsed = now_seconds() - epoch_started;
+    CnTrainProgress p = {.epoch = r->epoch + 1, .n_epochs = r->opt->epochs, .batch = batch,
+                         .n_batches = n_batches, .val_loss = val_loss,
+                         .val_accuracy = val_accuracy, .epoch_done = epoch_done,
+                         .improved = improved};
+    p.train_loss = r->n_predicted ? r->loss_sum / (double)r->n_predicted : NAN;
+    p.train_accuracy = r->n_predicted ? (double)r->n_correct / (double)r->n_predicted : NAN;
+    p.items_per_second = elapsed > 0 ? (double)r->epoch_items / elapsed : 0;
+    double per_batch = r->epoch_batches > 0 ? elapsed / (double)r->epoch_batches : 0;
+    long remaining = (n_batches - batch) + (long)(r->opt->epochs - r->epoch - 1) * n_batches;
+    p.eta_seconds = per_batch * (double)(remaining > 0 ? remaining : 0);
+    fn(&p, user);
+}
+
+static int append_csv(const Run *r, double train_loss, double train_acc, double val_loss,
+                      double val_acc, double items_per_second, CnError *err)
+{
+    if (!r->opt->csv_path)
+        return 0;
+    int fresh = r->epoch == 1 && !r->seconds_before;
+    FILE *f = fopen(r->opt->csv_path, fresh ? "w" : "a");
+    if (!f)
+        return cn_fail(err, "cannot write the log %s", r->opt->csv_path);
+    if (fresh)
+        fprintf(f, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,%s_per_second,"
+                   "seconds\n", r->opt->objective == CN_OBJECTIVE_LAST ? "windows" : "tokens");
+    fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.1f\n", r->epoch, train_loss, train_acc, val_loss,
+            val_acc, items_per_second, r->model->info.seconds);
+    return fclose(f) == 0 ? 0 : cn_fail(err, "cannot write the log %s", r->opt->csv_path);
+}
+
+/* Validation, model info, checkpoint, best copy and log at the end of an epoch. */
+static int finish_epoch(Run *r, double epoch_started, CnTrainProgressFn progress, void *user,
+                        CnError *err)
+{
+    double elapsed = now_seconds() - epoch_started;
+    double items_per_second = elapsed > 0 ? (double)r->epoch_items / elapsed : 0;
+    double val_loss, val_acc;
+    if (validate(r, &val_loss, &val_acc, err))
+        return -1;
+    double train_loss = r->n_predicted ? r->loss_sum / (double)r->n_predicted : NAN;
+    double train_acc = r->n_predicted ? (double)r->n_correct / (double)r->n_predicted : NAN;
+    long n_batches = batches_in_epoch(r);
+    r->epoch++;
+    r->batch_done = 0;
+    r->loss_sum = 0;
+    r->n_predicted = r->n_correct = 0;
+    CnTrainInfo *info = &r->model->info;
+    info->epochs = r->epoch;
+    info->train_loss = train_loss;
+    info->val_loss = val_loss;
+    info->val_accuracy = val_acc;
+    int improved = !isnan(val_loss) && val_loss < r->best_val;
+    if (improved)
+        r->best_val = val_loss;
+    if (save_checkpoint(r, 0, err))
+        return -1;
+    if (r->opt->best_path && (improved || isnan(val_loss)) &&
+        cn_model_save(r->model, NULL, r->opt->best_path, err))
+        return -1;
+    if (append_csv(r, train_loss, train_acc, val_loss, val_acc, items_per_second, err))
+        return -1;
+    if (progress) {
+        CnTrainProgress p = {.epoch = r->epoch, .n_epochs = r->opt->epochs,
+                             .batch = n_batches, .n_batches = n_batches,
+                             .train_loss = train_loss, .train_accuracy = train_acc,
+                             .val_loss = val_loss, .val_accuracy = val_acc,
+                             .items_per_second = items_per_second, .epoch_done = 1,
+                             .improved = improved};
+        p.eta_seconds = elapsed * (double)(r->opt->epochs - r->epoch);
+        progress(&p, user);
+    }
+    return 0;
+}
+
+int cn_train(CnModel *model, const CnTrainState *resume, const CnSongIds *songs,
+             size_t n_songs, const CnTrainOptions *options, CnTrainProgressFn progress,
+             void *user, volatile sig_atomic_t *stop, CnError *err)
+{
+    Run r;
+    int rc = run_init(&r, model, resume, songs, n_songs, options, err);
+    int resumed_mid_epoch = rc == 0 && r.batch_done > 0;
+    while (rc == 0 && r.epoch < options->epochs) {
+        if ((rc = plan_epoch(&r, err)) != 0)
+            break;
+        if (resumed_mid_epoch && resume)
+            restore_carry(&r, resume);
+        else
+            net_batch_reset_carry(&r.nb);
+        resumed_mid_epoch = 0;
+        double epoch_started = now_seconds();
+        r.epoch_items = 0;
+        r.epoch_batches = 0;
+        long n_batches = batches_in_epoch(&r);
+        for (long k = r.batch_done; k < n_batches; k++) {
+            train_batch(&r, k);
+            r.batch_done = k + 1;
+            r.epoch_items += r.nb.n_predicted;
+            r.epoch_batches++;
+            r.total_batches++;
+            report(&r, k + 1, n_batches, epoch_started, NAN, NAN, 0, 0, progress, user);
+            int asked = (stop && *stop) ||
+                        (options->stop_after_batches > 0 &&
+                         r.total_batches == options->stop_after_batches);
+            if (asked) {
+                rc = save_checkpoint(&r, options->objective == CN_OBJECTIVE_ALL, err);
+                if (rc == 0)
+                    rc = 1;
+                break;
+            }
+        }
+        if (rc == 0)
+            rc = finish_epoch(&r, epoch_started, progress, user, err);
+    }
+    run_free(&r);
+    return rc;
+}

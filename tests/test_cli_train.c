@@ -1,0 +1,228 @@
+/* `continuo train` and `continuo info` as a user runs them: a two-epoch run on seed files,
+ * a broken file in the folder named and skipped, SIGTERM writing a checkpoint that
+ * --resume continues, and kill -9 at random moments never leaving a broken checkpoint. */
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "continuo/model.h"
+#include "test_util.h"
+
+static char *dir;
+
+/* Runs the CLI with args, output to log; returns the child's pid (wait == 0) or status. */
+static int run_cli(const char *const *args, const char *log, int wait)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *f = freopen(log, "w", stdout);
+        (void)f;
+        dup2(fileno(stdout), 2);
+        char *argv[64];
+        int n = 0;
+        argv[n++] = (char *)CONTINUO_CLI;
+        for (; args[n - 1] && n < 63; n++)
+            argv[n] = (char *)args[n - 1];
+        argv[n] = NULL;
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execv(CONTINUO_CLI, argv);
+        _exit(127);
+    }
+    if (!wait)
+        return pid;
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int file_contains(const char *path, const char *text)
+{
+    size_t n;
+    uint8_t *bytes = test_read_file(path, &n);
+    if (!bytes)
+        return 0;
+    bytes = realloc(bytes, n + 1);
+    bytes[n] = '\0';
+    int found = strstr((char *)bytes, text) != NULL;
+    free(bytes);
+    return found;
+}
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static char data_dir[4200], out[4200], log_path[4200], csv[4200];
+
+static void make_data_folder(void)
+{
+    snprintf(data_dir, sizeof data_dir, "%s/songs", dir);
+    mkdir(data_dir, 0755);
+    const char *seed = test_seed_dir();
+    const char *picks[] = {"8.mid", "ff4-town.mid", "Zelda_Overworld.mid", "balamb.mid"};
+    for (int i = 0; i < 4; i++) {
+        char from[4300], to[4300];
+        snprintf(to, sizeof to, "%s/%s", data_dir, picks[i]);
+        if (seed) {
+            snprintf(from, sizeof from, "%s/%s", seed, picks[i]);
+        } else { /* without the seed corpus, our own songs stand in */
+            const char *own[] = {"ode_to_joy", "prelude_c_major_bwv846",
+                                 "ah_vous_dirai_je_maman", "ode_to_joy"};
+            snprintf(from, sizeof from, "%s/midi_songs/%s.mid", CONTINUO_SOURCE_DIR, own[i]);
+        }
+        CHECK(symlink(from, to) == 0);
+    }
+    char broken[4400];
+    snprintf(broken, sizeof broken, "%s/broken.mid", data_dir);
+    test_write_file(broken, "MThd\0\0\0\6\0\1\0\2\1\340MTrk\0\0\1\0\0\220", 24);
+    snprintf(out, sizeof out, "%s/model.cnw", dir);
+    snprintf(log_path, sizeof log_path, "%s/log.txt", dir);
+    snprintf(csv, sizeof csv, "%s/model.csv", dir);
+}
+
+static void test_two_epochs_on_seed_files(void)
+{
+    const char *args[] = {"train", "--data", data_dir, "--out", out, "--epochs", "2",
+                          "--hidden", "16", "--layers", "2", "--dense", "8", "--embed", "8",
+                          "--seq", "20", "--batch", "8", "--val-split", "0.25", NULL};
+    CHECK(run_cli(args, log_path, 1) == 0);
+    CHECK(file_contains(log_path, "skipped broken.mid"));
+    CHECK(file_contains(log_path, "truncated"));
+    CHECK(file_contains(log_path, "epoch 2/2"));
+    CHECK(count_lines(csv) == 3); /* header and two epochs */
+    const char *info[] = {"info", out, NULL};
+    CHECK(run_cli(info, log_path, 1) == 0);
+    CHECK(file_contains(log_path, "2 epochs"));
+    CHECK(file_contains(log_path, "resumable:   yes"));
+}
+
+static void test_sigterm_checkpoints_and_resume_goes_on(void)
+{
+    const char *args[] = {"train", "--data", data_dir, "--out", out, "--epochs", "100000",
+                          "--hidden", "16", "--layers", "1", "--dense", "0", "--embed", "4",
+                          "--seq", "10", "--batch", "2", NULL};
+    unlink(out);
+    pid_t pid = run_cli(args, log_path, 0);
+    struct stat st;
+    for (int i = 0; i < 200 && stat(out, &st) != 0; i++)
+        usleep(20000);
+    usleep(100000);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(file_contains(log_path, "stopped: checkpoint written"));
+    CnModel m;
+    CnError err = {{0}};
+    CHECK(cn_model_load(&m, out, 0, NULL, &err) == 0);
+    int epochs = m.info.epochs;
+    cn_model_free(&m);
+    char target[32];
+    snprintf(target, sizeof target, "%d", epochs + 2);
+    const char *resume[] = {"train", "--data", data_dir, "--out", out, "--resume", "--epochs",
+                            target, NULL};
+    CHECK(run_cli(resume, log_path, 1) == 0);
+    CHECK(file_contains(log_path, "resuming"));
+    CHECK(cn_model_load(&m, out, 0, NULL, &err) == 0);
+    CHECK(m.info.epochs == epochs + 2);
+    cn_model_free(&m);
+    const char *contradict[] = {"train", "--out", out, "--resume", "--hidden", "32", NULL};
+    CHECK(run_cli(contradict, log_path, 1) == 2);
+    CHECK(file_contains(log_path, "checkpoint's own"));
+}
+
+/* Big checkpoints of a model that trains on little: most of the time goes to writing. */
+static void test_kill_9_never_leaves_a_broken_checkpoint(void)
+{
+    char one_song[4300], from[4300], to[4400];
+    snprintf(one_song, sizeof one_song, "%s/one", dir);
+    mkdir(one_song, 0755);
+    snprintf(from, sizeof from, "%s/midi_songs/ah_vous_dirai_je_maman.mid", CONTINUO_SOURCE_DIR);
+    snprintf(to, sizeof to, "%s/song.mid", one_song);
+    CHECK(symlink(from, to) == 0);
+    const char *args[] = {"train", "--data", one_song, "--out", out, "--epochs", "1000000",
+                          "--hidden", "384", "--layers", "2", "--dense", "0", "--embed", "4",
+                          "--seq", "70", "--batch", "1", "--val-split", "0", NULL};
+    unlink(out);
+    srand((unsigned)time(NULL));
+    int loaded = 0;
+    for (int round = 0; round < 12; round++) {
+        struct stat before = {0};
+        time_t last_write = stat(out, &before) == 0 ? before.st_mtime : 0;
+        pid_t pid = run_cli(args, log_path, 0);
+        for (int i = 0; i < 600; i++) { /* until this run has written once (slow builds too) */
+            struct stat now;
+            if (stat(out, &now) == 0 && (now.st_mtime != last_write ||
+                                         now.st_mtim.tv_nsec != before.st_mtim.tv_nsec))
+                break;
+            usleep(50000);
+        }
+        usleep((useconds_t)(rand() % 400) * 1000);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        CnModel m;
+        CnError err = {{0}};
+        struct stat st;
+        if (stat(out, &st) != 0)
+            continue; /* killed before the first checkpoint */
+        int rc = cn_model_load(&m, out, 0, NULL, &err);
+        if (rc != 0)
+            fprintf(stderr, "round %d: %s\n", round, err.message);
+        CHECK(rc == 0);
+        if (rc == 0) {
+            loaded++;
+            cn_model_free(&m);
+        }
+    }
+    int interrupted_writes = 0; /* temporary files left by a kill in the middle of a write */
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        interrupted_writes += strncmp(e->d_name, "model.cnw.tmp-", 14) == 0;
+    if (d)
+        closedir(d);
+    printf("# %d of 12 kill -9 rounds left a checkpoint, every one loadable; %d killed a write "
+           "half-way\n", loaded, interrupted_writes);
+    CHECK(loaded >= 6);
+}
+
+static void test_info_refuses_a_foreign_file(void)
+{
+    char midi[4300];
+    snprintf(midi, sizeof midi, "%s/ode_to_joy.mid", dir);
+    char source[4300];
+    snprintf(source, sizeof source, "%s/midi_songs/ode_to_joy.mid", CONTINUO_SOURCE_DIR);
+    size_t n;
+    uint8_t *bytes = test_read_file(source, &n);
+    CHECK(bytes != NULL);
+    test_write_file(midi, bytes, n);
+    free(bytes);
+    const char *args[] = {"info", midi, NULL};
+    CHECK(run_cli(args, log_path, 1) == 1);
+    CHECK(file_contains(log_path, "this is a MIDI file, not a weights file"));
+}
+
+int main(void)
+{
+    dir = test_make_temp_dir("cli-train");
+    make_data_folder();
+    RUN(test_two_epochs_on_seed_files);
+    RUN(test_sigterm_checkpoints_and_resume_goes_on);
+    RUN(test_kill_9_never_leaves_a_broken_checkpoint);
+    RUN(test_info_refuses_a_foreign_file);
+    test_remove_tree(dir);
+    free(dir);
+    return test_finish();
+}

@@ -1,0 +1,216 @@
+/* The .cnw weights file: a saved model loads back bit-identical, and every damaged or
+ * foreign file is refused with a message that says which and why. */
+#include <dirent.h>
+#include <math.h>
+
+#include "continuo/model.h"
+#include "test_util.h"
+
+static const char *names[] = {"0.4.7", "2.7", "C4", "D4", "E4", "F#4", "G4"};
+
+static void make_model(CnModel *m, int n_embed)
+{
+    CnVocab vocab;
+    CnError err = {{0}};
+    CHECK(cn_vocab_from_names(names, 7, &vocab, &err) == 0);
+    CnModelConfig config = {.n_vocab = 7, .n_embed = n_embed, .n_layers = 2, .n_hidden = 12,
+                            .n_dense = 5, .dropout = 0.3f};
+    CHECK(cn_model_init(m, &config, &vocab, 42, &err) == 0);
+    uint16_t ids[] = {0, 1, 2, 3, 4, 5, 6, 2, 3};
+    uint32_t starts[] = {0, 4};
+    CHECK(cn_model_set_corpus(m, ids, 9, starts, 2, &err) == 0);
+    m->info.epochs = 3;
+    m->info.train_loss = 1.25;
+    m->info.val_loss = 1.5;
+    m->info.val_accuracy = 0.25;
+    snprintf(m->info.objective, sizeof m->info.objective, "all");
+    cn_vocab_free(&vocab);
+}
+
+static char *dir;
+static char path[4200];
+
+static void test_saved_model_loads_back_identical(void)
+{
+    CnModel m, back;
+    make_model(&m, 4);
+    CnError err = {{0}};
+    float moments[4096];
+    for (size_t i = 0; i < m.n_params && i < 4096; i++)
+        moments[i] = (float)i;
+    float *big_moments = calloc(m.n_params, sizeof(float));
+    memcpy(big_moments, moments, (m.n_params < 4096 ? m.n_params : 4096) * sizeof(float));
+    char blob[] = "state_format=1\nepoch=3\n";
+    CnTrainState ts = {.moments = big_moments, .blob = (uint8_t *)blob, .n_blob = strlen(blob)};
+    CHECK(cn_model_save(&m, &ts, path, &err) == 0);
+    for (int writable = 0; writable < 2; writable++) {
+        CnTrainState got;
+        CHECK(cn_model_load(&back, path, writable, &got, &err) == 0);
+        CHECK(back.n_params == m.n_params);
+        CHECK(memcmp(back.params, m.params, m.n_params * sizeof(float)) == 0);
+        CHECK(back.config.n_hidden == 12 && back.config.n_embed == 4 && back.config.n_dense == 5);
+        CHECK_NEAR(back.config.dropout, 0.3, 1e-7);
+        CHECK(back.vocab.n == 7);
+        CHECK_STR(back.vocab.names[3], "D4");
+        CHECK(back.n_corpus == 9 && back.n_songs == 2 && back.song_starts[1] == 4);
+        CHECK(back.info.epochs == 3);
+        CHECK_NEAR(back.info.val_loss, 1.5, 1e-12);
+        CHECK_STR(back.info.objective, "all");
+        CHECK(got.moments && memcmp(got.moments, big_moments, m.n_params * 4) == 0);
+        CHECK(got.blob && strcmp((char *)got.blob, blob) == 0);
+        CHECK(back.w.lstm[1].bias[12] == 1.0f); /* views are wired up */
+        cn_train_state_free(&got);
+        cn_model_free(&back);
+    }
+    free(big_moments);
+    cn_model_free(&m);
+}
+
+static void expect_refused(const uint8_t *bytes, size_t n, const char *why)
+{
+    char bad[4300];
+    snprintf(bad, sizeof bad, "%s/bad.cnw", dir);
+    CHECK(test_write_file(bad, bytes, n) == 0);
+    CnModel m;
+    CnError err = {{0}};
+    int rc = cn_model_load(&m, bad, 0, NULL, &err);
+    CHECK(rc != 0);
+    if (rc == 0) {
+        cn_model_free(&m);
+        return;
+    }
+    if (!strstr(err.message, why))
+        fprintf(stderr, "message \"%s\" lacks \"%s\"\n", err.message, why);
+    CHECK(strstr(err.message, why) != NULL);
+    CHECK(strstr(err.message, "bad.cnw") != NULL); /* names the file */
+}
+
+static void test_damaged_files_are_refused_with_reasons(void)
+{
+    size_t n;
+    uint8_t *good = test_read_file(path, &n);
+    CHECK(good != NULL && n > 1000);
+    uint8_t *copy = malloc(n);
+
+    expect_refused(good, 0, "empty");
+    expect_refused(good, 5, "truncated");
+    expect_refused(good, 40, "truncated");
+    expect_refused(good, n / 2, "truncated");
+    expect_refused(good, n - 1, "truncated");
+
+    memcpy(copy, good, n); /* wrong magic */
+    copy[1] = 'X';
+    expect_refused(copy, n, "not a continuo weights file");
+
+    memcpy(copy, good, n); /* a newer format */
+    copy[8] = 2;
+    expect_refused(copy, n, "newer continuo");
+
+    memcpy(copy, good, n); /* a bit flip in the section table */
+    copy[64 + 3] ^= 0x10;
+    expect_refused(copy, n, "checksum");
+
+    memcpy(copy, good, n); /* a bit flip deep in the tensors */
+    copy[n - 200] ^= 0x01;
+    expect_refused(copy, n, "corrupt");
+
+    memcpy(copy, good, n); /* the header's length field */
+    copy[16] ^= 0x04;
+    expect_refused(copy, n, "bytes");
+
+    expect_refused((const uint8_t *)"\x89HDF\r\n\x1a\n and more bytes here", 28, "HDF5");
+    expect_refused((const uint8_t *)"MThd\0\0\0\6\0\0\0\1\0\140", 14, "MIDI file");
+    expect_refused((const uint8_t *)"PK\3\4 zip", 8, "zip");
+
+    uint8_t *extra = malloc(n + 10); /* trailing garbage */
+    memcpy(extra, good, n);
+    memset(extra + n, 0xab, 10);
+    expect_refused(extra, n + 10, "trailing");
+    free(extra);
+
+    int refused = 0; /* every single-bit flip anywhere in the first 4 KiB is caught */
+    for (size_t at = 0; at < 4096 && at < n; at += 7) {
+        memcpy(copy, good, n);
+        copy[at] ^= (uint8_t)(1u << (at % 8));
+        char bad[4300];
+        snprintf(bad, sizeof bad, "%s/flip.cnw", dir);
+        test_write_file(bad, copy, n);
+        CnModel m;
+        CnError err = {{0}};
+        if (cn_model_load(&m, bad, 0, NULL, &err) == 0)
+            cn_model_free(&m);
+        else {
+            refused++;
+            CHECK(strlen(err.message) > 20);
+        }
+    }
+    CHECK(refused == (int)((4096 < n ? 4096 : n) + 6) / 7);
+    free(copy);
+    free(good);
+}
+
+static void test_missing_file_says_so(void)
+{
+    CnModel m;
+    CnError err = {{0}};
+    CHECK(cn_model_load(&m, "/nonexistent/model.cnw", 0, NULL, &err) != 0);
+    CHECK(strstr(err.message, "cannot open") != NULL);
+}
+
+static void test_save_replaces_atomically(void)
+{
+    CnModel a, b, back;
+    make_model(&a, 0);
+    make_model(&b, 4);
+    CnError err = {{0}};
+    CHECK(cn_model_save(&a, NULL, path, &err) == 0);
+    CHECK(cn_model_save(&b, NULL, path, &err) == 0);
+    CHECK(cn_model_load(&back, path, 0, NULL, &err) == 0);
+    CHECK(back.config.n_embed == 4);
+    cn_model_free(&back);
+    CHECK(cn_model_save(&a, NULL, "/nonexistent/dir/model.cnw", &err) != 0);
+    CHECK(strstr(err.message, "cannot create") != NULL);
+    cn_model_free(&a);
+    cn_model_free(&b);
+}
+
+/* Every input the fuzzer ever found, and the small valid file it starts from. */
+static void test_fuzz_regressions_are_handled(void)
+{
+    DIR *d = opendir(CONTINUO_WEIGHTS_REGRESSIONS);
+    CHECK(d != NULL);
+    int n_files = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char file[4300];
+        snprintf(file, sizeof file, "%s/%s", CONTINUO_WEIGHTS_REGRESSIONS, e->d_name);
+        size_t n;
+        uint8_t *bytes = test_read_file(file, &n);
+        CnModel m;
+        CnError err = {{0}};
+        if (cn_model_load_bytes(&m, bytes, n, &err) == 0)
+            cn_model_free(&m);
+        else
+            CHECK(strlen(err.message) > 10);
+        free(bytes);
+        n_files++;
+    }
+    if (d)
+        closedir(d);
+    CHECK(n_files >= 1);
+}
+
+int main(void)
+{
+    dir = test_make_temp_dir("weights");
+    snprintf(path, sizeof path, "%s/model.cnw", dir);
+    RUN(test_saved_model_loads_back_identical);
+    RUN(test_damaged_files_are_refused_with_reasons);
+    RUN(test_missing_file_says_so);
+    RUN(test_save_replaces_atomically);
+    RUN(test_fuzz_regressions_are_handled);
+    test_remove_tree(dir);
+    free(dir);
+    return test_finish();
+}
