@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "continuo/corpus.h"
+#include "continuo/eval.h"
 #include "kernels.h"
 #include "net_batch.h"
 #include "rng.h"
@@ -273,41 +274,20 @@ static void train_batch(Run *r, long batch_index)
                       r->opt->lr, r->opt->rho, r->opt->eps);
 }
 
-/* Mean loss and accuracy on the held-out songs, without dropout. */
+/* Mean loss and accuracy on the held-out songs, without dropout, measured as the
+ * objective trains: each song from a zero state (all), or windows of seq tokens (last). */
 static int validate(Run *r, double *loss, double *accuracy, CnError *err)
 {
     *loss = NAN;
     *accuracy = NAN;
-    double sum = 0;
-    size_t n = 0, correct = 0;
     if (r->n_val == 0)
         return 0;
-    net_batch_reset_carry(&r->nb);
-    if (r->opt->objective == CN_OBJECTIVE_ALL) {
-        LanePlan plan;
-        if (lane_plan_make(&plan, r->val_songs, r->n_val, r->opt->batch, r->opt->seq, NULL, err))
-            return -1;
-        for (long k = 0; k < plan.n_chunks; k++) {
-            lane_plan_fill(&plan, &r->nb, k);
-            net_batch_forward(&r->nb, &r->model->w, NULL);
-            sum += r->nb.loss_sum, n += r->nb.n_predicted, correct += r->nb.n_correct;
-        }
-        lane_plan_free(&plan);
-    } else {
-        WindowPlan plan;
-        if (window_plan_make(&plan, r->val_songs, r->n_val, r->opt->seq, r->opt->batch, err))
-            return -1;
-        for (long k = 0; k < plan.n_batches; k++) {
-            window_plan_fill(&plan, &r->nb, k);
-            net_batch_forward(&r->nb, &r->model->w, NULL);
-            sum += r->nb.loss_sum, n += r->nb.n_predicted, correct += r->nb.n_correct;
-        }
-        window_plan_free(&plan);
-    }
-    if (n > 0) {
-        *loss = sum / (double)n;
-        *accuracy = (double)correct / (double)n;
-    }
+    CnEvalLoss result;
+    CnMode mode = r->opt->objective == CN_OBJECTIVE_ALL ? CN_MODE_STATEFUL : CN_MODE_WINDOW;
+    if (cn_eval_loss(r->model, r->val_songs, r->n_val, mode, r->opt->seq, &result, err))
+        return -1;
+    *loss = result.loss;
+    *accuracy = result.accuracy;
     return 0;
 }
 

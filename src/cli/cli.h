@@ -8,6 +8,8 @@ int cmd_corpus(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 /* Prints "continuo: <message>" to stderr and returns exit code 1 (or the one given). */
 int cli_error(int code, const char *fmt, ...)

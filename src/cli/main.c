@@ -19,6 +19,8 @@ static const struct {
     {"corpus", cmd_corpus, "tokenize a folder of MIDI files and summarize it"},
     {"score", cmd_score, "turn hand-written text scores into MIDI files"},
     {"train", cmd_train, "train the LSTM on a folder of MIDI files"},
+    {"generate", cmd_generate, "continue a prime and write a MIDI file"},
+    {"eval", cmd_eval, "measure a model on music it did not train on"},
     {"info", cmd_info, "check a weights file and describe it"},
 };
 

@@ -1,0 +1,30 @@
+/* Offline generation: prime a state with tokens, then sample a continuation. Built on
+ * state.h and sampler.h; what `continuo generate` and `continuo eval` share. */
+#ifndef CONTINUO_GENERATE_H
+#define CONTINUO_GENERATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "continuo/model.h"
+#include "continuo/sampler.h"
+#include "continuo/state.h"
+
+typedef struct {
+    CnMode mode;
+    int seq;                  /* window length in window mode; 0 = the model's */
+    CnSamplerOptions sampler;
+    uint64_t seed;
+} CnGenerateOptions;
+
+/* Feeds the n_prime token ids of prime, then samples n_out tokens into out. */
+int cn_generate(const CnModel *model, const int *prime, size_t n_prime, size_t n_out,
+                const CnGenerateOptions *options, int *out, CnError *err);
+
+/* A random stretch of at most n token ids of the corpus the model remembers (as the
+ * original primed from a random window of its training data) into out; *n_written says
+ * how many (fewer when the corpus is shorter). Fails when the model keeps no corpus. */
+int cn_random_prime(const CnModel *model, size_t n, uint64_t seed, int *out, size_t *n_written,
+                    CnError *err);
+
+#endif

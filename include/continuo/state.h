@@ -1,0 +1,51 @@
+/* Per-stream inference state: everything one stream needs to run the model one token at
+ * a time, allocated once from a model. Stepping allocates nothing, takes no lock and does
+ * no I/O, so a worker thread beside an audio thread may call it. Many states may share
+ * one model. */
+#ifndef CONTINUO_STATE_H
+#define CONTINUO_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "continuo/model.h"
+#include "continuo/status.h"
+
+typedef enum {
+    CN_MODE_STATEFUL, /* the state runs on across the stream: one step per token */
+    CN_MODE_WINDOW,   /* the original's way: each token reruns the last seq from zero */
+} CnMode;
+
+typedef struct {
+    const CnModel *model;
+    CnMode mode;
+    int seq;           /* window length (window mode) */
+    float *h;          /* (n_layers, n_hidden) */
+    float *c;          /* (n_layers, n_hidden) */
+    float *input;      /* (max(n_embed, 1)) this step's input */
+    float *gates;      /* (4 * n_hidden) */
+    float *tanh_c;     /* (n_hidden) */
+    float *dense;      /* (n_dense) */
+    float *probs;      /* (n_vocab) the next-token distribution after the last step */
+    int32_t *history;  /* (seq) the last tokens, oldest first (window mode) */
+    int n_history;
+    size_t n_steps;    /* tokens fed since the last reset */
+} CnState;
+
+/* Allocates every buffer for model (which must outlive the state). seq is used in window
+ * mode (0: the length the model trained with, else 100). */
+int cn_state_init(CnState *state, const CnModel *model, CnMode mode, int seq, CnError *err);
+void cn_state_free(CnState *state);
+
+/* Back to the start of a stream: zero state, empty history. */
+void cn_state_reset(CnState *state);
+
+/* Copies src into dst, both made by cn_state_init for the same model, mode and seq (to
+ * try a continuation without losing the listening state). No allocation. */
+int cn_state_copy(CnState *dst, const CnState *src);
+
+/* Feeds one token (an index into the model's vocabulary) and returns the distribution of
+ * the next token (n_vocab probabilities, valid until the next call). No allocation. */
+const float *cn_state_step(CnState *state, int token);
+
+#endif

@@ -1,0 +1,243 @@
+/* continuo eval: how well a model predicts a folder of music it did not train on, in both
+ * modes, and what its own continuations look like (docs/EVAL.md defines each number). */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "continuo/corpus.h"
+#include "continuo/eval.h"
+#include "continuo/generate.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: continuo eval [OPTION]... DIR\n"
+            "Measure a model on the MIDI files in DIR (music it did not train on) and on\n"
+            "continuations it generates.\n\n"
+            "  -w, --weights FILE     weights to measure (default: weights/default.cnw)\n"
+            "      --seq N            window length for window mode (default: the model's)\n"
+            "      --samples N        continuations to generate (4)\n"
+            "  -n, --length N         tokens in each (200)\n"
+            "  -t, --temperature T    sampling as in 'continuo generate' (1)\n"
+            "      --top-k K          (0 = off)\n"
+            "      --top-p P          (0.95)\n"
+            "  -s, --seed N           first continuation's seed, then N+1, ... (1)\n"
+            "      --json             print one JSON object instead of the table\n"
+            "  -h, --help             show this help\n");
+}
+
+typedef struct {
+    const char *weights, *dir;
+    int seq, samples, json;
+    long length;
+    CnGenerateOptions gen;
+} EvalArgs;
+
+enum { OPT_SEQ = 256, OPT_SAMPLES, OPT_TOP_K, OPT_TOP_P, OPT_JSON };
+
+static int parse_args(int argc, char **argv, EvalArgs *a)
+{
+    static const struct option options[] = {
+        {"weights", required_argument, 0, 'w'}, {"seq", required_argument, 0, OPT_SEQ},
+        {"samples", required_argument, 0, OPT_SAMPLES}, {"length", required_argument, 0, 'n'},
+        {"temperature", required_argument, 0, 't'}, {"top-k", required_argument, 0, OPT_TOP_K},
+        {"top-p", required_argument, 0, OPT_TOP_P}, {"seed", required_argument, 0, 's'},
+        {"json", no_argument, 0, OPT_JSON},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    *a = (EvalArgs){.weights = "weights/default.cnw", .samples = 4, .length = 200};
+    a->gen = (CnGenerateOptions){.mode = CN_MODE_STATEFUL, .seed = 1,
+                                 .sampler = {.temperature = 1.0f, .top_p = 0.95f,
+                                             .repetition_penalty = 1.0f}};
+    int c;
+    long v;
+    double x;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "w:n:t:s:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'w': a->weights = optarg; break;
+        case 'h': usage(stdout); return 1;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_SEQ:
+            if (cli_parse_long("--seq", optarg, 1, 100000, &v))
+                return -1;
+            a->seq = (int)v;
+            break;
+        case OPT_SAMPLES:
+            if (cli_parse_long("--samples", optarg, 0, 1000, &v))
+                return -1;
+            a->samples = (int)v;
+            break;
+        case 'n':
+            if (cli_parse_long("--length", optarg, 8, 1000000, &a->length))
+                return -1;
+            break;
+        case 't':
+            if (cli_parse_double("--temperature", optarg, 0, 100, &x))
+                return -1;
+            a->gen.sampler.temperature = (float)x;
+            break;
+        case OPT_TOP_K:
+            if (cli_parse_long("--top-k", optarg, 0, 100000, &v))
+                return -1;
+            a->gen.sampler.top_k = (int)v;
+            break;
+        case OPT_TOP_P:
+            if (cli_parse_double("--top-p", optarg, 1e-6, 1, &x))
+                return -1;
+            a->gen.sampler.top_p = (float)x;
+            break;
+        case 's':
+            if (cli_parse_long("--seed", optarg, 0, 2147483647L, &v))
+                return -1;
+            a->gen.seed = (uint64_t)v;
+            break;
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return -1;
+    }
+    a->dir = argv[optind];
+    return 0;
+}
+
+typedef struct {
+    double distinct4, copied8, pc_distance;
+    size_t longest_loop, n_tokens;
+} GenStats;
+
+static int generated_stats(const CnModel *m, const EvalArgs *a, GenStats *g, CnError *err)
+{
+    memset(g, 0, sizeof *g);
+    g->distinct4 = g->copied8 = g->pc_distance = NAN;
+    if (a->samples == 0)
+        return 0;
+    size_t n_prime_max = (size_t)(m->info.seq > 0 ? m->info.seq : 100);
+    size_t total = (size_t)a->samples * (size_t)a->length;
+    int *all = malloc(total * sizeof *all), *prime = malloc(n_prime_max * sizeof *prime);
+    int rc = all && prime ? 0 : cn_fail(err, "out of memory");
+    double distinct = 0, copied = 0;
+    for (int s = 0; rc == 0 && s < a->samples; s++) {
+        CnGenerateOptions o = a->gen;
+        o.seed = a->gen.seed + (uint64_t)s;
+        size_t n_prime;
+        int *out = all + (size_t)s * (size_t)a->length;
+        rc = cn_random_prime(m, n_prime_max, o.seed, prime, &n_prime, err);
+        if (rc == 0)
+            rc = cn_generate(m, prime, n_prime, (size_t)a->length, &o, out, err);
+        if (rc == 0) {
+            distinct += cn_eval_distinct_ngrams(out, (size_t)a->length, 4);
+            copied += cn_eval_copied_share(out, (size_t)a->length, m->corpus, m->n_corpus, 8);
+            size_t loop = cn_eval_longest_loop(out, (size_t)a->length, 32);
+            g->longest_loop = loop > g->longest_loop ? loop : g->longest_loop;
+        }
+    }
+    if (rc == 0) {
+        g->distinct4 = distinct / a->samples;
+        g->copied8 = copied / a->samples;
+        g->pc_distance = cn_eval_pitch_class_distance(&m->vocab, all, total, m->corpus,
+                                                      m->n_corpus);
+        g->n_tokens = total;
+    }
+    free(all);
+    free(prime);
+    return rc;
+}
+
+static void print_table(const EvalArgs *a, const CnModel *m, size_t n_songs, size_t n_tokens,
+                        size_t n_mapped, const CnEvalLoss *st, const CnEvalLoss *wi,
+                        const GenStats *g)
+{
+    printf("model:  %s (%d x LSTM(%d), %s input, %d epochs, objective %s)\n", a->weights,
+           m->config.n_layers, m->config.n_hidden, m->config.n_embed ? "embedding" : "scalar",
+           m->info.epochs, m->info.objective);
+    printf("data:   %s: %zu songs, %zu tokens (%zu mapped to the nearest known token)\n\n",
+           a->dir, n_songs, n_tokens, n_mapped);
+    printf("prediction            stateful      window\n");
+    printf("  cross-entropy     %10.4f  %10.4f   nats\n", st->loss, wi->loss);
+    printf("  perplexity        %10.2f  %10.2f\n", st->perplexity, wi->perplexity);
+    printf("  accuracy          %10.4f  %10.4f\n", st->accuracy, wi->accuracy);
+    printf("  positions         %10zu  %10zu\n\n", st->n_predicted, wi->n_predicted);
+    printf("generated (%d x %ld tokens, temperature %g, top-k %d, top-p %g, seeds from %llu)\n",
+           a->samples, a->length, (double)a->gen.sampler.temperature, a->gen.sampler.top_k,
+           (double)a->gen.sampler.top_p, (unsigned long long)a->gen.seed);
+    printf("  distinct 4-grams        %.4f\n", g->distinct4);
+    printf("  longest loop            %zu tokens\n", g->longest_loop);
+    printf("  8-grams copied          %.4f\n", g->copied8);
+    printf("  pitch-class distance    %.4f\n", g->pc_distance);
+}
+
+/* JSON has no NaN: unknown numbers are null. */
+static void json_number(const char *key, double v, const char *end)
+{
+    if (isnan(v) || isinf(v))
+        printf("\"%s\": null%s", key, end);
+    else
+        printf("\"%s\": %.6g%s", key, v, end);
+}
+
+static void print_json(const EvalArgs *a, size_t n_songs, size_t n_tokens, const CnEvalLoss *st,
+                       const CnEvalLoss *wi, const GenStats *g)
+{
+    printf("{\"weights\": \"%s\", \"songs\": %zu, \"tokens\": %zu, ", a->weights, n_songs,
+           n_tokens);
+    const CnEvalLoss *modes[2] = {st, wi};
+    const char *names[2] = {"stateful", "window"};
+    for (int i = 0; i < 2; i++) {
+        printf("\"%s\": {", names[i]);
+        json_number("cross_entropy", modes[i]->loss, ", ");
+        json_number("perplexity", modes[i]->perplexity, ", ");
+        json_number("accuracy", modes[i]->accuracy, ", ");
+        printf("\"positions\": %zu}, ", modes[i]->n_predicted);
+    }
+    printf("\"generated\": {\"samples\": %d, \"length\": %ld, ", a->samples, a->length);
+    json_number("distinct_4grams", g->distinct4, ", ");
+    printf("\"longest_loop\": %zu, ", g->longest_loop);
+    json_number("copied_8grams", g->copied8, ", ");
+    json_number("pitch_class_distance", g->pc_distance, "}}\n");
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    EvalArgs a;
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed)
+        return parsed > 0 ? 0 : 2;
+    CnModel m;
+    CnError err = {{0}};
+    if (cn_model_load(&m, a.weights, 0, NULL, &err))
+        return cli_error(1, "%s", err.message);
+    CnCorpus corpus;
+    if (cn_corpus_load(a.dir, &corpus, &err)) {
+        cn_model_free(&m);
+        return cli_error(1, "%s", err.message);
+    }
+    for (size_t i = 0; i < corpus.n_skipped; i++)
+        fprintf(stderr, "continuo: skipped %s: %s\n", corpus.skipped[i].name,
+                corpus.skipped[i].reason);
+    CnSongIds *songs = NULL;
+    uint16_t *storage = NULL;
+    size_t n_mapped = 0;
+    CnEvalLoss stateful, window;
+    GenStats gen;
+    int rc = cn_corpus_to_ids(&corpus, &m.vocab, &songs, &storage, &n_mapped, &err) ||
+             cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_STATEFUL, a.seq, &stateful, &err) ||
+             cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_WINDOW, a.seq, &window, &err) ||
+             generated_stats(&m, &a, &gen, &err);
+    if (rc)
+        rc = cli_error(1, "%s", err.message);
+    else if (a.json)
+        print_json(&a, corpus.n_songs, cn_corpus_n_tokens(&corpus), &stateful, &window, &gen);
+    else
+        print_table(&a, &m, corpus.n_songs, cn_corpus_n_tokens(&corpus), n_mapped, &stateful,
+                    &window, &gen);
+    free(songs);
+    free(storage);
+    cn_corpus_free(&corpus);
+    cn_model_free(&m);
+    return rc;
+}

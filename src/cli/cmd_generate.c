@@ -1,0 +1,267 @@
+/* continuo generate: load weights, continue a prime (a random stretch of the training
+ * corpus or a MIDI file) and write the result as a MIDI file. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "continuo/generate.h"
+#include "continuo/midi_file.h"
+#include "continuo/tokens.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: continuo generate [OPTION]...\n"
+            "Continue a prime with the trained network and write a MIDI file.\n\n"
+            "  -w, --weights FILE      weights to load (default: weights/default.cnw)\n"
+            "  -n, --length N          tokens to generate (500)\n"
+            "  -p, --prime SOURCE      'random' (a stretch of the training corpus; default)\n"
+            "                          or a MIDI file to continue\n"
+            "      --prime-length N    tokens of a random prime (default: the model's window)\n"
+            "  -t, --temperature T     0 = always the most likely token, as the original;\n"
+            "                          1 = the model's own distribution (default 1)\n"
+            "      --top-k K           sample among the K most likely tokens (0 = all)\n"
+            "      --top-p P           sample among the most likely tokens holding P of the\n"
+            "                          probability (default 0.95; 1 = all)\n"
+            "      --repetition-penalty X   make tokens of the last --repetition-window\n"
+            "                          tokens X times less likely (default 1 = off)\n"
+            "      --repetition-window N    (default 16)\n"
+            "  -m, --mode MODE         'stateful' (default) or 'window' (the original's way:\n"
+            "                          rerun the last window for every token)\n"
+            "  -s, --seed N            random seed (default: from the clock, printed)\n"
+            "      --bpm BPM           tempo of the written file (120)\n"
+            "      --no-prime          leave the prime out of the written file\n"
+            "  -o, --output FILE       MIDI file to write (default: continuo.mid)\n"
+            "  -h, --help              show this help\n"
+            "The prime goes on track 1 of the file and the continuation on track 2, a token\n"
+            "every eighth note, each note a quarter long, as the original wrote them.\n");
+}
+
+typedef struct {
+    const char *weights, *prime, *output;
+    long length, prime_length;
+    CnGenerateOptions gen;
+    double bpm;
+    int seed_given, no_prime;
+} GenerateArgs;
+
+enum { OPT_TOP_K = 256, OPT_TOP_P, OPT_REP_PENALTY, OPT_REP_WINDOW, OPT_BPM, OPT_NO_PRIME,
+       OPT_PRIME_LENGTH };
+
+static int parse_args(int argc, char **argv, GenerateArgs *a)
+{
+    static const struct option options[] = {
+        {"weights", required_argument, 0, 'w'}, {"length", required_argument, 0, 'n'},
+        {"prime", required_argument, 0, 'p'},   {"temperature", required_argument, 0, 't'},
+        {"top-k", required_argument, 0, OPT_TOP_K}, {"top-p", required_argument, 0, OPT_TOP_P},
+        {"repetition-penalty", required_argument, 0, OPT_REP_PENALTY},
+        {"repetition-window", required_argument, 0, OPT_REP_WINDOW},
+        {"mode", required_argument, 0, 'm'},    {"seed", required_argument, 0, 's'},
+        {"bpm", required_argument, 0, OPT_BPM}, {"no-prime", no_argument, 0, OPT_NO_PRIME},
+        {"prime-length", required_argument, 0, OPT_PRIME_LENGTH},
+        {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    *a = (GenerateArgs){.weights = "weights/default.cnw", .prime = "random",
+                        .output = "continuo.mid", .length = 500, .bpm = 120};
+    a->gen.mode = CN_MODE_STATEFUL;
+    a->gen.sampler = (CnSamplerOptions){.temperature = 1.0f, .top_p = 0.95f,
+                                        .repetition_penalty = 1.0f, .repetition_window = 16};
+    int c;
+    long v;
+    double x;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "w:n:p:t:m:s:o:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'w': a->weights = optarg; break;
+        case 'p': a->prime = optarg; break;
+        case 'o': a->output = optarg; break;
+        case 'h': usage(stdout); return 1;
+        case 'n':
+            if (cli_parse_long("--length", optarg, 1, 1000000, &a->length))
+                return -1;
+            break;
+        case OPT_PRIME_LENGTH:
+            if (cli_parse_long("--prime-length", optarg, 1, 100000, &a->prime_length))
+                return -1;
+            break;
+        case 't':
+            if (cli_parse_double("--temperature", optarg, 0, 100, &x))
+                return -1;
+            a->gen.sampler.temperature = (float)x;
+            break;
+        case OPT_TOP_K:
+            if (cli_parse_long("--top-k", optarg, 0, 100000, &v))
+                return -1;
+            a->gen.sampler.top_k = (int)v;
+            break;
+        case OPT_TOP_P:
+            if (cli_parse_double("--top-p", optarg, 1e-6, 1, &x))
+                return -1;
+            a->gen.sampler.top_p = (float)x;
+            break;
+        case OPT_REP_PENALTY:
+            if (cli_parse_double("--repetition-penalty", optarg, 1, 100, &x))
+                return -1;
+            a->gen.sampler.repetition_penalty = (float)x;
+            break;
+        case OPT_REP_WINDOW:
+            if (cli_parse_long("--repetition-window", optarg, 0, CN_SAMPLER_MAX_WINDOW, &v))
+                return -1;
+            a->gen.sampler.repetition_window = (int)v;
+            break;
+        case 'm':
+            if (strcmp(optarg, "stateful") == 0)
+                a->gen.mode = CN_MODE_STATEFUL;
+            else if (strcmp(optarg, "window") == 0)
+                a->gen.mode = CN_MODE_WINDOW;
+            else
+                return cli_error(2, "--mode is 'stateful' or 'window', not '%s'", optarg) ? -1 : -1;
+            break;
+        case 's':
+            if (cli_parse_long("--seed", optarg, 0, 2147483647L, &v))
+                return -1;
+            a->gen.seed = (uint64_t)v;
+            a->seed_given = 1;
+            break;
+        case OPT_BPM:
+            if (cli_parse_double("--bpm", optarg, 10, 400, &a->bpm))
+                return -1;
+            break;
+        case OPT_NO_PRIME: a->no_prime = 1; break;
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind != argc) {
+        cli_error(2, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (!a->seed_given)
+        a->gen.seed = (uint64_t)time(NULL) % 1000000;
+    return 0;
+}
+
+/* Tokens of a MIDI file mapped onto the vocabulary; *n_mapped counts the substitutes. */
+static int prime_from_file(const CnModel *m, const char *path, int **ids, size_t *n,
+                           size_t *n_mapped)
+{
+    CnMidi midi;
+    CnTokenStream stream;
+    CnError err = {{0}};
+    if (cn_midi_read_file(path, &midi, &err))
+        return cli_error(1, "cannot read the prime %s: %s", path, err.message);
+    int rc = cn_tokenize(&midi, &stream, &err);
+    cn_midi_free(&midi);
+    if (rc)
+        return cli_error(1, "%s: %s", path, err.message);
+    if (stream.n_tokens == 0) {
+        cn_token_stream_free(&stream);
+        return cli_error(1, "the prime %s has no notes", path);
+    }
+    *ids = malloc(stream.n_tokens * sizeof **ids);
+    *n = stream.n_tokens;
+    *n_mapped = 0;
+    for (size_t i = 0; *ids && i < stream.n_tokens; i++) {
+        int id = cn_vocab_index(&m->vocab, stream.tokens[i]);
+        if (id < 0) {
+            id = cn_vocab_nearest(&m->vocab, stream.tokens[i]);
+            (*n_mapped)++;
+        }
+        (*ids)[i] = id;
+    }
+    cn_token_stream_free(&stream);
+    return *ids ? 0 : cli_error(1, "out of memory");
+}
+
+static int write_output(const CnModel *m, const int *ids, size_t n_prime, size_t n_total,
+                        const GenerateArgs *a, double *seconds)
+{
+    size_t first = a->no_prime ? n_prime : 0;
+    CnToken *tokens = malloc((n_total - first) * sizeof *tokens);
+    if (!tokens)
+        return cli_error(1, "out of memory");
+    for (size_t i = first; i < n_total; i++)
+        tokens[i - first] = m->vocab.tokens[ids[i]];
+    CnRenderOptions render = cn_render_defaults();
+    CnNote *notes;
+    size_t n_notes;
+    CnError err = {{0}};
+    int rc = cn_render_tokens(tokens, n_total - first, &render, &notes, &n_notes, &err);
+    free(tokens);
+    if (rc)
+        return cli_error(1, "%s", err.message);
+    uint32_t continuation_starts = (uint32_t)((n_prime - first) * render.step_quarters *
+                                              render.ppqn + 0.5);
+    for (size_t i = 0; i < n_notes; i++) /* the prime on track 1, the continuation on 2 */
+        notes[i].track = !a->no_prime && notes[i].onset >= continuation_starts ? 1 : 0;
+    CnMidiWriteOptions write = {.ppqn = render.ppqn, .bpm = a->bpm, .program = 0};
+    rc = cn_midi_write_file(a->output, notes, n_notes, &write, &err);
+    free(notes);
+    if (rc)
+        return cli_error(1, "%s", err.message);
+    double quarters = (double)(n_total - first - 1) * render.step_quarters + render.length_quarters;
+    *seconds = quarters * 60.0 / a->bpm;
+    return 0;
+}
+
+static size_t count_distinct(const int *ids, size_t n, int n_vocab)
+{
+    unsigned char *seen = calloc((size_t)n_vocab, 1);
+    size_t distinct = 0;
+    for (size_t i = 0; seen && i < n; i++) {
+        distinct += !seen[ids[i]];
+        seen[ids[i]] = 1;
+    }
+    free(seen);
+    return distinct;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    GenerateArgs a;
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed)
+        return parsed > 0 ? 0 : 2;
+    CnModel m;
+    CnError err = {{0}};
+    if (cn_model_load(&m, a.weights, 0, NULL, &err))
+        return cli_error(1, "%s", err.message);
+    int *prime = NULL;
+    size_t n_prime = 0, n_mapped = 0;
+    int rc = 0;
+    if (strcmp(a.prime, "random") == 0) {
+        size_t want = a.prime_length ? (size_t)a.prime_length
+                                     : (size_t)(m.info.seq > 0 ? m.info.seq : 100);
+        prime = malloc(want * sizeof *prime);
+        if (!prime || cn_random_prime(&m, want, a.gen.seed, prime, &n_prime, &err))
+            rc = cli_error(1, "%s", prime ? err.message : "out of memory");
+    } else {
+        rc = prime_from_file(&m, a.prime, &prime, &n_prime, &n_mapped);
+    }
+    int *ids = rc ? NULL : malloc((n_prime + (size_t)a.length) * sizeof *ids);
+    if (rc == 0 && !ids)
+        rc = cli_error(1, "out of memory");
+    if (rc == 0) {
+        memcpy(ids, prime, n_prime * sizeof *ids);
+        if (cn_generate(&m, prime, n_prime, (size_t)a.length, &a.gen, ids + n_prime, &err))
+            rc = cli_error(1, "%s", err.message);
+    }
+    double seconds = 0;
+    if (rc == 0)
+        rc = write_output(&m, ids, n_prime, n_prime + (size_t)a.length, &a, &seconds);
+    if (rc == 0) {
+        printf("wrote %s: %ld tokens (%zu distinct) after a prime of %zu, %.1f s at %g bpm, "
+               "seed %llu", a.output, a.length,
+               count_distinct(ids + n_prime, (size_t)a.length, m.config.n_vocab), n_prime,
+               seconds, a.bpm, (unsigned long long)a.gen.seed);
+        if (n_mapped)
+            printf("; %zu prime tokens the vocabulary lacks were mapped to the nearest", n_mapped);
+        printf("\n");
+    }
+    free(ids);
+    free(prime);
+    cn_model_free(&m);
+    return rc;
+}

@@ -1,0 +1,162 @@
+/* One stream's inference: the stacked LSTM stepped one token at a time on preallocated
+ * buffers (matrix-vector products through BLAS), in stateful or window mode. A step may
+ * run on a worker thread next to an audio thread: it allocates nothing and takes no lock. */
+#include "continuo/state.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static float *alloc_floats(size_t n, int *failed)
+{
+    float *p = aligned_alloc(64, ((n ? n : 1) * sizeof(float) + 63) / 64 * 64);
+    if (p)
+        memset(p, 0, (n ? n : 1) * sizeof(float));
+    else
+        *failed = 1;
+    return p;
+}
+
+int cn_state_init(CnState *s, const CnModel *model, CnMode mode, int seq, CnError *err)
+{
+    memset(s, 0, sizeof *s);
+    const CnModelConfig *c = &model->config;
+    if (seq <= 0)
+        seq = model->info.seq > 0 ? model->info.seq : 100;
+    if (seq > 100000)
+        return cn_fail(err, "window of %d tokens is too long", seq);
+    s->model = model;
+    s->mode = mode;
+    s->seq = seq;
+    size_t H = (size_t)c->n_hidden, L = (size_t)c->n_layers;
+    int failed = 0;
+    s->h = alloc_floats(L * H, &failed);
+    s->c = alloc_floats(L * H, &failed);
+    s->input = alloc_floats(c->n_embed > 0 ? (size_t)c->n_embed : 1, &failed);
+    s->gates = alloc_floats(4 * H, &failed);
+    s->tanh_c = alloc_floats(H, &failed);
+    s->dense = alloc_floats((size_t)c->n_dense, &failed);
+    s->probs = alloc_floats((size_t)c->n_vocab, &failed);
+    s->history = calloc((size_t)seq, sizeof *s->history);
+    if (failed || !s->history) {
+        cn_state_free(s);
+        return cn_fail(err, "out of memory for an inference state");
+    }
+    return 0;
+}
+
+void cn_state_free(CnState *s)
+{
+    free(s->h);
+    free(s->c);
+    free(s->input);
+    free(s->gates);
+    free(s->tanh_c);
+    free(s->dense);
+    free(s->probs);
+    free(s->history);
+    memset(s, 0, sizeof *s);
+}
+
+void cn_state_reset(CnState *s)
+{
+    const CnModelConfig *c = &s->model->config;
+    size_t LH = (size_t)c->n_layers * (size_t)c->n_hidden;
+    memset(s->h, 0, LH * sizeof(float));
+    memset(s->c, 0, LH * sizeof(float));
+    s->n_history = 0;
+    s->n_steps = 0;
+}
+
+int cn_state_copy(CnState *dst, const CnState *src)
+{
+    if (dst->model != src->model || dst->mode != src->mode || dst->seq != src->seq)
+        return -1;
+    const CnModelConfig *c = &src->model->config;
+    size_t LH = (size_t)c->n_layers * (size_t)c->n_hidden;
+    memcpy(dst->h, src->h, LH * sizeof(float));
+    memcpy(dst->c, src->c, LH * sizeof(float));
+    memcpy(dst->probs, src->probs, (size_t)c->n_vocab * sizeof(float));
+    memcpy(dst->history, src->history, (size_t)src->seq * sizeof *src->history);
+    dst->n_history = src->n_history;
+    dst->n_steps = src->n_steps;
+    return 0;
+}
+
+/* Runs one token through every LSTM layer, updating h and c. */
+static void step_layers(CnState *s, int token)
+{
+    const CnModel *m = s->model;
+    const CnModelConfig *c = &m->config;
+    int H = c->n_hidden, n_in = c->n_embed > 0 ? c->n_embed : 1;
+    if (c->n_embed > 0)
+        memcpy(s->input, m->w.embed + (size_t)token * (size_t)n_in, (size_t)n_in * sizeof(float));
+    else
+        s->input[0] = (float)token / (float)c->n_vocab; /* the original's scalar input */
+    const float *x = s->input;
+    for (int l = 0; l < c->n_layers; l++) {
+        const CnLstmWeights *lw = &m->w.lstm[l];
+        float *h = s->h + (size_t)l * H, *cs = s->c + (size_t)l * H;
+        memcpy(s->gates, lw->bias, 4 * (size_t)H * sizeof(float));
+        if (n_in == 1)
+            for (int r = 0; r < 4 * H; r++)
+                s->gates[r] += lw->w_x[r] * x[0];
+        else
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, n_in, 1.0f, lw->w_x, n_in, x, 1,
+                        1.0f, s->gates, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, H, 1.0f, lw->w_h, H, h, 1, 1.0f,
+                    s->gates, 1);
+        cn_lstm_cell(s->gates, cs, cs, h, s->tanh_c, (size_t)H);
+        x = h;
+        n_in = H;
+    }
+}
+
+/* The dense layer and softmax on the top layer's output. */
+static void step_head(CnState *s)
+{
+    const CnModel *m = s->model;
+    const CnModelConfig *c = &m->config;
+    int H = c->n_hidden, V = c->n_vocab, D = c->n_dense;
+    const float *top = s->h + (size_t)(c->n_layers - 1) * H;
+    int n_top = H;
+    if (D > 0) {
+        memcpy(s->dense, m->w.dense_b, (size_t)D * sizeof(float));
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, D, H, 1.0f, m->w.dense_w, H, top, 1, 1.0f,
+                    s->dense, 1);
+        top = s->dense;
+        n_top = D;
+    }
+    memcpy(s->probs, m->w.out_b, (size_t)V * sizeof(float));
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, V, n_top, 1.0f, m->w.out_w, n_top, top, 1, 1.0f,
+                s->probs, 1);
+    cn_softmax(s->probs, (size_t)V);
+}
+
+const float *cn_state_step(CnState *s, int token)
+{
+    int V = s->model->config.n_vocab;
+    if (token < 0 || token >= V)
+        token = 0; /* callers map tokens onto the vocabulary; never read out of bounds */
+    s->n_steps++;
+    if (s->mode == CN_MODE_STATEFUL) {
+        step_layers(s, token);
+        step_head(s);
+        return s->probs;
+    }
+    if (s->n_history == s->seq) { /* slide the window */
+        memmove(s->history, s->history + 1, (size_t)(s->seq - 1) * sizeof *s->history);
+        s->n_history--;
+    }
+    s->history[s->n_history++] = token;
+    const CnModelConfig *c = &s->model->config;
+    size_t LH = (size_t)c->n_layers * (size_t)c->n_hidden;
+    memset(s->h, 0, LH * sizeof(float));
+    memset(s->c, 0, LH * sizeof(float));
+    for (int i = 0; i < s->n_history; i++)
+        step_layers(s, s->history[i]);
+    step_head(s);
+    return s->probs;
+}

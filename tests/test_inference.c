@@ -1,0 +1,262 @@
+/* Inference: the stateful step agrees with the batched network and with window mode, a
+ * copied state continues identically, the sampler is deterministic and does what each
+ * option says, and evaluation gives hand-computed numbers. */
+#include <math.h>
+
+#include "continuo/eval.h"
+#include "continuo/generate.h"
+#include "continuo/sampler.h"
+#include "continuo/state.h"
+#include "net_batch.h"
+#include "test_util.h"
+
+static const char *names[] = {"0.4.7", "2.7", "C4", "D4", "E4", "F#4", "G4", "A4", "B4"};
+
+static CnModel new_model(int n_embed, int n_dense)
+{
+    CnVocab vocab;
+    CnError err = {{0}};
+    cn_vocab_from_names(names, 9, &vocab, &err);
+    CnModelConfig config = {.n_vocab = 9, .n_embed = n_embed, .n_layers = 3, .n_hidden = 24,
+                            .n_dense = n_dense, .dropout = 0.3f};
+    CnModel m;
+    CHECK(cn_model_init(&m, &config, &vocab, 21, &err) == 0);
+    for (size_t i = 0; i < m.n_params; i++) /* livelier than the initialization */
+        m.params[i] *= 2.0f;
+    cn_vocab_free(&vocab);
+    return m;
+}
+
+static double max_diff(const float *a, const float *b, int n)
+{
+    double worst = 0;
+    for (int i = 0; i < n; i++)
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
+    return worst;
+}
+
+static void test_step_matches_the_batched_network(void)
+{
+    for (int variant = 0; variant < 2; variant++) {
+        CnModel m = new_model(variant ? 6 : 0, variant ? 0 : 7);
+        CnError err = {{0}};
+        int T = 20;
+        NetBatch nb;
+        CHECK(net_batch_init(&nb, &m.config, 1, T, 0, &err) == 0);
+        CnState s;
+        CHECK(cn_state_init(&s, &m, CN_MODE_STATEFUL, 0, &err) == 0);
+        for (int t = 0; t < T; t++) {
+            nb.ids[t] = (t * 5 + 3) % 9;
+            nb.targets[t] = 0;
+            nb.keep[t] = t > 0;
+        }
+        net_batch_forward(&nb, &m.w, NULL);
+        double worst = 0;
+        for (int t = 0; t < T; t++)
+            worst = fmax(worst, max_diff(cn_state_step(&s, nb.ids[t]), nb.probs + t * 9, 9));
+        printf("# variant %d: step vs batched sgemm, largest difference %.2e\n", variant, worst);
+        CHECK(worst < 1e-5);
+        cn_state_free(&s);
+        net_batch_free(&nb);
+        cn_model_free(&m);
+    }
+}
+
+static void test_window_and_stateful_agree_for_the_first_window(void)
+{
+    CnModel m = new_model(5, 7);
+    CnError err = {{0}};
+    CnState stateful, window;
+    int seq = 12;
+    CHECK(cn_state_init(&stateful, &m, CN_MODE_STATEFUL, seq, &err) == 0);
+    CHECK(cn_state_init(&window, &m, CN_MODE_WINDOW, seq, &err) == 0);
+    int differ_after = 0;
+    for (int t = 0; t < 2 * seq; t++) {
+        int token = (t * 7 + 1) % 9;
+        double d = max_diff(cn_state_step(&stateful, token), cn_state_step(&window, token), 9);
+        if (t < seq)
+            CHECK(d == 0.0); /* the same operations in the same order */
+        else
+            differ_after += d > 0;
+    }
+    CHECK(differ_after > 0); /* after seq tokens the window forgets; the state does not */
+    cn_state_free(&stateful);
+    cn_state_free(&window);
+    cn_model_free(&m);
+}
+
+static void test_a_copied_state_continues_identically(void)
+{
+    CnModel m = new_model(0, 7);
+    CnError err = {{0}};
+    for (int mode = 0; mode < 2; mode++) {
+        CnState a, b;
+        CHECK(cn_state_init(&a, &m, (CnMode)mode, 8, &err) == 0);
+        CHECK(cn_state_init(&b, &m, (CnMode)mode, 8, &err) == 0);
+        for (int t = 0; t < 11; t++)
+            cn_state_step(&a, t % 9);
+        CHECK(cn_state_copy(&b, &a) == 0);
+        for (int t = 0; t < 10; t++) {
+            float pa[9];
+            memcpy(pa, cn_state_step(&a, (t * 4) % 9), sizeof pa);
+            CHECK(max_diff(pa, cn_state_step(&b, (t * 4) % 9), 9) == 0.0);
+        }
+        cn_state_reset(&b);
+        CnState fresh;
+        CHECK(cn_state_init(&fresh, &m, (CnMode)mode, 8, &err) == 0);
+        CHECK(max_diff(cn_state_step(&fresh, 3), cn_state_step(&b, 3), 9) == 0.0);
+        cn_state_free(&fresh);
+        cn_state_free(&a);
+        cn_state_free(&b);
+    }
+    CnState other;
+    CnModel m2 = new_model(0, 7);
+    CnState a;
+    CHECK(cn_state_init(&a, &m, CN_MODE_STATEFUL, 8, &err) == 0);
+    CHECK(cn_state_init(&other, &m2, CN_MODE_STATEFUL, 8, &err) == 0);
+    CHECK(cn_state_copy(&other, &a) != 0); /* states of different models do not mix */
+    cn_state_free(&a);
+    cn_state_free(&other);
+    cn_model_free(&m2);
+    cn_model_free(&m);
+}
+
+static const float probs[6] = {0.05f, 0.4f, 0.3f, 0.15f, 0.06f, 0.04f};
+
+static void test_argmax_and_its_equivalents(void)
+{
+    CnSampler s;
+    CnError err = {{0}};
+    CnSamplerOptions o = cn_sampler_argmax();
+    CHECK(cn_sampler_init(&s, 6, &o, 1, &err) == 0);
+    CHECK(cn_sampler_sample(&s, probs) == 1);
+    cn_sampler_free(&s);
+    o = (CnSamplerOptions){.temperature = 1.0f, .top_k = 1, .top_p = 1.0f,
+                           .repetition_penalty = 1.0f};
+    CHECK(cn_sampler_init(&s, 6, &o, 2, &err) == 0);
+    for (int i = 0; i < 20; i++)
+        CHECK(cn_sampler_sample(&s, probs) == 1);
+    cn_sampler_free(&s);
+    o.top_k = 0;
+    o.top_p = 0.3f; /* the most likely token alone holds 0.4 */
+    CHECK(cn_sampler_init(&s, 6, &o, 3, &err) == 0);
+    for (int i = 0; i < 20; i++)
+        CHECK(cn_sampler_sample(&s, probs) == 1);
+    cn_sampler_free(&s);
+}
+
+static void test_sampling_follows_the_options(void)
+{
+    CnSampler s;
+    CnError err = {{0}};
+    CnSamplerOptions o = {.temperature = 1.0f, .top_p = 1.0f, .repetition_penalty = 1.0f};
+    CHECK(cn_sampler_init(&s, 6, &o, 4, &err) == 0);
+    int counts[6] = {0};
+    for (int i = 0; i < 20000; i++)
+        counts[cn_sampler_sample(&s, probs)]++;
+    for (int k = 0; k < 6; k++) /* within 1.5 points of the model's distribution */
+        CHECK(fabs(counts[k] / 20000.0 - probs[k]) < 0.015);
+    cn_sampler_free(&s);
+
+    o.top_k = 2; /* only tokens 1 and 2, in the ratio 4:3 */
+    CHECK(cn_sampler_init(&s, 6, &o, 5, &err) == 0);
+    memset(counts, 0, sizeof counts);
+    for (int i = 0; i < 7000; i++)
+        counts[cn_sampler_sample(&s, probs)]++;
+    CHECK(counts[0] + counts[3] + counts[4] + counts[5] == 0);
+    CHECK(abs(counts[1] - 4000) < 250);
+    cn_sampler_free(&s);
+
+    o = (CnSamplerOptions){.temperature = 0, .top_p = 1, .repetition_penalty = 10,
+                           .repetition_window = 4};
+    CHECK(cn_sampler_init(&s, 6, &o, 6, &err) == 0);
+    CHECK(cn_sampler_sample(&s, probs) == 1); /* then 1 is recent and penalized */
+    CHECK(cn_sampler_sample(&s, probs) == 2);
+    CHECK(cn_sampler_sample(&s, probs) == 3);
+    cn_sampler_free(&s);
+
+    CnSamplerOptions bad = {.temperature = -1, .top_p = 1, .repetition_penalty = 1};
+    CHECK(cn_sampler_check(&bad, &err) != 0 && strstr(err.message, "temperature"));
+    bad = (CnSamplerOptions){.temperature = 1, .top_p = 0, .repetition_penalty = 1};
+    CHECK(cn_sampler_check(&bad, &err) != 0 && strstr(err.message, "top-p"));
+}
+
+static void test_same_seed_same_continuation(void)
+{
+    CnModel m = new_model(4, 7);
+    CnError err = {{0}};
+    int prime[5] = {2, 3, 4, 5, 6}, a[50], b[50], c[50];
+    CnGenerateOptions o = {.mode = CN_MODE_STATEFUL, .seed = 9,
+                           .sampler = {.temperature = 1.0f, .top_p = 0.9f,
+                                       .repetition_penalty = 1.0f}};
+    CHECK(cn_generate(&m, prime, 5, 50, &o, a, &err) == 0);
+    CHECK(cn_generate(&m, prime, 5, 50, &o, b, &err) == 0);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    o.seed = 10;
+    CHECK(cn_generate(&m, prime, 5, 50, &o, c, &err) == 0);
+    CHECK(memcmp(a, c, sizeof a) != 0);
+    cn_model_free(&m);
+}
+
+/* A model that ignores its input: zero weights, output bias log p. */
+static void test_eval_gives_hand_computed_numbers(void)
+{
+    CnModel m = new_model(0, 0);
+    memset(m.params, 0, m.n_params * sizeof(float));
+    double p[9] = {0.4, 0.3, 0.2, 0.1, 0, 0, 0, 0, 0};
+    for (int k = 0; k < 9; k++)
+        m.w.out_b[k] = p[k] > 0 ? (float)log(p[k]) : -1e4f;
+    uint16_t song1[] = {0, 1, 2, 0}, song2[] = {1, 1};
+    CnSongIds songs[2] = {{song1, 4}, {song2, 2}};
+    CnEvalLoss st, wi;
+    CnError err = {{0}};
+    CHECK(cn_eval_loss(&m, songs, 2, CN_MODE_STATEFUL, 2, &st, &err) == 0);
+    CHECK(cn_eval_loss(&m, songs, 2, CN_MODE_WINDOW, 2, &wi, &err) == 0);
+    /* stateful targets 1, 2, 0 | 1; window (seq 2) over 0 1 2 0 1 1: targets 2, 0, 1, 1 */
+    double st_expected = -(log(0.3) + log(0.2) + log(0.4) + log(0.3)) / 4;
+    double wi_expected = -(log(0.2) + log(0.4) + log(0.3) + log(0.3)) / 4;
+    CHECK(st.n_predicted == 4 && wi.n_predicted == 4);
+    CHECK_NEAR(st.loss, st_expected, 1e-5);
+    CHECK_NEAR(wi.loss, wi_expected, 1e-5);
+    CHECK_NEAR(st.perplexity, exp(st_expected), 1e-4);
+    CHECK_NEAR(st.accuracy, 0.25, 1e-12); /* argmax is token 0: one target of four */
+    CHECK_NEAR(wi.accuracy, 0.25, 1e-12);
+    cn_model_free(&m);
+}
+
+static void test_generated_statistics_by_hand(void)
+{
+    int ab[] = {1, 2, 1, 2, 1, 2, 3, 4, 5, 6};
+    CHECK(cn_eval_longest_loop(ab, 10, 32) == 6);     /* 1 2 1 2 1 2 */
+    int none[] = {1, 2, 3, 4, 5, 6};
+    CHECK(cn_eval_longest_loop(none, 6, 32) == 0);
+    CHECK_NEAR(cn_eval_distinct_ngrams(none, 6, 4), 1.0, 1e-12);
+    /* 4-grams of ab: 1212 2121 1212 2123 1234 2345 3456: 6 distinct of 7 */
+    CHECK_NEAR(cn_eval_distinct_ngrams(ab, 10, 4), 6.0 / 7.0, 1e-12);
+    uint16_t corpus[] = {9, 1, 2, 3, 9};
+    int gen[] = {1, 2, 3, 4}; /* 3-grams: 123 (in corpus) 234 (not) */
+    CHECK_NEAR(cn_eval_copied_share(gen, 4, corpus, 5, 3), 0.5, 1e-12);
+
+    CnVocab v;
+    CnError err = {{0}};
+    const char *pcs[] = {"C4", "D4", "0.2"};
+    CHECK(cn_vocab_from_names(pcs, 3, &v, &err) == 0); /* sorted: "0.2", "C4", "D4" */
+    int only_c[] = {1, 1};
+    uint16_t chord[] = {0};
+    /* C only against half C, half D: distance 0.5 */
+    CHECK_NEAR(cn_eval_pitch_class_distance(&v, only_c, 2, chord, 1), 0.5, 1e-12);
+    cn_vocab_free(&v);
+}
+
+int main(void)
+{
+    RUN(test_step_matches_the_batched_network);
+    RUN(test_window_and_stateful_agree_for_the_first_window);
+    RUN(test_a_copied_state_continues_identically);
+    RUN(test_argmax_and_its_equivalents);
+    RUN(test_sampling_follows_the_options);
+    RUN(test_same_seed_same_continuation);
+    RUN(test_eval_gives_hand_computed_numbers);
+    RUN(test_generated_statistics_by_hand);
+    return test_finish();
+}
