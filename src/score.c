@@ -175,52 +175,76 @@ static int select_voice(Parser *p, const char *name, CnError *err)
     return 0;
 }
 
-/* Expands "( ... )xN" repeats inside one line, then parses each item. */
-static int parse_music_line(Parser *p, char *line, CnError *err)
+/* The items of the current voice since its "voice" line, so repeats may span lines. */
+typedef struct {
+    char **items;
+    int *lines;
+    size_t n, cap;
+} Block;
+
+static int block_add(Block *b, char *item, int line, CnError *err)
 {
-    char *items[4096];
-    int n_items = 0;
-    for (char *tok = strtok(line, " \t\r"); tok; tok = strtok(NULL, " \t\r")) {
-        if (n_items == 4096)
-            return cn_fail(err, "line %d: more than 4096 items on one line", p->line);
-        items[n_items++] = tok;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 256;
+        char **items = realloc(b->items, cap * sizeof *items);
+        if (items)
+            b->items = items;
+        int *lines = items ? realloc(b->lines, cap * sizeof *lines) : NULL;
+        if (!lines)
+            return cn_fail(err, "out of memory");
+        b->lines = lines;
+        b->cap = cap;
     }
-    int starts[MAX_REPEAT_DEPTH], counts_left[MAX_REPEAT_DEPTH], depth = 0;
+    b->items[b->n] = item;
+    b->lines[b->n++] = line;
+    return 0;
+}
+
+/* Expands "( ... )xN" repeats (nested up to MAX_REPEAT_DEPTH) and parses each item. */
+static int parse_block(Parser *p, Block *b, CnError *err)
+{
+    size_t starts[MAX_REPEAT_DEPTH];
+    int counts_left[MAX_REPEAT_DEPTH], depth = 0;
     long budget = MAX_ITEMS;
-    for (int i = 0; i < n_items; i++) {
+    for (size_t i = 0; i < b->n; i++) {
+        char *item = b->items[i];
+        p->line = b->lines[i];
         if (--budget < 0)
             return cn_fail(err, "line %d: repeats expand to too many items", p->line);
-        if (strcmp(items[i], "(") == 0) {
+        if (strcmp(item, "(") == 0) {
             if (depth == MAX_REPEAT_DEPTH)
-                return fail_at(p, err, items[i], "repeats nested too deep");
+                return fail_at(p, err, item, "repeats nested too deep");
             starts[depth] = i;
             counts_left[depth++] = -1;
             continue;
         }
-        if (items[i][0] == ')' && items[i][1] == 'x') {
+        if (item[0] == ')' && item[1] == 'x') {
             if (depth == 0)
-                return fail_at(p, err, items[i], "')xN' without a matching '('");
+                return fail_at(p, err, item, "')xN' without a matching '('");
             if (counts_left[depth - 1] < 0) {
-                int times = atoi(items[i] + 2);
+                int times = atoi(item + 2);
                 if (times < 1 || times > 64)
-                    return fail_at(p, err, items[i], "repeat count must be 1..64");
+                    return fail_at(p, err, item, "repeat count must be 1..64");
                 counts_left[depth - 1] = times - 1;
             }
             if (counts_left[depth - 1]-- > 0)
-                i = starts[depth - 1]; /* jump back past the '(' */
+                i = starts[depth - 1]; /* back to just after the '(' */
             else
                 depth--;
             continue;
         }
-        if (parse_item(p, items[i], err))
+        if (parse_item(p, item, err))
             return -1;
     }
     if (depth != 0)
-        return cn_fail(err, "line %d: '(' without a closing ')xN'", p->line);
+        return cn_fail(err, "line %d: '(' without a closing ')xN' in this voice",
+                       b->lines[starts[depth - 1]]);
+    b->n = 0;
     return 0;
 }
 
-static int parse_line(Parser *p, char *line, CnError *err)
+/* Directives act at once; music lines gather into the voice's block. */
+static int parse_line(Parser *p, Block *b, char *line, int line_number, CnError *err)
 {
     while (isspace((unsigned char)*line))
         line++;
@@ -231,6 +255,10 @@ static int parse_line(Parser *p, char *line, CnError *err)
         }
         return 0;
     }
+    int directive = strncmp(line, "tempo ", 6) == 0 || strncmp(line, "voice ", 6) == 0;
+    if (directive && parse_block(p, b, err))
+        return -1;
+    p->line = line_number;
     if (strncmp(line, "tempo ", 6) == 0) {
         double bpm = atof(line + 6);
         if (bpm < 10 || bpm > 400)
@@ -243,7 +271,11 @@ static int parse_line(Parser *p, char *line, CnError *err)
         name[strcspn(name, " \t\r:")] = '\0';
         return select_voice(p, name, err);
     }
-    return parse_music_line(p, line, err);
+    for (char *save, *tok = strtok_r(line, " \t\r", &save); tok;
+         tok = strtok_r(NULL, " \t\r", &save))
+        if (block_add(b, tok, line_number, err))
+            return -1;
+    return 0;
 }
 
 int cn_score_parse(const char *text, CnScore *score, CnError *err)
@@ -251,19 +283,23 @@ int cn_score_parse(const char *text, CnScore *score, CnError *err)
     memset(score, 0, sizeof *score);
     score->bpm = 100;
     Parser p = {.score = score, .current = -1};
-    char *copy = strdup(text);
+    Block block = {0};
+    char *copy = strdup(text); /* items point into it until the end */
     if (!copy)
         return cn_fail(err, "out of memory");
-    int rc = 0;
+    int rc = 0, line_number = 0;
     char *next = copy;
     while (rc == 0 && next) {
         char *line = next;
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
-        p.line++;
-        rc = parse_line(&p, line, err);
+        rc = parse_line(&p, &block, line, ++line_number, err);
     }
+    if (rc == 0)
+        rc = parse_block(&p, &block, err);
+    free(block.items);
+    free(block.lines);
     free(copy);
     if (rc == 0 && score->n_notes == 0)
         rc = cn_fail(err, "the score has no notes");
