@@ -190,8 +190,18 @@ static int meta_event(CnMidi *midi, TrackCursor *c, uint32_t tick, int *end_of_t
         return cursor_fail(c, err, "meta event longer than its track");
     const uint8_t *data = c->bytes + c->pos;
     c->pos += len;
-    if (type == 0x2f)
+    if (type == 0x2f) {
         *end_of_track = 1;
+    } else if (type == 0x03 && midi->track_names && !midi->track_names[c->track][0]) {
+        size_t n = len < 31 ? len : 31;
+        for (size_t i = 0; i < n; i++) /* printable ASCII only: names end up in SVG */
+            midi->track_names[c->track][i] = data[i] >= 0x20 && data[i] < 0x7f ? (char)data[i] : '?';
+        midi->track_names[c->track][n] = '\0';
+    } else if (type == 0x58 && len >= 2 && midi->beats_per_bar == 0 && data[0] > 0 &&
+               data[1] < 7) {
+        midi->beats_per_bar = data[0];
+        midi->beat_unit = 1u << data[1];
+    }
     else if (type == 0x51 && len == 3 && midi->bpm == 0.0) {
         uint32_t us_per_quarter = read_be(data, 3);
         if (us_per_quarter > 0)
@@ -362,6 +372,11 @@ static int read_chunks(const uint8_t *bytes, size_t n_bytes, size_t pos, CnMidi 
             return cn_fail(err, "chunk at byte %zu claims %u bytes but only %zu remain "
                                 "(truncated file?)", pos, (unsigned)len, n_bytes - payload);
         if (memcmp(bytes + pos, "MTrk", 4) == 0) {
+            char(*names)[32] = realloc(midi->track_names, (midi->n_tracks + 1) * sizeof *names);
+            if (!names)
+                return cn_fail(err, "out of memory");
+            midi->track_names = names;
+            names[midi->n_tracks][0] = '\0';
             TrackCursor c = {bytes + payload, len, 0, payload, midi->n_tracks};
             if (read_track(midi, col, open, &c, err))
                 return -1;
@@ -403,10 +418,13 @@ int cn_midi_parse(const uint8_t *bytes, size_t n_bytes, CnMidi *out, CnError *er
     free(col.programs);
     if (rc) {
         free(col.notes);
+        free(midi.track_names);
         return -1;
     }
     if (midi.bpm == 0.0)
         midi.bpm = 120.0;
+    if (midi.beats_per_bar == 0)
+        midi.beats_per_bar = midi.beat_unit = 4;
     midi.notes = col.notes;
     midi.n_notes = col.n_notes;
     *out = midi;
@@ -456,7 +474,9 @@ void cn_midi_free(CnMidi *midi)
     if (!midi)
         return;
     free(midi->notes);
+    free(midi->track_names);
     midi->notes = NULL;
+    midi->track_names = NULL;
     midi->n_notes = 0;
 }
 
@@ -525,6 +545,11 @@ static int write_track(smf_t *smf, const CnNote *notes, size_t n_notes, unsigned
     if (!track)
         return cn_fail(err, "out of memory");
     smf_add_track(smf, track);
+    if (track_index < options->n_track_names && options->track_names &&
+        options->track_names[track_index] &&
+        add_smf_event(track, smf_event_new_textual(0x03, options->track_names[track_index]), 0,
+                      err))
+        return -1;
     if (track_index == 0 && write_header_events(track, options, used_channels, err))
         return -1;
     for (size_t i = 0; i < n; i++)
@@ -564,6 +589,8 @@ int cn_midi_write_file(const char *path, const CnNote *notes, size_t n_notes,
         return -1;
     TimedMessage *messages = malloc((2 * n_notes + 1) * sizeof *messages);
     smf_t *smf = smf_new();
+    if (options->n_track_names > n_tracks)
+        n_tracks = options->n_track_names; /* a named track is written even when empty */
     int rc = (smf && messages) ? 0 : cn_fail(err, "out of memory");
     if (rc == 0 && smf_set_ppqn(smf, (int)options->ppqn) != 0)
         rc = cn_fail(err, "libsmf refused %u ticks per quarter note", options->ppqn);

@@ -169,6 +169,8 @@ static int select_voice(Parser *p, const char *name, CnError *err)
         return cn_fail(err, "line %d: a voice needs a short name", p->line);
     Voice *v = &p->voices[p->score->n_voices];
     snprintf(v->name, sizeof v->name, "%s", name);
+    snprintf(p->score->voice_names[p->score->n_voices], sizeof p->score->voice_names[0], "%s",
+             name);
     v->duration = 1.0;
     v->velocity = 80;
     p->current = (int)p->score->n_voices++;

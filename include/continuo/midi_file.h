@@ -31,6 +31,9 @@ typedef struct {
     double bpm;          /* first tempo in the file; 120 when it sets none */
     unsigned n_unclosed; /* notes without a note-off, ended at their track's end */
     unsigned n_no_eot;   /* tracks that ended without an End-of-Track event */
+    char (*track_names)[32]; /* (n_tracks) each track's first name event, "" when none */
+    unsigned beats_per_bar;  /* first time signature's numerator; 4 when none */
+    unsigned beat_unit;      /* its denominator (4 = quarter note); 4 when none */
 } CnMidi;
 
 /* Parses a whole file held in memory. Never trusts a length field: anything malformed
@@ -47,6 +50,8 @@ typedef struct {
     unsigned ppqn;   /* ticks per quarter note in the written file */
     double bpm;      /* tempo written at tick 0 */
     uint8_t program; /* program change written at tick 0 on every used channel */
+    const char *const *track_names; /* names of tracks 0.. (may be NULL) */
+    unsigned n_track_names;
 } CnMidiWriteOptions;
 
 /* Writes notes (any order; onset and duration in ppqn ticks) through libsmf, one track

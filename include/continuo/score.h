@@ -17,6 +17,7 @@ typedef struct {
     unsigned n_voices;
     double bpm;      /* from the "tempo" line; 100 when absent */
     char title[128]; /* from "# title:", may be empty */
+    char voice_names[16][32]; /* (n_voices) */
 } CnScore;
 
 /* Parses a whole score. Errors name the line and the item that could not be read. */

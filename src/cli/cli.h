@@ -10,6 +10,10 @@ int cmd_train(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_roll(int argc, char **argv);
+
+/* Draws midi_path as a piano roll into svg_path; prints why on failure. */
+int cli_write_roll(const char *midi_path, const char *svg_path);
 
 /* Prints "continuo: <message>" to stderr and returns exit code 1 (or the one given). */
 int cli_error(int code, const char *fmt, ...)

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "render.h"
 #include "continuo/generate.h"
 #include "continuo/midi_file.h"
 #include "continuo/tokens.h"
@@ -35,13 +36,16 @@ static void usage(FILE *out)
             "      --bpm BPM           tempo of the written file (120)\n"
             "      --no-prime          leave the prime out of the written file\n"
             "  -o, --output FILE       MIDI file to write (default: continuo.mid)\n"
+            "      --roll FILE.svg     also draw it as a piano roll\n"
+            "      --wav FILE.wav      also render it to audio with FluidSynth\n"
+            "      --soundfont FILE    the SoundFont for --wav (default: Debian's GM font)\n"
             "  -h, --help              show this help\n"
             "The prime goes on track 1 of the file and the continuation on track 2, a token\n"
             "every eighth note, each note a quarter long, as the original wrote them.\n");
 }
 
 typedef struct {
-    const char *weights, *prime, *output;
+    const char *weights, *prime, *output, *roll, *wav, *soundfont;
     long length, prime_length;
     CnGenerateOptions gen;
     double bpm;
@@ -49,7 +53,7 @@ typedef struct {
 } GenerateArgs;
 
 enum { OPT_TOP_K = 256, OPT_TOP_P, OPT_REP_PENALTY, OPT_REP_WINDOW, OPT_BPM, OPT_NO_PRIME,
-       OPT_PRIME_LENGTH };
+       OPT_PRIME_LENGTH, OPT_ROLL, OPT_WAV, OPT_SOUNDFONT };
 
 static int parse_args(int argc, char **argv, GenerateArgs *a)
 {
@@ -63,6 +67,8 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         {"bpm", required_argument, 0, OPT_BPM}, {"no-prime", no_argument, 0, OPT_NO_PRIME},
         {"prime-length", required_argument, 0, OPT_PRIME_LENGTH},
         {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
+        {"roll", required_argument, 0, OPT_ROLL}, {"wav", required_argument, 0, OPT_WAV},
+        {"soundfont", required_argument, 0, OPT_SOUNDFONT},
         {0, 0, 0, 0}};
     *a = (GenerateArgs){.weights = "weights/default.cnw", .prime = "random",
                         .output = "continuo.mid", .length = 500, .bpm = 120};
@@ -131,6 +137,9 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
                 return -1;
             break;
         case OPT_NO_PRIME: a->no_prime = 1; break;
+        case OPT_ROLL: a->roll = optarg; break;
+        case OPT_WAV: a->wav = optarg; break;
+        case OPT_SOUNDFONT: a->soundfont = optarg; break;
         default: usage(stderr); return -1;
         }
     }
@@ -196,7 +205,11 @@ static int write_output(const CnModel *m, const int *ids, size_t n_prime, size_t
                                               render.ppqn + 0.5);
     for (size_t i = 0; i < n_notes; i++) /* the prime on track 1, the continuation on 2 */
         notes[i].track = !a->no_prime && notes[i].onset >= continuation_starts ? 1 : 0;
-    CnMidiWriteOptions write = {.ppqn = render.ppqn, .bpm = a->bpm, .program = 0};
+    static const char *const with_prime[] = {"prime", "continuation"};
+    static const char *const alone[] = {"continuation"};
+    CnMidiWriteOptions write = {.ppqn = render.ppqn, .bpm = a->bpm, .program = 0,
+                                .track_names = a->no_prime ? alone : with_prime,
+                                .n_track_names = a->no_prime ? 1 : 2};
     rc = cn_midi_write_file(a->output, notes, n_notes, &write, &err);
     free(notes);
     if (rc)
@@ -260,6 +273,12 @@ int cmd_generate(int argc, char **argv)
             printf("; %zu prime tokens the vocabulary lacks were mapped to the nearest", n_mapped);
         printf("\n");
     }
+    if (rc == 0 && a.roll && (rc = cli_write_roll(a.output, a.roll)) == 0)
+        printf("wrote %s: piano roll\n", a.roll);
+    double wav_seconds, level;
+    if (rc == 0 && a.wav &&
+        (rc = render_wav(a.output, a.wav, a.soundfont, &wav_seconds, &level)) == 0)
+        printf("wrote %s: %.1f s of audio, %.1f dBFS RMS\n", a.wav, wav_seconds, level);
     free(ids);
     free(prime);
     cn_model_free(&m);

@@ -61,7 +61,11 @@ static int convert(const char *src, const char *dst)
     free(text);
     if (rc)
         return cli_error(1, "%s: %s", src, err.message);
-    CnMidiWriteOptions options = {.ppqn = CN_SCORE_PPQN, .bpm = score.bpm, .program = 0};
+    const char *names[16];
+    for (unsigned v = 0; v < score.n_voices && v < 16; v++)
+        names[v] = score.voice_names[v];
+    CnMidiWriteOptions options = {.ppqn = CN_SCORE_PPQN, .bpm = score.bpm, .program = 0,
+                                  .track_names = names, .n_track_names = score.n_voices};
     rc = cn_midi_write_file(dst, score.notes, score.n_notes, &options, &err);
     cn_score_free(&score);
     return rc ? cli_error(1, "%s: %s", dst, err.message) : 0;

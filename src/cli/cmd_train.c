@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "continuo/corpus.h"
 #include "continuo/model.h"
+#include "continuo/svg.h"
 #include "continuo/train.h"
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -67,7 +68,7 @@ typedef struct {
     CnTrainOptions train;
     int threads, resume, quiet, epochs_given;
     int settings_given; /* options --resume must not contradict */
-    char derived_log[4096], derived_best[4096];
+    char derived_log[4096], derived_best[4096], derived_svg[4096];
 } TrainArgs;
 
 static int parse_args(int argc, char **argv, TrainArgs *a)
@@ -214,11 +215,26 @@ static void format_duration(char *buf, size_t cap, double seconds)
 typedef struct {
     int tty, quiet;
     const char *unit;
+    const char *csv_path, *svg_path, *title;
 } ProgressView;
+
+/* The loss curves, redrawn from the CSV log after every epoch. */
+static void draw_losses(const ProgressView *view)
+{
+    CnLossPoint *points;
+    size_t n;
+    CnError err = {{0}};
+    if (cn_read_loss_csv(view->csv_path, &points, &n, &err) == 0 && n > 0 &&
+        cn_svg_loss_curves(points, n, view->title, view->svg_path, &err) != 0)
+        fprintf(stderr, "continuo: warning: %s\n", err.message);
+    free(points);
+}
 
 static void show_progress(const CnTrainProgress *p, void *user)
 {
     const ProgressView *view = user;
+    if (p->epoch_done)
+        draw_losses(view);
     if (view->quiet)
         return;
     char eta[32];
@@ -353,6 +369,7 @@ int cmd_train(int argc, char **argv)
     openblas_set_num_threads(a.threads);
     derive_path(a.derived_log, sizeof a.derived_log, a.out_path, ".csv");
     derive_path(a.derived_best, sizeof a.derived_best, a.out_path, ".best.cnw");
+    derive_path(a.derived_svg, sizeof a.derived_svg, a.out_path, ".svg");
     a.train.out_path = a.out_path;
     a.train.csv_path = a.log_path ? a.log_path : a.derived_log;
     a.train.best_path = a.best_path ? a.best_path : a.derived_best;
@@ -373,7 +390,9 @@ int cmd_train(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         ProgressView view = {.tty = isatty(STDERR_FILENO), .quiet = a.quiet,
                              .unit = a.train.objective == CN_OBJECTIVE_LAST ? "windows"
-                                                                            : "tokens"};
+                                                                            : "tokens",
+                             .csv_path = a.train.csv_path, .svg_path = a.derived_svg,
+                             .title = a.out_path};
         CnError err = {{0}};
         int result = cn_train(&model, a.resume ? &state : NULL, songs, corpus.n_songs, &a.train,
                               show_progress, &view, &stop_requested, &err);
@@ -386,8 +405,8 @@ int cmd_train(int argc, char **argv)
                    a.out_path, strcmp(a.out_path, "weights/model.cnw") ? " --out " : "",
                    strcmp(a.out_path, "weights/model.cnw") ? a.out_path : "");
         else if (result == 0 && !a.quiet)
-            printf("done: %d epochs, weights in %s, log in %s\n", model.info.epochs, a.out_path,
-                   a.train.csv_path);
+            printf("done: %d epochs, weights in %s, log in %s, loss curves in %s\n",
+                   model.info.epochs, a.out_path, a.train.csv_path, a.derived_svg);
     }
     free(songs);
     free(storage);

@@ -22,6 +22,7 @@ static const struct {
     {"generate", cmd_generate, "continue a prime and write a MIDI file"},
     {"eval", cmd_eval, "measure a model on music it did not train on"},
     {"info", cmd_info, "check a weights file and describe it"},
+    {"roll", cmd_roll, "draw a MIDI file as a piano roll (SVG)"},
 };
 
 int cli_error(int code, const char *fmt, ...)
