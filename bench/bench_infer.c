@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,19 +53,46 @@ static double time_steps(CnState *s, int n_vocab, int repeats, int steps)
     return m;
 }
 
-/* GB/s reading a buffer of n_bytes again and again (a dot product keeps it honest). */
-static double read_bandwidth(size_t n_bytes)
+typedef struct {
+    const float *data;
+    size_t n;
+    float sum;
+} Slice;
+
+static void *sum_slice(void *arg)
+{
+    Slice *s = arg;
+    float acc[16] = {0};
+    size_t quarter = s->n / 4 / 16 * 16; /* four streams at once, as the kernels read */
+    const float *a = s->data, *b = a + quarter, *c = b + quarter, *d = c + quarter;
+    for (int pass = 0; pass < 10; pass++) /* ten passes amortize starting the thread */
+        for (size_t i = 0; i < quarter; i += 16)
+            for (int j = 0; j < 16; j++)
+                acc[j] += a[i + j] + b[i + j] + c[i + j] + d[i + j];
+    for (int j = 0; j < 16; j++)
+        s->sum += acc[j];
+    return NULL;
+}
+
+/* GB/s reading a buffer of n_bytes again and again, split over threads. */
+static double read_bandwidth(size_t n_bytes, int threads)
 {
     size_t n = n_bytes / sizeof(float);
-    float *buf = aligned_alloc(64, n * sizeof(float));
+    float *buf = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
     for (size_t i = 0; i < n; i++)
         buf[i] = 1.0f;
     double best = 0;
-    for (int r = 0; r < 20; r++) {
+    for (int r = 0; r < 10; r++) {
+        Slice slices[8];
+        pthread_t ids[8];
         double t0 = now();
-        volatile float sum = cblas_sdot((int)n, buf, 1, buf, 1);
-        (void)sum;
-        double rate = (double)n_bytes / (now() - t0) / 1e9;
+        for (int t = 0; t < threads; t++) {
+            slices[t] = (Slice){buf + n / threads * t, n / threads, 0};
+            pthread_create(&ids[t], NULL, sum_slice, &slices[t]);
+        }
+        for (int t = 0; t < threads; t++)
+            pthread_join(ids[t], NULL);
+        double rate = 10.0 * (double)n_bytes / (now() - t0) / 1e9;
         best = rate > best ? rate : best;
     }
     free(buf);
@@ -91,8 +119,10 @@ static double sgemv_rate(int rows, int cols)
 int main(int argc, char **argv)
 {
     int repeats = 30, n_vocab = 355;
+    const char *save_path = NULL;
     static const struct option options[] = {{"repeats", required_argument, 0, 'r'},
                                             {"vocab", required_argument, 0, 'v'},
+                                            {"save-model", required_argument, 0, 'c'},
                                             {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -100,6 +130,8 @@ int main(int argc, char **argv)
             repeats = atoi(optarg);
         else if (ch == 'v')
             n_vocab = atoi(optarg);
+        else if (ch == 'c')
+            save_path = optarg;
         else
             return 2;
     }
@@ -122,23 +154,56 @@ int main(int argc, char **argv)
     }
     size_t weight_bytes = (cn_model_count_weights(&config) - (size_t)n_vocab * 64) * 4;
     double flops = 2.0 * (double)weight_bytes / 4;
+    if (cn_model_make_bf16(&m, &err)) {
+        fprintf(stderr, "bench_infer: %s\n", err.message);
+        return 1;
+    }
     CnState stateful, window;
     cn_state_init(&stateful, &m, CN_MODE_STATEFUL, 100, &err);
     cn_state_init(&window, &m, CN_MODE_WINDOW, 100, &err);
-    for (int threads = 1; threads <= 2; threads++) {
-        openblas_set_num_threads(threads);
+    static const struct {
+        CnKernel kernel;
+        int threads;
+        const char *name;
+        int bytes_per_weight;
+    } runs[] = {{CN_KERNEL_F32, 1, "float32, own kernel", 4},
+                {CN_KERNEL_BF16, 1, "bfloat16, own kernel", 2},
+                {CN_KERNEL_BLAS, 1, "float32, OpenBLAS sgemv", 4},
+                {CN_KERNEL_BLAS, 2, "float32, OpenBLAS sgemv", 4}};
+    double bandwidth[3] = {0};
+    for (int t = 1; t <= 2; t++)
+        bandwidth[t] = read_bandwidth(weight_bytes, t);
+    openblas_set_num_threads(1);
+    double gflops = sgemv_rate(2048, 512);
+    printf("machine: read bandwidth over a %.1f MB buffer %.1f GB/s (1 thread), %.1f GB/s (2); "
+           "sgemv 2048x512 %.1f GFLOP/s (1 thread), so %.2f GFLOP a step takes %.0f us\n",
+           weight_bytes / 1e6, bandwidth[1], bandwidth[2], gflops, flops / 1e9,
+           flops / (gflops * 1e3));
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        openblas_set_num_threads(runs[i].threads);
+        stateful.kernel = window.kernel = runs[i].kernel;
         double step = time_steps(&stateful, n_vocab, repeats, 100);
-        for (int i = 0; i < 100; i++) /* fill the window */
-            cn_state_step(&window, i % n_vocab);
+        cn_state_reset(&window);
+        for (int k = 0; k < 100; k++) /* fill the window */
+            cn_state_step(&window, k % n_vocab);
         double note = time_steps(&window, n_vocab, 5, 3);
-        double bandwidth = read_bandwidth(weight_bytes);
-        double gflops = sgemv_rate(2048, 512);
-        double floor_bytes = weight_bytes / (bandwidth * 1e3), floor_flops = flops / (gflops * 1e3);
-        double floor_us = floor_bytes > floor_flops ? floor_bytes : floor_flops;
-        printf("continuo step %.1f us/step, window %.0f us/note (%d thread%s); floor %.1f us "
-               "(%.1f MB at %.1f GB/s; %.2f GFLOP at %.1f GFLOP/s): %.2fx the floor\n",
-               step, note, threads, threads > 1 ? "s" : "", floor_us, weight_bytes / 1e6,
-               bandwidth, flops / 1e9, gflops, step / floor_us);
+        double bytes = (double)weight_bytes / 4 * runs[i].bytes_per_weight;
+        /* The step reads every weight once: memory bandwidth is the floor. */
+        double floor_us = bytes / (bandwidth[runs[i].threads] * 1e3);
+        printf("continuo step %.1f us/step, window %.0f us/note (%s, %d thread%s); floor %.1f us "
+               "(%.1f MB at %.1f GB/s): %.2fx the floor\n",
+               step, note, runs[i].name, runs[i].threads, runs[i].threads > 1 ? "s" : "",
+               floor_us, bytes / 1e6, bandwidth[runs[i].threads], step / floor_us);
+    }
+    if (save_path) { /* for measuring `continuo generate` from the outside */
+        uint16_t corpus[200];
+        uint32_t starts[1] = {0};
+        for (int i = 0; i < 200; i++)
+            corpus[i] = (uint16_t)(i * 7 % n_vocab);
+        m.info.seq = 100;
+        if (cn_model_set_corpus(&m, corpus, 200, starts, 1, &err) ||
+            cn_model_save(&m, NULL, save_path, &err))
+            fprintf(stderr, "bench_infer: %s\n", err.message);
     }
     cn_state_free(&stateful);
     cn_state_free(&window);

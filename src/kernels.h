@@ -5,6 +5,7 @@
 #define CONTINUO_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* y[i] = exp(x[i]), accurate to a few ulp over the float range (x clamped to +-88). */
 void cn_vexp(float *y, const float *x, size_t n);
@@ -30,3 +31,14 @@ void cn_lstm_cell_backward(const float *gates, const float *tanh_c, const float 
 void cn_rmsprop_update(float *params, const float *grad, float *mean_sq, size_t n, float lr,
                        float rho, float eps);
 #endif
+
+/* y[r] += sum_k w[r * n_cols + k] * x[k] for every row r: the matrix-vector product of an
+ * inference step, streamed once through memory, four rows at a time. */
+void cn_gemv_f32(float *y, const float *w, const float *x, size_t n_rows, size_t n_cols);
+
+/* The same with bfloat16 weights (the upper half of each float32), which halves the
+ * bytes a step reads; products and sums stay in float32. */
+void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, size_t n_cols);
+
+/* Rounds float32 values to bfloat16 (to nearest, ties to even). */
+void cn_to_bf16(uint16_t *out, const float *in, size_t n);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "kernels.h"
 #include "rng.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes */
@@ -208,10 +209,35 @@ int cn_model_set_corpus(CnModel *model, const uint16_t *ids, size_t n_ids,
     return 0;
 }
 
+int cn_model_make_bf16(CnModel *model, CnError *err)
+{
+    if (model->params_bf16)
+        return 0;
+    model->params_bf16 = aligned_alloc(64, (model->n_params * 2 + 63) / 64 * 64);
+    if (!model->params_bf16)
+        return cn_fail(err, "out of memory for bfloat16 weights");
+    cn_to_bf16(model->params_bf16, model->params, model->n_params);
+    return 0;
+}
+
+int cn_model_round_bf16(CnModel *model, CnError *err)
+{
+    if (model->owned_mapping)
+        return cn_fail(err, "the parameters are mapped read-only; load the model writable");
+    for (size_t i = 0; i < model->n_params; i++) {
+        uint16_t b;
+        cn_to_bf16(&b, &model->params[i], 1);
+        uint32_t bits = (uint32_t)b << 16;
+        memcpy(&model->params[i], &bits, sizeof bits);
+    }
+    return 0;
+}
+
 void cn_model_free(CnModel *model)
 {
     if (!model)
         return;
+    free(model->params_bf16);
     if (model->owned_mapping)
         munmap(model->owned_mapping, model->mapping_size);
     else

@@ -30,6 +30,7 @@ int cn_state_init(CnState *s, const CnModel *model, CnMode mode, int seq, CnErro
     s->model = model;
     s->mode = mode;
     s->seq = seq;
+    s->kernel = model->params_bf16 ? CN_KERNEL_BF16 : CN_KERNEL_F32;
     size_t H = (size_t)c->n_hidden, L = (size_t)c->n_layers;
     int failed = 0;
     s->h = alloc_floats(L * H, &failed);
@@ -85,6 +86,18 @@ int cn_state_copy(CnState *dst, const CnState *src)
     return 0;
 }
 
+/* y (rows) += W (rows, cols) x, W one of the model's tensors, by the state's kernel. */
+static void gemv(const CnState *s, float *y, const float *w, const float *x, int rows, int cols)
+{
+    const CnModel *m = s->model;
+    if (s->kernel == CN_KERNEL_BF16 && m->params_bf16)
+        cn_gemv_bf16(y, m->params_bf16 + (w - m->params), x, (size_t)rows, (size_t)cols);
+    else if (s->kernel == CN_KERNEL_BLAS)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, x, 1, 1.0f, y, 1);
+    else
+        cn_gemv_f32(y, w, x, (size_t)rows, (size_t)cols);
+}
+
 /* Runs one token through every LSTM layer, updating h and c. */
 static void step_layers(CnState *s, int token)
 {
@@ -104,10 +117,8 @@ static void step_layers(CnState *s, int token)
             for (int r = 0; r < 4 * H; r++)
                 s->gates[r] += lw->w_x[r] * x[0];
         else
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, n_in, 1.0f, lw->w_x, n_in, x, 1,
-                        1.0f, s->gates, 1);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, H, 1.0f, lw->w_h, H, h, 1, 1.0f,
-                    s->gates, 1);
+            gemv(s, s->gates, lw->w_x, x, 4 * H, n_in);
+        gemv(s, s->gates, lw->w_h, h, 4 * H, H);
         cn_lstm_cell(s->gates, cs, cs, h, s->tanh_c, (size_t)H);
         x = h;
         n_in = H;
@@ -124,14 +135,12 @@ static void step_head(CnState *s)
     int n_top = H;
     if (D > 0) {
         memcpy(s->dense, m->w.dense_b, (size_t)D * sizeof(float));
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, D, H, 1.0f, m->w.dense_w, H, top, 1, 1.0f,
-                    s->dense, 1);
+        gemv(s, s->dense, m->w.dense_w, top, D, H);
         top = s->dense;
         n_top = D;
     }
     memcpy(s->probs, m->w.out_b, (size_t)V * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, V, n_top, 1.0f, m->w.out_w, n_top, top, 1, 1.0f,
-                s->probs, 1);
+    gemv(s, s->probs, m->w.out_w, top, V, n_top);
     cn_softmax(s->probs, (size_t)V);
 }
 

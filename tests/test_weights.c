@@ -28,6 +28,7 @@ static void make_model(CnModel *m, int n_embed)
 }
 
 static char *dir;
+#define HEADER_END 1024 /* past the header and table: inside the first sections' data */
 static char path[4200];
 
 static void test_saved_model_loads_back_identical(void)
@@ -72,11 +73,13 @@ static void expect_refused(const uint8_t *bytes, size_t n, const char *why)
     snprintf(bad, sizeof bad, "%s/bad.cnw", dir);
     CHECK(test_write_file(bad, bytes, n) == 0);
     CnModel m;
+    CnTrainState ts; /* asking for the training state checks every section */
     CnError err = {{0}};
-    int rc = cn_model_load(&m, bad, 0, NULL, &err);
+    int rc = cn_model_load(&m, bad, 0, &ts, &err);
     CHECK(rc != 0);
     if (rc == 0) {
         cn_model_free(&m);
+        cn_train_state_free(&ts);
         return;
     }
     if (!strstr(err.message, why))
@@ -110,8 +113,20 @@ static void test_damaged_files_are_refused_with_reasons(void)
     copy[64 + 3] ^= 0x10;
     expect_refused(copy, n, "checksum");
 
-    memcpy(copy, good, n); /* a bit flip deep in the tensors */
+    memcpy(copy, good, n); /* a bit flip deep in the optimizer state */
     copy[n - 200] ^= 0x01;
+    expect_refused(copy, n, "'train.moments' is corrupt");
+    { /* ... which inference does not read, so generating from it still works */
+        char bad[4300];
+        snprintf(bad, sizeof bad, "%s/bad.cnw", dir);
+        CnModel m;
+        CnError err = {{0}};
+        CHECK(cn_model_load(&m, bad, 0, NULL, &err) == 0);
+        cn_model_free(&m);
+    }
+
+    memcpy(copy, good, n); /* a bit flip in the parameters */
+    copy[HEADER_END + 200] ^= 0x01;
     expect_refused(copy, n, "corrupt");
 
     memcpy(copy, good, n); /* the header's length field */
@@ -136,10 +151,12 @@ static void test_damaged_files_are_refused_with_reasons(void)
         snprintf(bad, sizeof bad, "%s/flip.cnw", dir);
         test_write_file(bad, copy, n);
         CnModel m;
+        CnTrainState ts;
         CnError err = {{0}};
-        if (cn_model_load(&m, bad, 0, NULL, &err) == 0)
+        if (cn_model_load(&m, bad, 0, &ts, &err) == 0) {
             cn_model_free(&m);
-        else {
+            cn_train_state_free(&ts);
+        } else {
             refused++;
             CHECK(strlen(err.message) > 20);
         }

@@ -66,6 +66,7 @@ typedef struct {
     size_t n_songs;
     void *owned_mapping;  /* the file mapping when params point into it */
     size_t mapping_size;
+    uint16_t *params_bf16; /* (n_params) bfloat16 copy for inference, or NULL */
 } CnModel;
 
 /* Checks a configuration; the message says which value is out of range. */
@@ -83,6 +84,15 @@ int cn_model_init(CnModel *model, const CnModelConfig *config, const CnVocab *vo
                   uint64_t seed, CnError *err);
 
 void cn_model_free(CnModel *model);
+
+/* Makes a bfloat16 copy of the parameters, which halves the bytes an inference step reads
+ * (states created afterwards may use it, see state.h). */
+int cn_model_make_bf16(CnModel *model, CnError *err);
+
+/* Rounds the parameters to bfloat16 precision in place (they stay float32), which gives
+ * the batched evaluation exactly the weights the bfloat16 kernel uses. Needs a model loaded
+ * writable or made by cn_model_init. */
+int cn_model_round_bf16(CnModel *model, CnError *err);
 
 /* Sets the corpus the model remembers for priming (a copy is taken). */
 int cn_model_set_corpus(CnModel *model, const uint16_t *ids, size_t n_ids,

@@ -16,9 +16,16 @@ typedef enum {
     CN_MODE_WINDOW,   /* the original's way: each token reruns the last seq from zero */
 } CnMode;
 
+typedef enum {
+    CN_KERNEL_F32,  /* continuo's own float32 matrix-vector products, one thread */
+    CN_KERNEL_BF16, /* the same on the model's bfloat16 copy (cn_model_make_bf16) */
+    CN_KERNEL_BLAS, /* OpenBLAS sgemv, which may use several threads */
+} CnKernel;
+
 typedef struct {
     const CnModel *model;
     CnMode mode;
+    CnKernel kernel;   /* how the products are computed; set by init, may be changed */
     int seq;           /* window length (window mode) */
     float *h;          /* (n_layers, n_hidden) */
     float *c;          /* (n_layers, n_hidden) */
@@ -33,7 +40,8 @@ typedef struct {
 } CnState;
 
 /* Allocates every buffer for model (which must outlive the state). seq is used in window
- * mode (0: the length the model trained with, else 100). */
+ * mode (0: the length the model trained with, else 100). The kernel is bfloat16 when the
+ * model has a bfloat16 copy, else float32. */
 int cn_state_init(CnState *state, const CnModel *model, CnMode mode, int seq, CnError *err);
 void cn_state_free(CnState *state);
 

@@ -25,18 +25,19 @@ static void usage(FILE *out)
             "      --top-k K          (0 = off)\n"
             "      --top-p P          (0.95)\n"
             "  -s, --seed N           first continuation's seed, then N+1, ... (1)\n"
+            "      --bf16             measure the model with bfloat16 weights\n"
             "      --json             print one JSON object instead of the table\n"
             "  -h, --help             show this help\n");
 }
 
 typedef struct {
     const char *weights, *dir;
-    int seq, samples, json;
+    int seq, samples, json, bf16;
     long length;
     CnGenerateOptions gen;
 } EvalArgs;
 
-enum { OPT_SEQ = 256, OPT_SAMPLES, OPT_TOP_K, OPT_TOP_P, OPT_JSON };
+enum { OPT_SEQ = 256, OPT_SAMPLES, OPT_TOP_K, OPT_TOP_P, OPT_JSON, OPT_BF16 };
 
 static int parse_args(int argc, char **argv, EvalArgs *a)
 {
@@ -46,6 +47,7 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
         {"temperature", required_argument, 0, 't'}, {"top-k", required_argument, 0, OPT_TOP_K},
         {"top-p", required_argument, 0, OPT_TOP_P}, {"seed", required_argument, 0, 's'},
         {"json", no_argument, 0, OPT_JSON},         {"help", no_argument, 0, 'h'},
+        {"bf16", no_argument, 0, OPT_BF16},
         {0, 0, 0, 0}};
     *a = (EvalArgs){.weights = "weights/default.cnw", .samples = 4, .length = 200};
     a->gen = (CnGenerateOptions){.mode = CN_MODE_STATEFUL, .seed = 1,
@@ -60,6 +62,7 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
         case 'w': a->weights = optarg; break;
         case 'h': usage(stdout); return 1;
         case OPT_JSON: a->json = 1; break;
+        case OPT_BF16: a->bf16 = 1; break;
         case OPT_SEQ:
             if (cli_parse_long("--seq", optarg, 1, 100000, &v))
                 return -1;
@@ -152,9 +155,10 @@ static void print_table(const EvalArgs *a, const CnModel *m, size_t n_songs, siz
                         size_t n_mapped, const CnEvalLoss *st, const CnEvalLoss *wi,
                         const GenStats *g)
 {
-    printf("model:  %s (%d x LSTM(%d), %s input, %d epochs, objective %s)\n", a->weights,
-           m->config.n_layers, m->config.n_hidden, m->config.n_embed ? "embedding" : "scalar",
-           m->info.epochs, m->info.objective);
+    printf("model:  %s (%d x LSTM(%d), %s input, %d epochs, objective %s, %s weights)\n",
+           a->weights, m->config.n_layers, m->config.n_hidden,
+           m->config.n_embed ? "embedding" : "scalar", m->info.epochs, m->info.objective,
+           a->bf16 ? "bfloat16" : "float32");
     printf("data:   %s: %zu songs, %zu tokens (%zu mapped to the nearest known token)\n\n",
            a->dir, n_songs, n_tokens, n_mapped);
     printf("prediction            stateful      window\n");
@@ -209,7 +213,8 @@ int cmd_eval(int argc, char **argv)
         return parsed > 0 ? 0 : 2;
     CnModel m;
     CnError err = {{0}};
-    if (cn_model_load(&m, a.weights, 0, NULL, &err))
+    if (cn_model_load(&m, a.weights, a.bf16, NULL, &err) ||
+        (a.bf16 && cn_model_round_bf16(&m, &err)))
         return cli_error(1, "%s", err.message);
     CnCorpus corpus;
     if (cn_corpus_load(a.dir, &corpus, &err)) {
