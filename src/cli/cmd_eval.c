@@ -166,6 +166,8 @@ static void print_table(const EvalArgs *a, const CnModel *m, size_t n_songs, siz
     printf("  perplexity        %10.2f  %10.2f\n", st->perplexity, wi->perplexity);
     printf("  accuracy          %10.4f  %10.4f\n", st->accuracy, wi->accuracy);
     printf("  positions         %10zu  %10zu\n\n", st->n_predicted, wi->n_predicted);
+    if (a->samples == 0)
+        return;
     printf("generated (%d x %ld tokens, temperature %g, top-k %d, top-p %g, seeds from %llu)\n",
            a->samples, a->length, (double)a->gen.sampler.temperature, a->gen.sampler.top_k,
            (double)a->gen.sampler.top_p, (unsigned long long)a->gen.seed);
