@@ -518,6 +518,15 @@ static int write_header_events(smf_track_t *track, const CnMidiWriteOptions *opt
                         (uint8_t)(us_per_quarter >> 8), (uint8_t)us_per_quarter};
     if (add_smf_event(track, smf_event_new_from_pointer(tempo, sizeof tempo), 0, err))
         return -1;
+    if (options->beats_per_bar > 0 && options->beats_per_bar < 128 && options->beat_unit > 0) {
+        uint8_t log2_unit = 0;
+        while ((1u << log2_unit) < options->beat_unit && log2_unit < 7)
+            log2_unit++;
+        uint8_t signature[7] = {0xff, 0x58, 0x04, (uint8_t)options->beats_per_bar, log2_unit,
+                                24, 8};
+        if (add_smf_event(track, smf_event_new_from_pointer(signature, sizeof signature), 0, err))
+            return -1;
+    }
     for (int ch = 0; ch < 16; ch++)
         if ((used_channels >> ch) & 1 && ch != CN_MIDI_PERCUSSION_CHANNEL &&
             add_smf_event(track, smf_event_new_from_bytes(0xc0 | ch, options->program & 0x7f, -1),

@@ -257,7 +257,8 @@ static int parse_line(Parser *p, Block *b, char *line, int line_number, CnError 
         }
         return 0;
     }
-    int directive = strncmp(line, "tempo ", 6) == 0 || strncmp(line, "voice ", 6) == 0;
+    int directive = strncmp(line, "tempo ", 6) == 0 || strncmp(line, "voice ", 6) == 0 ||
+                    strncmp(line, "time ", 5) == 0;
     if (directive && parse_block(p, b, err))
         return -1;
     p->line = line_number;
@@ -266,6 +267,15 @@ static int parse_line(Parser *p, Block *b, char *line, int line_number, CnError 
         if (bpm < 10 || bpm > 400)
             return cn_fail(err, "line %d: tempo must be 10..400 beats per minute", p->line);
         p->score->bpm = bpm;
+        return 0;
+    }
+    if (strncmp(line, "time ", 5) == 0) {
+        unsigned num, den;
+        if (sscanf(line + 5, "%u/%u", &num, &den) != 2 || num < 1 || num > 32 ||
+            (den != 1 && den != 2 && den != 4 && den != 8 && den != 16))
+            return cn_fail(err, "line %d: a time signature looks like 'time 3/4'", p->line);
+        p->score->beats_per_bar = num;
+        p->score->beat_unit = den;
         return 0;
     }
     if (strncmp(line, "voice ", 6) == 0) {

@@ -52,6 +52,7 @@ typedef struct {
     uint8_t program; /* program change written at tick 0 on every used channel */
     const char *const *track_names; /* names of tracks 0.. (may be NULL) */
     unsigned n_track_names;
+    unsigned beats_per_bar, beat_unit; /* time signature to write; 0 = none */
 } CnMidiWriteOptions;
 
 /* Writes notes (any order; onset and duration in ppqn ticks) through libsmf, one track

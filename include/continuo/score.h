@@ -18,6 +18,7 @@ typedef struct {
     double bpm;      /* from the "tempo" line; 100 when absent */
     char title[128]; /* from "# title:", may be empty */
     char voice_names[16][32]; /* (n_voices) */
+    unsigned beats_per_bar, beat_unit; /* from a "time 3/4" line; 0 when absent */
 } CnScore;
 
 /* Parses a whole score. Errors name the line and the item that could not be read. */

@@ -65,7 +65,9 @@ static int convert(const char *src, const char *dst)
     for (unsigned v = 0; v < score.n_voices && v < 16; v++)
         names[v] = score.voice_names[v];
     CnMidiWriteOptions options = {.ppqn = CN_SCORE_PPQN, .bpm = score.bpm, .program = 0,
-                                  .track_names = names, .n_track_names = score.n_voices};
+                                  .track_names = names, .n_track_names = score.n_voices,
+                                  .beats_per_bar = score.beats_per_bar,
+                                  .beat_unit = score.beat_unit};
     rc = cn_midi_write_file(dst, score.notes, score.n_notes, &options, &err);
     cn_score_free(&score);
     return rc ? cli_error(1, "%s: %s", dst, err.message) : 0;
