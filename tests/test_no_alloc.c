@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include "alloc_counter.h"
+#include "continuo/ring.h"
 #include "continuo/sampler.h"
 #include "continuo/state.h"
 #include "test_util.h"
@@ -55,6 +56,22 @@ static void test_window_steps_allocate_nothing(void)
     steps_allocate_nothing(16, CN_MODE_WINDOW, 2);
 }
 
+static void test_ring_traffic_allocates_nothing(void)
+{
+    CnRing ring;
+    CnError err = {{0}};
+    CHECK(cn_ring_init(&ring, 24, 64, &err) == 0);
+    char message[24] = "note on, frame 123";
+    alloc_counter_start();
+    for (int i = 0; i < 1000; i++) {
+        cn_ring_push(&ring, message);
+        if (i % 3 == 0)
+            cn_ring_pop(&ring, message);
+    }
+    CHECK(alloc_counter_stop() == 0);
+    cn_ring_free(&ring);
+}
+
 static void test_the_counter_counts(void)
 {
     alloc_counter_start();
@@ -68,5 +85,6 @@ int main(void)
     RUN(test_the_counter_counts);
     RUN(test_stateful_steps_allocate_nothing);
     RUN(test_window_steps_allocate_nothing);
+    RUN(test_ring_traffic_allocates_nothing);
     return test_finish();
 }
