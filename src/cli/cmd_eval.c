@@ -108,6 +108,26 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
     return 0;
 }
 
+/* Cross-entropy of a model that knows only the training corpus's token frequencies
+ * (add-one smoothed), on the positions stateful mode predicts: the level to beat. */
+static double unigram_baseline(const CnModel *m, const CnSongIds *songs, size_t n_songs)
+{
+    if (m->n_corpus == 0)
+        return NAN;
+    double *count = calloc((size_t)m->config.n_vocab, sizeof *count);
+    if (!count)
+        return NAN;
+    for (size_t i = 0; i < m->n_corpus; i++)
+        count[m->corpus[i]] += 1;
+    double total = (double)m->n_corpus + m->config.n_vocab, sum = 0;
+    size_t n = 0;
+    for (size_t s = 0; s < n_songs; s++)
+        for (size_t i = 1; i < songs[s].n; i++, n++)
+            sum -= log((count[songs[s].ids[i]] + 1) / total);
+    free(count);
+    return n ? sum / (double)n : NAN;
+}
+
 typedef struct {
     double distinct4, copied8, pc_distance;
     size_t longest_loop, n_tokens;
@@ -153,7 +173,7 @@ static int generated_stats(const CnModel *m, const EvalArgs *a, GenStats *g, CnE
 
 static void print_table(const EvalArgs *a, const CnModel *m, size_t n_songs, size_t n_tokens,
                         size_t n_mapped, const CnEvalLoss *st, const CnEvalLoss *wi,
-                        const GenStats *g)
+                        double unigram, const GenStats *g)
 {
     printf("model:  %s (%d x LSTM(%d), %s input, %d epochs, objective %s, %s weights)\n",
            a->weights, m->config.n_layers, m->config.n_hidden,
@@ -165,7 +185,9 @@ static void print_table(const EvalArgs *a, const CnModel *m, size_t n_songs, siz
     printf("  cross-entropy     %10.4f  %10.4f   nats\n", st->loss, wi->loss);
     printf("  perplexity        %10.2f  %10.2f\n", st->perplexity, wi->perplexity);
     printf("  accuracy          %10.4f  %10.4f\n", st->accuracy, wi->accuracy);
-    printf("  positions         %10zu  %10zu\n\n", st->n_predicted, wi->n_predicted);
+    printf("  positions         %10zu  %10zu\n", st->n_predicted, wi->n_predicted);
+    printf("  unigram baseline  %10.4f               nats (token frequencies alone)\n\n",
+           unigram);
     if (a->samples == 0)
         return;
     printf("generated (%d x %ld tokens, temperature %g, top-k %d, top-p %g, seeds from %llu)\n",
@@ -187,10 +209,11 @@ static void json_number(const char *key, double v, const char *end)
 }
 
 static void print_json(const EvalArgs *a, size_t n_songs, size_t n_tokens, const CnEvalLoss *st,
-                       const CnEvalLoss *wi, const GenStats *g)
+                       const CnEvalLoss *wi, double unigram, const GenStats *g)
 {
     printf("{\"weights\": \"%s\", \"songs\": %zu, \"tokens\": %zu, ", a->weights, n_songs,
            n_tokens);
+    json_number("unigram_baseline", unigram, ", ");
     const CnEvalLoss *modes[2] = {st, wi};
     const char *names[2] = {"stateful", "window"};
     for (int i = 0; i < 2; i++) {
@@ -238,10 +261,11 @@ int cmd_eval(int argc, char **argv)
     if (rc)
         rc = cli_error(1, "%s", err.message);
     else if (a.json)
-        print_json(&a, corpus.n_songs, cn_corpus_n_tokens(&corpus), &stateful, &window, &gen);
+        print_json(&a, corpus.n_songs, cn_corpus_n_tokens(&corpus), &stateful, &window,
+                   unigram_baseline(&m, songs, corpus.n_songs), &gen);
     else
         print_table(&a, &m, corpus.n_songs, cn_corpus_n_tokens(&corpus), n_mapped, &stateful,
-                    &window, &gen);
+                    &window, unigram_baseline(&m, songs, corpus.n_songs), &gen);
     free(songs);
     free(storage);
     cn_corpus_free(&corpus);
