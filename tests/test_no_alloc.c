@@ -3,6 +3,9 @@
 #include <cblas.h>
 
 #include "alloc_counter.h"
+#include <unistd.h>
+
+#include "continuo/engine.h"
 #include "continuo/ring.h"
 #include "continuo/sampler.h"
 #include "continuo/state.h"
@@ -72,6 +75,47 @@ static void test_ring_traffic_allocates_nothing(void)
     cn_ring_free(&ring);
 }
 
+static void write_nothing(uint32_t offset, const uint8_t *bytes, int size, void *user)
+{
+    (void)offset, (void)bytes, (void)size;
+    (*(int *)user)++;
+}
+
+/* The host's cycles and the worker answering a phrase, counted together: nothing is
+ * allocated once the engine has started. */
+static void test_the_engine_allocates_nothing_while_playing(void)
+{
+    CnModel m;
+    CnError err = {{0}};
+    CHECK(cn_model_load(&m, CONTINUO_SOURCE_DIR "/weights/default.cnw", 0, NULL, &err) == 0);
+    CnEngine e;
+    CnEngineOptions o = cn_engine_defaults(48000);
+    o.wait_beats = 0.5;
+    o.length = 8;
+    CHECK(cn_engine_start(&e, &m, &o, &err) == 0);
+    usleep(20000); /* let the worker reach its loop */
+    int written = 0;
+    uint64_t frame = 0;
+    alloc_counter_start();
+    for (int cycle = 0; cycle < 600; cycle++) {
+        cn_engine_rt_clock(&e, frame);
+        if (cycle < 80 && cycle % 10 == 0) {
+            uint8_t on[3] = {0x90, (uint8_t)(60 + cycle / 10), 90}, off[3] = {0x80, on[1], 0};
+            cn_engine_rt_input(&e, frame, on, 3);
+            cn_engine_rt_input(&e, frame + 100, off, 3);
+        }
+        cn_engine_rt_output(&e, frame, 256, 256, write_nothing, &written);
+        frame += 256;
+        usleep(2000);
+    }
+    long n = alloc_counter_stop();
+    printf("# engine: %d events written over 600 cycles, %ld allocations\n", written, n);
+    CHECK(written > 8);
+    CHECK(n == 0);
+    cn_engine_stop(&e);
+    cn_model_free(&m);
+}
+
 static void test_the_counter_counts(void)
 {
     alloc_counter_start();
@@ -86,5 +130,6 @@ int main(void)
     RUN(test_stateful_steps_allocate_nothing);
     RUN(test_window_steps_allocate_nothing);
     RUN(test_ring_traffic_allocates_nothing);
+    RUN(test_the_engine_allocates_nothing_while_playing);
     return test_finish();
 }

@@ -1,0 +1,488 @@
+/* The play-along engine: RT side (clock, input, output with the note table) and the worker
+ * thread (live tokenizer, model state, answers scheduled ahead on the eighth-note grid). */
+#include "continuo/engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define IN_RING 4096
+#define OUT_RING 8192
+#define MAX_ANSWER 1024
+#define PREPARE_AHEAD_SECONDS 0.15 /* an answer is computed this long before it starts */
+
+CnEngineOptions cn_engine_defaults(double sample_rate)
+{
+    return (CnEngineOptions){
+        .mode = CN_PLAY_RESPOND, .sample_rate = sample_rate, .bpm = 120, .wait_beats = 2,
+        .length = 32, .channel = 0, .chord_window_ms = 40,
+        .sampler = {.temperature = 0.9f, .top_p = 0.95f, .repetition_penalty = 1.0f},
+        .seed = 1};
+}
+
+/* ----- RT side ------------------------------------------------------------------------- */
+
+void cn_engine_rt_clock(CnEngine *e, uint64_t cycle_frame)
+{
+    atomic_store_explicit(&e->now_frame, cycle_frame, memory_order_release);
+}
+
+void cn_engine_rt_input(CnEngine *e, uint64_t frame, const uint8_t *bytes, size_t size)
+{
+    if (size < 2 || size > 3 || !(bytes[0] & 0x80))
+        return;
+    uint8_t kind = bytes[0] & 0xf0;
+    if ((kind != 0x80 && kind != 0x90 && kind != 0xb0) || size != 3 || (bytes[1] & 0x80) ||
+        (bytes[2] & 0x80))
+        return; /* clock, sysex, program changes, malformed: not ours */
+    CnTimedEvent ev = {.frame = frame, .bytes = {bytes[0], bytes[1], bytes[2]}, .size = 3};
+    cn_ring_push(&e->in, &ev); /* a full ring drops the newest and counts it */
+    sem_post(&e->wake);        /* never blocks */
+}
+
+void cn_engine_panic(CnEngine *e)
+{
+    atomic_fetch_add(&e->panic, 1);
+    sem_post(&e->wake);
+}
+
+void cn_engine_set_tempo(CnEngine *e, double bpm, uint64_t beat_frame)
+{
+    if (!(bpm >= 10 && bpm <= 400))
+        return;
+    atomic_store(&e->frames_per_beat_milli,
+                 (uint64_t)(e->options.sample_rate * 60.0 / bpm * 1000.0));
+    atomic_store(&e->grid_origin, beat_frame);
+}
+
+typedef void (*WriteFn)(uint32_t offset, const uint8_t *bytes, int size, void *user);
+
+/* Note-offs for everything sounding, at offset 0. Bounded: 16 x 128. */
+static int release_all(CnEngine *e, WriteFn write, void *user, int budget)
+{
+    int n = 0;
+    for (int ch = 0; ch < 16; ch++)
+        for (int key = 0; key < 128; key++)
+            if (e->sounding[ch][key] && n < budget) {
+                uint8_t off[3] = {(uint8_t)(0x80 | ch), (uint8_t)key, 0};
+                write(0, off, 3, user);
+                e->sounding[ch][key] = 0;
+                n++;
+            }
+    return n;
+}
+
+/* Writes a scheduled note event through the note table. A key struck again while it
+ * sounds is released first and struck anew (so every note-on is followed by exactly one
+ * note-off); its release is sent when the last scheduled note-off for it comes. Returns
+ * the events written. */
+static int write_note(CnEngine *e, uint32_t offset, const uint8_t *b, WriteFn write,
+                      void *user)
+{
+    uint8_t ch = b[0] & 0x0f, key = b[1] & 0x7f;
+    uint8_t *count = &e->sounding[ch][key];
+    if ((b[0] & 0xf0) == 0x90 && b[2] > 0) {
+        int n = 1;
+        if (*count > 0) {
+            uint8_t off[3] = {(uint8_t)(0x80 | ch), key, 0};
+            write(offset, off, 3, user);
+            n++;
+        }
+        if (*count < 255)
+            (*count)++;
+        write(offset, b, 3, user);
+        return n;
+    }
+    if (*count == 0)
+        return 0; /* never started, or already released by a cancel */
+    if (--*count > 0)
+        return 0;
+    write(offset, b, 3, user);
+    return 1;
+}
+
+int cn_engine_rt_output(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames, int max_events,
+                        WriteFn write, void *user)
+{
+    int n = 0;
+    uint32_t panic = atomic_load_explicit(&e->panic, memory_order_acquire);
+    uint32_t generation = atomic_load_explicit(&e->generation, memory_order_acquire);
+    if (panic != e->rt_panic || generation != e->rt_generation) {
+        n += release_all(e, write, user, max_events);
+        e->rt_panic = panic;
+        e->rt_generation = generation;
+    }
+    uint64_t end = cycle_frame + n_frames;
+    /* bounded: at most the ring's capacity plus the one held back */
+    for (size_t k = 0; k <= e->out.capacity && n + 2 <= max_events; k++) {
+        CnTimedEvent ev;
+        if (e->has_pending) {
+            ev = e->pending;
+            e->has_pending = 0;
+        } else if (cn_ring_pop(&e->out, &ev) != 0) {
+            break;
+        }
+        int32_t age = (int32_t)(ev.generation - e->rt_generation);
+        if (age < 0)
+            continue; /* from a cancelled answer */
+        if (age > 0) { /* a newer answer: the old one was cancelled during this cycle */
+            n += release_all(e, write, user, max_events - n);
+            e->rt_generation = ev.generation;
+        }
+        if (ev.frame >= end) {
+            e->pending = ev;
+            e->has_pending = 1;
+            break;
+        }
+        uint32_t offset = 0;
+        if (ev.frame >= cycle_frame)
+            offset = (uint32_t)(ev.frame - cycle_frame);
+        else
+            atomic_fetch_add_explicit(&e->late, 1, memory_order_relaxed);
+        n += write_note(e, offset, ev.bytes, write, user);
+    }
+    return n;
+}
+
+/* ----- Worker -------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t frame;
+    uint8_t key;
+} PendingOff;
+
+typedef struct {
+    /* the player */
+    int held;                /* keys down */
+    uint64_t last_activity;  /* frame of the last note-on or note-off */
+    int heard_since_answer;
+    double velocity;         /* recent loudness of the player */
+    uint8_t chord_keys[16];
+    int n_chord;
+    uint64_t chord_start;
+    /* the answer being prepared or played (respond) */
+    int answering;
+    uint64_t answer_start, answer_end;
+    int answer_ids[MAX_ANSWER];
+    uint64_t answer_frames[MAX_ANSWER];
+    int answer_length;
+    CnState scratch;         /* the answer is sampled on a copy of the listening state */
+    /* continuous */
+    uint64_t scheduled_until;
+    PendingOff offs[MAX_ANSWER * 13];
+    size_t offs_head, offs_tail;
+    uint32_t seen_panic;
+} Worker;
+
+static uint64_t frames_per_beat(CnEngine *e)
+{
+    return atomic_load(&e->frames_per_beat_milli) / 1000;
+}
+
+static uint64_t next_grid(CnEngine *e, uint64_t frame)
+{
+    uint64_t eighth = frames_per_beat(e) / 2, origin = atomic_load(&e->grid_origin);
+    if (eighth == 0)
+        return frame;
+    if (frame <= origin)
+        return origin;
+    return origin + (frame - origin + eighth - 1) / eighth * eighth;
+}
+
+static void hear_token(CnEngine *e, CnToken token)
+{
+    int id = cn_vocab_index(&e->model->vocab, token);
+    if (id < 0)
+        id = cn_vocab_nearest(&e->model->vocab, token);
+    cn_state_step(&e->state, id);
+    cn_sampler_observe(&e->sampler, id);
+    e->stats.tokens_heard++;
+}
+
+static void flush_chord(CnEngine *e, Worker *w)
+{
+    if (w->n_chord == 0)
+        return;
+    hear_token(e, cn_token_from_keys(w->chord_keys, (size_t)w->n_chord));
+    w->n_chord = 0;
+}
+
+/* Feeds the played part of the current answer into the listening state. */
+static void finish_answer(CnEngine *e, Worker *w, uint64_t played_until)
+{
+    for (int i = 0; i < w->answer_length && w->answer_frames[i] < played_until; i++) {
+        cn_state_step(&e->state, w->answer_ids[i]);
+        e->stats.tokens_played++;
+    }
+    w->answering = 0;
+    w->answer_length = 0;
+}
+
+static void cancel_output(CnEngine *e, Worker *w)
+{
+    atomic_fetch_add(&e->generation, 1);
+    w->offs_head = w->offs_tail = 0;
+}
+
+static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
+{
+    uint8_t kind = ev->bytes[0] & 0xf0, a = ev->bytes[1], b = ev->bytes[2];
+    if (kind == 0xb0) {
+        if (a == CN_CC_ALL_NOTES_OFF || a == CN_CC_ALL_SOUND_OFF) {
+            cn_engine_panic(e);
+        } else if (a == CN_CC_TEMPERATURE) {
+            atomic_store(&e->temperature_milli, (uint32_t)(b * 2000 / 127));
+        } else if (a == CN_CC_MODE) {
+            atomic_store(&e->mode, b >= 64 ? CN_PLAY_CONTINUOUS : CN_PLAY_RESPOND);
+        }
+        return;
+    }
+    w->last_activity = ev->frame;
+    if (kind == 0x90 && b > 0) {
+        if (w->answering && atomic_load(&e->mode) == CN_PLAY_RESPOND) {
+            finish_answer(e, w, ev->frame); /* the player takes over at once */
+            cancel_output(e, w);
+            e->stats.interruptions++;
+        }
+        uint64_t window = (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
+        if (w->n_chord > 0 && ev->frame - w->chord_start > window)
+            flush_chord(e, w);
+        if (w->n_chord == 0)
+            w->chord_start = ev->frame;
+        if (w->n_chord < 16)
+            w->chord_keys[w->n_chord++] = a;
+        w->held++;
+        w->heard_since_answer = 1;
+        w->velocity = 0.7 * w->velocity + 0.3 * b;
+    } else if (w->held > 0) {
+        w->held--;
+    }
+}
+
+/* Note events of token id at frame, lasting a quarter note; note-offs wait in w->offs. */
+static void schedule_token(CnEngine *e, Worker *w, int id, uint64_t frame, uint32_t generation)
+{
+    CnToken t = e->model->vocab.tokens[id];
+    uint8_t keys[13];
+    int n = 0;
+    if (!t.is_chord) {
+        keys[n++] = t.pitch;
+    } else {
+        for (int pc = 0; pc < 12; pc++)
+            if (t.pc_mask >> pc & 1)
+                keys[n++] = (uint8_t)(60 + pc);
+        if (n == 1)
+            keys[n++] = (uint8_t)(keys[0] - 12);
+    }
+    uint64_t quarter = frames_per_beat(e);
+    while (w->offs_head != w->offs_tail && w->offs[w->offs_head].frame <= frame) {
+        PendingOff *off = &w->offs[w->offs_head];
+        CnTimedEvent ev = {off->frame, {(uint8_t)(0x80 | e->options.channel), off->key, 0}, 3,
+                           generation};
+        cn_ring_push(&e->out, &ev);
+        w->offs_head = (w->offs_head + 1) % (sizeof w->offs / sizeof w->offs[0]);
+    }
+    uint8_t velocity = (uint8_t)fmax(1, fmin(127, w->velocity));
+    for (int i = 0; i < n; i++) {
+        CnTimedEvent ev = {frame, {(uint8_t)(0x90 | e->options.channel), keys[i], velocity}, 3,
+                           generation};
+        cn_ring_push(&e->out, &ev);
+        w->offs[w->offs_tail] = (PendingOff){frame + quarter, keys[i]};
+        w->offs_tail = (w->offs_tail + 1) % (sizeof w->offs / sizeof w->offs[0]);
+    }
+}
+
+static void flush_offs(CnEngine *e, Worker *w, uint32_t generation)
+{
+    while (w->offs_head != w->offs_tail) {
+        PendingOff *off = &w->offs[w->offs_head];
+        CnTimedEvent ev = {off->frame, {(uint8_t)(0x80 | e->options.channel), off->key, 0}, 3,
+                           generation};
+        cn_ring_push(&e->out, &ev);
+        w->offs_head = (w->offs_head + 1) % (sizeof w->offs / sizeof w->offs[0]);
+    }
+}
+
+static int sample_next(CnEngine *e, const float *probs)
+{
+    e->sampler.options.temperature = (float)atomic_load(&e->temperature_milli) / 1000.0f;
+    return cn_sampler_sample(&e->sampler, probs);
+}
+
+/* Samples a whole answer on a copy of the listening state and schedules it. */
+static void prepare_answer(CnEngine *e, Worker *w, uint64_t start)
+{
+    flush_chord(e, w);
+    cn_state_copy(&w->scratch, &e->state);
+    const float *probs = e->state.probs;
+    uint64_t eighth = frames_per_beat(e) / 2;
+    uint32_t generation = atomic_load(&e->generation);
+    int length = e->options.length < MAX_ANSWER ? e->options.length : MAX_ANSWER;
+    for (int i = 0; i < length; i++) {
+        int id = sample_next(e, probs);
+        w->answer_ids[i] = id;
+        w->answer_frames[i] = start + (uint64_t)i * eighth;
+        schedule_token(e, w, id, w->answer_frames[i], generation);
+        if (i + 1 < length)
+            probs = cn_state_step(&w->scratch, id);
+    }
+    flush_offs(e, w, generation);
+    w->answer_length = length;
+    w->answering = 1;
+    w->answer_start = start;
+    w->answer_end = start + (uint64_t)length * eighth + frames_per_beat(e);
+    w->heard_since_answer = 0;
+    e->stats.answers++;
+}
+
+static void respond(CnEngine *e, Worker *w, uint64_t now)
+{
+    if (w->answering) {
+        if (now >= w->answer_end)
+            finish_answer(e, w, UINT64_MAX);
+        return;
+    }
+    uint64_t chord_window = (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
+    if (w->n_chord > 0 && now > w->chord_start + chord_window)
+        flush_chord(e, w);
+    if (!w->heard_since_answer || w->held > 0 || e->state.n_steps == 0)
+        return;
+    uint64_t silence_end = w->last_activity +
+                           (uint64_t)(e->options.wait_beats * (double)frames_per_beat(e));
+    uint64_t ahead = (uint64_t)(PREPARE_AHEAD_SECONDS * e->options.sample_rate);
+    if (now + ahead >= silence_end)
+        prepare_answer(e, w, next_grid(e, silence_end));
+}
+
+static void play_on(CnEngine *e, Worker *w, uint64_t now)
+{
+    uint64_t chord_window = (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
+    if (w->n_chord > 0 && now > w->chord_start + chord_window)
+        flush_chord(e, w);
+    uint64_t eighth = frames_per_beat(e) / 2, horizon = now + frames_per_beat(e);
+    if (w->scheduled_until < now + eighth / 4) /* starting, or after a cancel */
+        w->scheduled_until = next_grid(e, now + eighth / 4);
+    uint32_t generation = atomic_load(&e->generation);
+    while (w->scheduled_until < horizon) {
+        if (e->state.n_steps == 0)
+            hear_token(e, e->model->vocab.tokens[e->model->corpus ? e->model->corpus[0] : 0]);
+        int id = sample_next(e, e->state.probs);
+        schedule_token(e, w, id, w->scheduled_until, generation);
+        cn_state_step(&e->state, id);
+        e->stats.tokens_played++;
+        w->scheduled_until += eighth;
+    }
+}
+
+static void wait_a_little(CnEngine *e)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 2 * 1000 * 1000; /* 2 ms: the grain of the worker's clock */
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    while (sem_timedwait(&e->wake, &until) != 0 && errno == EINTR)
+        ;
+}
+
+static void *worker_main(void *arg)
+{
+    CnEngine *e = arg;
+    Worker *w = calloc(1, sizeof *w);
+    CnError err;
+    if (!w || cn_state_init(&w->scratch, e->model, CN_MODE_STATEFUL, 0, &err)) {
+        free(w);
+        return NULL;
+    }
+    w->velocity = 80;
+    int mode = atomic_load(&e->mode);
+    while (!atomic_load(&e->stop)) {
+        wait_a_little(e);
+        CnTimedEvent ev;
+        while (cn_ring_pop(&e->in, &ev) == 0)
+            handle_event(e, w, &ev);
+        uint64_t now = atomic_load_explicit(&e->now_frame, memory_order_acquire);
+        uint32_t panic = atomic_load(&e->panic);
+        int new_mode = atomic_load(&e->mode);
+        if (panic != w->seen_panic || new_mode != mode) { /* drop everything scheduled */
+            w->seen_panic = panic;
+            if (w->answering)
+                finish_answer(e, w, now);
+            cancel_output(e, w);
+            w->scheduled_until = 0;
+            w->heard_since_answer = 0;
+            mode = new_mode;
+        }
+        if (mode == CN_PLAY_RESPOND)
+            respond(e, w, now);
+        else
+            play_on(e, w, now);
+    }
+    cn_state_free(&w->scratch);
+    free(w);
+    return NULL;
+}
+
+/* ----- Start and stop ------------------------------------------------------------------ */
+
+int cn_engine_start(CnEngine *e, const CnModel *model, const CnEngineOptions *o, CnError *err)
+{
+    memset(e, 0, sizeof *e);
+    if (!(o->sample_rate >= 8000 && o->sample_rate <= 768000) || !(o->bpm >= 10 && o->bpm <= 400) ||
+        !(o->wait_beats >= 0 && o->wait_beats <= 64) || o->length < 1 || o->length > MAX_ANSWER ||
+        o->channel > 15 || !(o->chord_window_ms >= 0 && o->chord_window_ms <= 500))
+        return cn_fail(err, "engine options out of range (sample rate, bpm 10..400, wait 0..64 "
+                            "beats, length 1..%d, channel 1..16, chord window 0..500 ms)",
+                       MAX_ANSWER);
+    e->model = model;
+    e->options = *o;
+    atomic_init(&e->mode, o->mode);
+    atomic_init(&e->temperature_milli, (uint32_t)(o->sampler.temperature * 1000));
+    atomic_init(&e->frames_per_beat_milli, (uint64_t)(o->sample_rate * 60.0 / o->bpm * 1000.0));
+    if (cn_state_init(&e->state, model, CN_MODE_STATEFUL, 0, err) ||
+        cn_sampler_init(&e->sampler, model->config.n_vocab, &o->sampler, o->seed, err) ||
+        cn_ring_init(&e->in, sizeof(CnTimedEvent), IN_RING, err) ||
+        cn_ring_init(&e->out, sizeof(CnTimedEvent), OUT_RING, err)) {
+        cn_engine_stop(e);
+        return -1;
+    }
+    if (sem_init(&e->wake, 0, 0) != 0) {
+        cn_engine_stop(e);
+        return cn_fail(err, "cannot create the worker's semaphore");
+    }
+    if (pthread_create(&e->worker, NULL, worker_main, e) != 0) {
+        sem_destroy(&e->wake);
+        cn_engine_stop(e);
+        return cn_fail(err, "cannot start the worker thread");
+    }
+    e->worker_running = 1;
+    return 0;
+}
+
+void cn_engine_stop(CnEngine *e)
+{
+    if (e->worker_running) {
+        atomic_store(&e->stop, 1);
+        sem_post(&e->wake);
+        pthread_join(e->worker, NULL);
+        sem_destroy(&e->wake);
+        e->worker_running = 0;
+    }
+    cn_state_free(&e->state);
+    cn_sampler_free(&e->sampler);
+    cn_ring_free(&e->in);
+    cn_ring_free(&e->out);
+}
+
+CnEngineStats cn_engine_stats(CnEngine *e)
+{
+    CnEngineStats s = e->stats;
+    s.dropped_in = cn_ring_dropped(&e->in);
+    s.dropped_out = cn_ring_dropped(&e->out);
+    s.late_events = atomic_load(&e->late);
+    return s;
+}

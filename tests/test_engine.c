@@ -1,0 +1,227 @@
+/* The play-along engine driven the way an audio host drives it: a cycle of 256 frames at
+ * 48 kHz every 5.3 ms, a player's phrase fed in at its frames, the output recorded with its
+ * frames. The answer starts on the beat grid after the silence, its notes fall on the
+ * eighth-note grid, every note-on is released, the player interrupts it within a cycle,
+ * continuous mode keeps playing, and a flood of junk does no harm. */
+#include <time.h>
+#include <unistd.h>
+
+#include "continuo/engine.h"
+#include "test_util.h"
+
+#define RATE 48000.0
+#define PERIOD 256
+#define EIGHTH 12000 /* frames at 120 bpm */
+
+typedef struct {
+    uint64_t frame;
+    uint8_t bytes[3];
+} Recorded;
+
+static Recorded out[20000];
+static int n_out;
+static uint64_t cycle_frame;
+
+static void record(uint32_t offset, const uint8_t *bytes, int size, void *user)
+{
+    (void)user;
+    if (n_out < 20000 && size == 3) {
+        out[n_out].frame = cycle_frame + offset;
+        memcpy(out[n_out].bytes, bytes, 3);
+        n_out++;
+    }
+}
+
+/* One host cycle: clock, input due in it, output, then the wall-clock period. */
+static void run_cycles(CnEngine *e, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cn_engine_rt_clock(e, cycle_frame);
+        cn_engine_rt_output(e, cycle_frame, PERIOD, 512, record, NULL);
+        cycle_frame += PERIOD;
+        usleep((useconds_t)(PERIOD / RATE * 1e6));
+    }
+}
+
+static void play(CnEngine *e, uint8_t status, uint8_t key, uint8_t velocity)
+{
+    uint8_t msg[3] = {status, key, velocity};
+    cn_engine_rt_input(e, cycle_frame, msg, 3);
+}
+
+static void play_phrase(CnEngine *e)
+{
+    static const uint8_t keys[] = {60, 62, 64, 65, 67, 65, 64, 62};
+    for (int i = 0; i < 8; i++) { /* eighth notes, each held most of its length */
+        play(e, 0x90, keys[i], 96);
+        run_cycles(e, 40);
+        play(e, 0x80, keys[i], 0);
+        run_cycles(e, 7);
+    }
+}
+
+static int is_on(const Recorded *r) { return (r->bytes[0] & 0xf0) == 0x90 && r->bytes[2] > 0; }
+
+/* Every note-on released, counting per key. */
+static int all_released(void)
+{
+    int sounding[128] = {0};
+    for (int i = 0; i < n_out; i++) {
+        if (is_on(&out[i]))
+            sounding[out[i].bytes[1]]++;
+        else if (sounding[out[i].bytes[1]] > 0)
+            sounding[out[i].bytes[1]]--;
+    }
+    for (int k = 0; k < 128; k++)
+        if (sounding[k])
+            return 0;
+    return 1;
+}
+
+static CnModel model;
+
+static void start(CnEngine *e, CnPlayMode mode)
+{
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.mode = mode;
+    o.length = 16;
+    CnError err = {{0}};
+    CHECK(cn_engine_start(e, &model, &o, &err) == 0);
+    cycle_frame = 0;
+    n_out = 0;
+}
+
+static void test_an_answer_follows_the_silence_on_the_grid(void)
+{
+    CnEngine e;
+    start(&e, CN_PLAY_RESPOND);
+    play_phrase(&e);
+    uint64_t last_activity = cycle_frame - 7 * PERIOD; /* the last note-off */
+    run_cycles(&e, 1000); /* 5.3 s: two beats of silence (1 s) and the 16-eighth answer (4 s) */
+    uint64_t silence_end = last_activity + 2 * 2 * EIGHTH;
+    uint64_t expected = (silence_end + EIGHTH - 1) / EIGHTH * EIGHTH;
+    int n_on = 0, off_grid = 0;
+    uint64_t first = 0;
+    for (int i = 0; i < n_out; i++)
+        if (is_on(&out[i])) {
+            if (n_on++ == 0)
+                first = out[i].frame;
+            off_grid += out[i].frame % EIGHTH != 0;
+        }
+    printf("# answer: %d note-ons, first at frame %llu, expected %llu (silence ended %llu)\n",
+           n_on, (unsigned long long)first, (unsigned long long)expected,
+           (unsigned long long)silence_end);
+    CHECK(n_on >= 16);
+    CHECK(first >= silence_end);
+    CHECK(first >= expected && first < expected + PERIOD);
+    CHECK(off_grid == 0);
+    CHECK(all_released());
+    cn_engine_stop(&e);
+    CnEngineStats s = cn_engine_stats(&e);
+    CHECK(s.answers == 1 && s.tokens_heard == 8 && s.late_events == 0);
+}
+
+static void test_the_player_interrupts_within_a_cycle(void)
+{
+    CnEngine e;
+    start(&e, CN_PLAY_RESPOND);
+    play_phrase(&e);
+    int before = n_out;
+    for (int i = 0; i < 400 && n_out == before; i++) /* until the answer sounds */
+        run_cycles(&e, 1);
+    run_cycles(&e, 60); /* a few notes into it */
+    uint64_t interrupted = cycle_frame;
+    play(&e, 0x90, 72, 100);
+    run_cycles(&e, 100);
+    play(&e, 0x80, 72, 0);
+    int late_ons = 0;
+    for (int i = 0; i < n_out; i++)
+        late_ons += is_on(&out[i]) && out[i].frame >= interrupted + PERIOD;
+    printf("# note-ons from the answer after the interruption: %d\n", late_ons);
+    CHECK(late_ons == 0);
+    int released = 1; /* everything sounding was released by the end of the next cycle */
+    int sounding[128] = {0};
+    for (int i = 0; i < n_out && out[i].frame < interrupted + 2 * PERIOD; i++) {
+        if (is_on(&out[i]))
+            sounding[out[i].bytes[1]]++;
+        else if (sounding[out[i].bytes[1]] > 0)
+            sounding[out[i].bytes[1]]--;
+    }
+    for (int k = 0; k < 128; k++)
+        released &= sounding[k] == 0;
+    CHECK(released);
+    cn_engine_stop(&e);
+    CHECK(cn_engine_stats(&e).interruptions == 1);
+}
+
+static void test_continuous_mode_keeps_playing_and_panic_silences(void)
+{
+    CnEngine e;
+    start(&e, CN_PLAY_CONTINUOUS);
+    run_cycles(&e, 800); /* 4.3 s: 17 eighths at 120 bpm */
+    int n_on = 0, off_grid = 0;
+    for (int i = 0; i < n_out; i++)
+        if (is_on(&out[i])) {
+            n_on++;
+            off_grid += out[i].frame % EIGHTH != 0;
+        }
+    printf("# continuous: %d note-ons in 4.3 s\n", n_on);
+    if (getenv("CONTINUO_DEBUG"))
+        for (int i = 0; i < n_out; i++)
+            printf("%llu %02x %d %d\n", (unsigned long long)out[i].frame, out[i].bytes[0],
+                   out[i].bytes[1], out[i].bytes[2]);
+    CHECK(n_on >= 15);
+    CHECK(off_grid == 0);
+    uint8_t all_off[3] = {0xb0, CN_CC_ALL_NOTES_OFF, 0};
+    cn_engine_rt_input(&e, cycle_frame, all_off, 3);
+    run_cycles(&e, 3);
+    uint64_t silenced = cycle_frame;
+    CHECK(all_released());
+    run_cycles(&e, 20); /* continuous mode goes on after a panic, but from a clean slate */
+    (void)silenced;
+    cn_engine_panic(&e);
+    run_cycles(&e, 2);
+    CHECK(all_released());
+    cn_engine_stop(&e);
+}
+
+static void test_a_flood_of_junk_does_no_harm(void)
+{
+    CnEngine e;
+    start(&e, CN_PLAY_RESPOND);
+    uint8_t junk[3];
+    uint64_t state = 12345;
+    for (int i = 0; i < 20000; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        junk[0] = (uint8_t)(state >> 56), junk[1] = (uint8_t)(state >> 48),
+        junk[2] = (uint8_t)(state >> 40);
+        cn_engine_rt_input(&e, cycle_frame, junk, 1 + (size_t)(i % 3));
+        uint8_t clock = 0xf8;
+        cn_engine_rt_input(&e, cycle_frame, &clock, 1);
+        if (i % 500 == 0)
+            run_cycles(&e, 1);
+    }
+    run_cycles(&e, 50);
+    cn_engine_panic(&e);
+    run_cycles(&e, 3);
+    CHECK(all_released());
+    cn_engine_stop(&e);
+    CnEngineStats s = cn_engine_stats(&e);
+    printf("# flood: %llu input events dropped while the ring was full\n",
+           (unsigned long long)s.dropped_in);
+}
+
+int main(void)
+{
+    CnError err = {{0}};
+    if (cn_model_load(&model, CONTINUO_SOURCE_DIR "/weights/default.cnw", 0, NULL, &err)) {
+        fprintf(stderr, "%s\n", err.message);
+        return 1;
+    }
+    RUN(test_an_answer_follows_the_silence_on_the_grid);
+    RUN(test_the_player_interrupts_within_a_cycle);
+    RUN(test_continuous_mode_keeps_playing_and_panic_silences);
+    RUN(test_a_flood_of_junk_does_no_harm);
+    cn_model_free(&model);
+    return test_finish();
+}
