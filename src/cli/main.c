@@ -23,6 +23,7 @@ static const struct {
     {"eval", cmd_eval, "measure a model on music it did not train on"},
     {"info", cmd_info, "check a weights file and describe it"},
     {"roll", cmd_roll, "draw a MIDI file as a piano roll (SVG)"},
+    {"jack", cmd_jack, "play along live as a JACK MIDI client"},
 };
 
 int cli_error(int code, const char *fmt, ...)

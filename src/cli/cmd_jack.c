@@ -1,0 +1,339 @@
+/* continuo jack: the play-along engine as a JACK MIDI client. process() only moves events
+ * between the JACK port buffers and the engine's rings; everything else (loading, the
+ * model, printing) happens before activation or on the main thread. */
+#include <getopt.h>
+#include <jack/jack.h>
+#include <jack/midiport.h>
+#include <jack/transport.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "continuo/engine.h"
+
+/* Real-time checks of the test suite hook in here (tests/rt_trap.c); unset otherwise. */
+__attribute__((weak)) void continuo_rt_enter(void);
+__attribute__((weak)) void continuo_rt_leave(void);
+
+typedef struct {
+    jack_client_t *client;
+    jack_port_t *in, *out;
+    CnEngine engine;
+    uint64_t frame;          /* 64-bit frame clock (JACK's wraps after a day) */
+    uint32_t last_frame32;
+    int clock_started;
+    _Atomic uint64_t worst_ns, cycles;
+    _Atomic uint32_t xruns;
+    _Atomic int shutdown;    /* the server went away */
+} JackClient;
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void write_event(uint32_t offset, const uint8_t *bytes, int size, void *user)
+{
+    jack_midi_event_write(user, offset, bytes, (size_t)size);
+}
+
+/* Tempo and beat grid from a timebase master, when one runs and the transport rolls. */
+static void follow_transport(JackClient *c)
+{
+    jack_position_t pos;
+    if (jack_transport_query(c->client, &pos) != JackTransportRolling ||
+        !(pos.valid & JackPositionBBT) || pos.beats_per_minute <= 0 || pos.ticks_per_beat <= 0)
+        return;
+    double frames_per_beat = pos.frame_rate * 60.0 / pos.beats_per_minute;
+    double into_beat = pos.tick / pos.ticks_per_beat * frames_per_beat;
+    cn_engine_set_tempo(&c->engine, pos.beats_per_minute,
+                        c->frame - (uint64_t)fmin((double)c->frame, into_beat));
+}
+
+static int process(jack_nframes_t n_frames, void *arg)
+{
+    JackClient *c = arg;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (continuo_rt_enter)
+        continuo_rt_enter();
+    uint32_t frame32 = jack_last_frame_time(c->client);
+    c->frame += c->clock_started ? (uint32_t)(frame32 - c->last_frame32) : frame32;
+    c->last_frame32 = frame32;
+    c->clock_started = 1;
+    cn_engine_rt_clock(&c->engine, c->frame);
+    follow_transport(c);
+
+    void *in = jack_port_get_buffer(c->in, n_frames);
+    uint32_t n_in = jack_midi_get_event_count(in);
+    for (uint32_t i = 0; i < n_in; i++) {
+        jack_midi_event_t ev;
+        if (jack_midi_event_get(&ev, in, i) == 0)
+            cn_engine_rt_input(&c->engine, c->frame + ev.time, ev.buffer, ev.size);
+    }
+    void *out = jack_port_get_buffer(c->out, n_frames);
+    jack_midi_clear_buffer(out);
+    cn_engine_rt_output(&c->engine, c->frame, n_frames, 256, write_event, out);
+
+    if (continuo_rt_leave)
+        continuo_rt_leave();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    uint64_t ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec));
+    if (ns > atomic_load_explicit(&c->worst_ns, memory_order_relaxed))
+        atomic_store_explicit(&c->worst_ns, ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->cycles, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int on_xrun(void *arg)
+{
+    atomic_fetch_add(&((JackClient *)arg)->xruns, 1);
+    return 0;
+}
+
+static void on_shutdown(jack_status_t code, const char *reason, void *arg)
+{
+    (void)code, (void)reason;
+    atomic_store(&((JackClient *)arg)->shutdown, 1);
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: continuo jack [OPTION]...\n"
+            "Play along through JACK MIDI: listen on an input port, answer on an output port.\n\n"
+            "  -w, --weights FILE    weights to load (default: weights/default.cnw)\n"
+            "  -n, --name NAME       JACK client name (continuo)\n"
+            "  -i, --in PORT         connect this output port to our input (repeatable)\n"
+            "  -o, --out PORT        connect our output to this input port (repeatable)\n"
+            "  -c, --channel N       output MIDI channel 1..16 (1)\n"
+            "  -m, --mode MODE       'respond' (answer after silence; default) or 'continuous'\n"
+            "      --bpm BPM         tempo when no JACK timebase master gives one (120)\n"
+            "      --wait BEATS      silence before an answer (2)\n"
+            "  -l, --length N        tokens in an answer, one every eighth note (32)\n"
+            "  -t, --temperature T   sampling temperature (0.9; 0 = argmax)\n"
+            "      --top-k K         (0 = off)   --top-p P  (0.95)\n"
+            "  -s, --seed N          sampler seed (1)\n"
+            "  -v, --verbose         print counters every 5 seconds\n"
+            "  -h, --help            show this help\n"
+            "Control changes: CC %d temperature (0..127 -> 0..2), CC %d mode (<64 respond,\n"
+            ">=64 continuous), CC %d/%d all notes off.\n",
+            CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_ALL_NOTES_OFF, CN_CC_ALL_SOUND_OFF);
+}
+
+typedef struct {
+    const char *weights, *name;
+    const char *ins[16], *outs[16];
+    int n_ins, n_outs, verbose;
+    CnEngineOptions engine;
+} JackArgs;
+
+enum { OPT_BPM = 256, OPT_WAIT, OPT_TOP_K, OPT_TOP_P };
+
+static int parse_args(int argc, char **argv, JackArgs *a)
+{
+    static const struct option options[] = {
+        {"weights", required_argument, 0, 'w'}, {"name", required_argument, 0, 'n'},
+        {"in", required_argument, 0, 'i'},      {"out", required_argument, 0, 'o'},
+        {"channel", required_argument, 0, 'c'}, {"mode", required_argument, 0, 'm'},
+        {"bpm", required_argument, 0, OPT_BPM}, {"wait", required_argument, 0, OPT_WAIT},
+        {"length", required_argument, 0, 'l'},  {"temperature", required_argument, 0, 't'},
+        {"top-k", required_argument, 0, OPT_TOP_K}, {"top-p", required_argument, 0, OPT_TOP_P},
+        {"seed", required_argument, 0, 's'},    {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    *a = (JackArgs){.weights = "weights/default.cnw", .name = "continuo",
+                    .engine = cn_engine_defaults(48000)};
+    long v;
+    double x;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "w:n:i:o:c:m:l:t:s:vh", options, NULL)) != -1) {
+        switch (c) {
+        case 'w': a->weights = optarg; break;
+        case 'n': a->name = optarg; break;
+        case 'i':
+            if (a->n_ins == 16)
+                return cli_error(2, "at most 16 --in ports") ? -1 : -1;
+            a->ins[a->n_ins++] = optarg;
+            break;
+        case 'o':
+            if (a->n_outs == 16)
+                return cli_error(2, "at most 16 --out ports") ? -1 : -1;
+            a->outs[a->n_outs++] = optarg;
+            break;
+        case 'c':
+            if (cli_parse_long("--channel", optarg, 1, 16, &v))
+                return -1;
+            a->engine.channel = (uint8_t)(v - 1);
+            break;
+        case 'm':
+            if (strcmp(optarg, "respond") == 0)
+                a->engine.mode = CN_PLAY_RESPOND;
+            else if (strcmp(optarg, "continuous") == 0)
+                a->engine.mode = CN_PLAY_CONTINUOUS;
+            else
+                return cli_error(2, "--mode is 'respond' or 'continuous', not '%s'", optarg) ? -1 : -1;
+            break;
+        case OPT_BPM:
+            if (cli_parse_double("--bpm", optarg, 10, 400, &a->engine.bpm))
+                return -1;
+            break;
+        case OPT_WAIT:
+            if (cli_parse_double("--wait", optarg, 0, 64, &a->engine.wait_beats))
+                return -1;
+            break;
+        case 'l':
+            if (cli_parse_long("--length", optarg, 1, 1024, &v))
+                return -1;
+            a->engine.length = (int)v;
+            break;
+        case 't':
+            if (cli_parse_double("--temperature", optarg, 0, 2, &x))
+                return -1;
+            a->engine.sampler.temperature = (float)x;
+            break;
+        case OPT_TOP_K:
+            if (cli_parse_long("--top-k", optarg, 0, 100000, &v))
+                return -1;
+            a->engine.sampler.top_k = (int)v;
+            break;
+        case OPT_TOP_P:
+            if (cli_parse_double("--top-p", optarg, 1e-6, 1, &x))
+                return -1;
+            a->engine.sampler.top_p = (float)x;
+            break;
+        case 's':
+            if (cli_parse_long("--seed", optarg, 0, 2147483647L, &v))
+                return -1;
+            a->engine.seed = (uint64_t)v;
+            break;
+        case 'v': a->verbose = 1; break;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind != argc) {
+        cli_error(2, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_counters(JackClient *c, const char *when)
+{
+    CnEngineStats s = cn_engine_stats(&c->engine);
+    jack_nframes_t period = jack_get_buffer_size(c->client);
+    double period_ms = 1000.0 * period / jack_get_sample_rate(c->client);
+    double worst_ms = atomic_load(&c->worst_ns) / 1e6;
+    fprintf(stderr, "continuo: %s: %llu cycles, worst callback %.3f ms (%.1f%% of the %.2f ms "
+                    "period), %u xruns; heard %llu tokens, %llu answers, %llu interruptions; "
+                    "dropped %llu in, %llu out; %llu late\n", when,
+            (unsigned long long)atomic_load(&c->cycles), worst_ms, 100 * worst_ms / period_ms,
+            period_ms, atomic_load(&c->xruns), (unsigned long long)s.tokens_heard,
+            (unsigned long long)s.answers, (unsigned long long)s.interruptions,
+            (unsigned long long)s.dropped_in, (unsigned long long)s.dropped_out,
+            (unsigned long long)s.late_events);
+}
+
+static void quiet(const char *message)
+{
+    (void)message; /* libjack's own chatter; we say what went wrong ourselves */
+}
+
+static int open_client(JackClient *c, const JackArgs *a)
+{
+    jack_status_t status;
+    jack_set_error_function(quiet);
+    jack_set_info_function(quiet);
+    c->client = jack_client_open(a->name, JackNoStartServer, &status);
+    if (!c->client)
+        return cli_error(1, "cannot connect to a JACK server%s (start one, e.g. 'jackd -d "
+                            "alsa', or use 'continuo alsa')",
+                         status & JackServerFailed ? ": none is running" : "");
+    c->in = jack_port_register(c->client, "in", JACK_DEFAULT_MIDI_TYPE, JackPortIsInput, 0);
+    c->out = jack_port_register(c->client, "out", JACK_DEFAULT_MIDI_TYPE, JackPortIsOutput, 0);
+    if (!c->in || !c->out)
+        return cli_error(1, "cannot register the MIDI ports");
+    return 0;
+}
+
+static void connect_ports(JackClient *c, const JackArgs *a)
+{
+    for (int i = 0; i < a->n_ins; i++)
+        if (jack_connect(c->client, a->ins[i], jack_port_name(c->in)) != 0)
+            fprintf(stderr, "continuo: warning: cannot connect %s to our input\n", a->ins[i]);
+    for (int i = 0; i < a->n_outs; i++)
+        if (jack_connect(c->client, jack_port_name(c->out), a->outs[i]) != 0)
+            fprintf(stderr, "continuo: warning: cannot connect our output to %s\n", a->outs[i]);
+}
+
+int cmd_jack(int argc, char **argv)
+{
+    JackArgs a;
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed)
+        return parsed > 0 ? 0 : 2;
+    CnModel model;
+    CnError err = {{0}};
+    if (cn_model_load(&model, a.weights, 0, NULL, &err)) /* before any port exists */
+        return cli_error(1, "%s", err.message);
+    static JackClient c; /* the process thread reaches it until the client is closed */
+    memset(&c, 0, sizeof c);
+    int rc = open_client(&c, &a);
+    if (rc == 0) {
+        a.engine.sample_rate = jack_get_sample_rate(c.client);
+        if (cn_engine_start(&c.engine, &model, &a.engine, &err))
+            rc = cli_error(1, "%s", err.message);
+    }
+    if (rc == 0) {
+        if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+            fprintf(stderr, "continuo: warning: cannot lock memory; page faults may cause "
+                            "xruns (raise 'ulimit -l')\n");
+        jack_set_process_callback(c.client, process, &c);
+        jack_set_xrun_callback(c.client, on_xrun, &c);
+        jack_on_info_shutdown(c.client, on_shutdown, &c);
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        if (jack_activate(c.client) != 0)
+            rc = cli_error(1, "cannot activate the JACK client");
+    }
+    if (rc == 0) {
+        connect_ports(&c, &a);
+        printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until a timebase "
+               "master says otherwise); Ctrl-C stops\n", jack_port_name(c.in),
+               jack_port_name(c.out), a.engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
+               a.engine.bpm);
+        fflush(stdout);
+        for (int tick = 1; !stop_requested; tick++) {
+            usleep(50000);
+            if (a.verbose && tick % 100 == 0)
+                print_counters(&c, "running");
+        }
+        if (atomic_load(&c.shutdown)) {
+            rc = cli_error(1, "the JACK server stopped or dropped this client");
+        } else { /* release every sounding note before leaving */
+            cn_engine_panic(&c.engine);
+            usleep((useconds_t)(3e6 * jack_get_buffer_size(c.client) /
+                                jack_get_sample_rate(c.client)) + 20000);
+            jack_deactivate(c.client);
+        }
+        print_counters(&c, "stopped");
+    }
+    if (c.client)
+        jack_client_close(c.client);
+    cn_engine_stop(&c.engine);
+    cn_model_free(&model);
+    return rc;
+}

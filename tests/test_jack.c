@@ -1,0 +1,360 @@
+/* `continuo jack` against a real JACK server (jackd --no-realtime -d dummy, started and
+ * stopped here under its own name) and a player client written for the test: the answer
+ * starts after the silence on the beat grid, within one period; its notes fall on the
+ * eighth-note grid; every note-on is released; the player interrupts it within a period;
+ * a flood of junk does no harm; SIGTERM mid-answer leaves no note sounding; the process
+ * callback neither allocates nor locks (counted by an LD_PRELOAD trap over the whole run);
+ * killing the server makes the client exit with a clear message. */
+#include <jack/jack.h>
+#include <jack/midiport.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+#define RATE 48000
+#define PERIOD 256
+#define EIGHTH 12000 /* frames per eighth note at 120 bpm */
+
+typedef struct {
+    uint64_t frame;
+    uint8_t bytes[3];
+} Event;
+
+/* The player: sends what is queued when its frame comes, records what arrives. */
+static Event to_send[40000];
+static _Atomic int n_queued;
+static int n_sent;
+static Event received[40000];
+static _Atomic int n_received;
+static jack_port_t *player_out, *player_in;
+static jack_client_t *player, *recorder;
+
+/* Two clients, so the graph runs player -> continuo -> recorder within one cycle (a
+ * client both feeding continuo and listening to it would hear it a period late). */
+static int recorder_process(jack_nframes_t n, void *arg)
+{
+    (void)arg;
+    uint64_t start = jack_last_frame_time(recorder);
+    void *in = jack_port_get_buffer(player_in, n);
+    uint32_t count = jack_midi_get_event_count(in);
+    for (uint32_t i = 0; i < count; i++) {
+        jack_midi_event_t ev;
+        int r = atomic_load(&n_received);
+        if (jack_midi_event_get(&ev, in, i) == 0 && ev.size == 3 && r < 40000) {
+            received[r].frame = start + ev.time;
+            memcpy(received[r].bytes, ev.buffer, 3);
+            atomic_store(&n_received, r + 1);
+        }
+    }
+    return 0;
+}
+
+static int player_process(jack_nframes_t n, void *arg)
+{
+    (void)arg;
+    uint64_t start = jack_last_frame_time(player);
+    void *out = jack_port_get_buffer(player_out, n);
+    jack_midi_clear_buffer(out);
+    int queued = atomic_load(&n_queued);
+    while (n_sent < queued && to_send[n_sent].frame < start + n) {
+        uint64_t f = to_send[n_sent].frame;
+        uint32_t offset = f > start ? (uint32_t)(f - start) : 0;
+        int size = to_send[n_sent].bytes[0] == 0xf8 ? 1 : 3;
+        jack_midi_event_write(out, offset, to_send[n_sent].bytes, (size_t)size);
+        n_sent++;
+    }
+    return 0;
+}
+
+static void queue(uint64_t frame, uint8_t a, uint8_t b, uint8_t c)
+{
+    int q = atomic_load(&n_queued);
+    to_send[q] = (Event){frame, {a, b, c}};
+    atomic_store(&n_queued, q + 1);
+}
+
+static uint64_t now_frame(void)
+{
+    return jack_frame_time(player);
+}
+
+/* A phrase of eight eighth notes starting a little from now; returns its last note-off. */
+static uint64_t play_phrase(void)
+{
+    static const uint8_t keys[] = {60, 62, 64, 65, 67, 65, 64, 62};
+    uint64_t t = now_frame() + 4800;
+    for (int i = 0; i < 8; i++) {
+        queue(t + (uint64_t)i * EIGHTH, 0x90, keys[i], 96);
+        queue(t + (uint64_t)i * EIGHTH + EIGHTH * 8 / 10, 0x80, keys[i], 0);
+    }
+    return t + 7 * EIGHTH + EIGHTH * 8 / 10;
+}
+
+static void sleep_ms(int ms)
+{
+    usleep((useconds_t)ms * 1000);
+}
+
+static int is_on(const Event *e) { return (e->bytes[0] & 0xf0) == 0x90 && e->bytes[2] > 0; }
+
+static int sounding_at_end(int from)
+{
+    int sounding[16][128] = {{0}}, n = 0;
+    for (int i = from; i < atomic_load(&n_received); i++) {
+        int ch = received[i].bytes[0] & 15, key = received[i].bytes[1] & 127;
+        if (is_on(&received[i]))
+            sounding[ch][key]++;
+        else if (sounding[ch][key] > 0)
+            sounding[ch][key]--;
+    }
+    for (int ch = 0; ch < 16; ch++)
+        for (int k = 0; k < 128; k++)
+            n += sounding[ch][k];
+    return n;
+}
+
+static char server[64], *dir, log_path[4300], trap_report[4300];
+static pid_t jackd_pid, cont_pid;
+
+static pid_t spawn(const char *const *argv, const char *log, int preload_trap)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (log && (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0))
+            _exit(126);
+        setenv("JACK_DEFAULT_SERVER", server, 1);
+        setenv("JACK_NO_START_SERVER", "1", 1);
+        if (preload_trap) {
+            setenv("LD_PRELOAD", CONTINUO_RT_TRAP, 1);
+            setenv("CONTINUO_RT_TRAP_REPORT", trap_report, 1);
+        }
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid, int seconds)
+{
+    for (int i = 0; i < seconds * 20; i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static int start_server(void)
+{
+    char jackd_log[4300];
+    snprintf(jackd_log, sizeof jackd_log, "%s/jackd.log", dir);
+    const char *args[] = {"jackd", "--no-realtime", "-n", server, "-d", "dummy", "-r", "48000",
+                          "-p", "256", NULL};
+    jackd_pid = spawn(args, jackd_log, 0);
+    const char *wait_args[] = {"jack_wait", "-s", server, "-w", "-t", "10", NULL};
+    return wait_exit(spawn(wait_args, NULL, 0), 15) == 0 ? 0 : -1;
+}
+
+static pid_t start_continuo(int trap)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "cont", "--wait", "2", "--length", "16", "--seed", "4",
+                          "-i", "player:out", "-o", "recorder:in", NULL};
+    pid_t pid = spawn(args, log_path, trap);
+    for (int i = 0; i < 100; i++) { /* until its ports are connected to ours */
+        if (jack_port_connected(player_in) > 0 && jack_port_connected(player_out) > 0)
+            return pid;
+        sleep_ms(50);
+    }
+    return pid;
+}
+
+static int log_contains(const char *text)
+{
+    size_t n;
+    uint8_t *bytes = test_read_file(log_path, &n);
+    if (!bytes)
+        return 0;
+    bytes = realloc(bytes, n + 1);
+    bytes[n] = '\0';
+    int found = strstr((char *)bytes, text) != NULL;
+    if (!found)
+        fprintf(stderr, "log lacks \"%s\":\n%s\n", text, (char *)bytes);
+    free(bytes);
+    return found;
+}
+
+static void test_answers_on_the_grid_and_interruptions(void)
+{
+    pid_t cont = cont_pid;
+    int from = atomic_load(&n_received);
+    uint64_t last_off = play_phrase();
+    sleep_ms(2100 + 1000 + 4500 + 500); /* the phrase, two beats of silence, the answer */
+    uint64_t silence_end = last_off + 4 * EIGHTH;
+    uint64_t expected = (silence_end + EIGHTH - 1) / EIGHTH * EIGHTH;
+    int n_on = 0, off_grid = 0;
+    uint64_t first = 0;
+    for (int i = from; i < atomic_load(&n_received); i++)
+        if (is_on(&received[i])) {
+            if (n_on++ == 0)
+                first = received[i].frame;
+            off_grid += received[i].frame % EIGHTH != 0;
+        }
+    printf("# answer: %d note-ons, first at %llu, expected %llu\n", n_on,
+           (unsigned long long)first, (unsigned long long)expected);
+    CHECK(n_on >= 16);
+    CHECK(first >= expected && first < expected + PERIOD);
+    CHECK(off_grid == 0);
+    CHECK(sounding_at_end(from) == 0);
+
+    from = atomic_load(&n_received); /* again, and interrupt it */
+    last_off = play_phrase();
+    uint64_t answer = ((last_off + 4 * EIGHTH) + EIGHTH - 1) / EIGHTH * EIGHTH;
+    uint64_t interrupt_at = answer + 3 * EIGHTH + 1000;
+    queue(interrupt_at, 0x90, 72, 100);
+    queue(interrupt_at + 24000, 0x80, 72, 0);
+    sleep_ms(2000 + 1000 + 1500 + 1500);
+    int after = 0; /* while the player holds the key, nothing more may come */
+    for (int i = from; i < atomic_load(&n_received); i++)
+        after += is_on(&received[i]) && received[i].frame >= interrupt_at + PERIOD &&
+                 received[i].frame < interrupt_at + 24000;
+    int sounding[128] = {0}, left = 0;
+    for (int i = from; i < atomic_load(&n_received) &&
+                       received[i].frame < interrupt_at + 2 * PERIOD; i++) {
+        if (is_on(&received[i]))
+            sounding[received[i].bytes[1]]++;
+        else if (sounding[received[i].bytes[1]] > 0)
+            sounding[received[i].bytes[1]]--;
+    }
+    for (int k = 0; k < 128; k++)
+        left += sounding[k];
+    printf("# interrupted at %llu: %d answer notes after it, %d left sounding a period later\n",
+           (unsigned long long)interrupt_at, after, left);
+    CHECK(after == 0);
+    CHECK(left == 0);
+    CHECK(kill(cont, 0) == 0);
+}
+
+static void test_a_flood_does_no_harm(void)
+{
+    pid_t cont = cont_pid;
+    uint64_t t = now_frame() + 2400;
+    for (int i = 0; i < 6000; i++) { /* 6000 events in a second: notes, clock, CCs */
+        uint64_t f = t + (uint64_t)i * 8;
+        if (i % 3 == 0)
+            queue(f, 0x90, (uint8_t)(36 + i % 48), 80);
+        else if (i % 3 == 1)
+            queue(f, 0x80, (uint8_t)(36 + (i - 1) % 48), 0);
+        else
+            queue(f, 0xf8, 0, 0);
+    }
+    sleep_ms(1500);
+    CHECK(kill(cont, 0) == 0);
+}
+
+static void test_sigterm_mid_answer_leaves_nothing_sounding(void)
+{
+    pid_t cont = cont_pid;
+    int from = atomic_load(&n_received);
+    uint64_t last_off = play_phrase();
+    uint64_t answer = ((last_off + 4 * EIGHTH) + EIGHTH - 1) / EIGHTH * EIGHTH;
+    while (now_frame() < answer + 4 * EIGHTH)
+        sleep_ms(20);
+    kill(cont, SIGTERM);
+    int code = wait_exit(cont, 10);
+    sleep_ms(100);
+    CHECK(code == 0);
+    CHECK(sounding_at_end(from) == 0);
+    CHECK(log_contains("stopped:"));
+}
+
+static void test_the_process_callback_neither_allocates_nor_locks(void)
+{
+    size_t n;
+    uint8_t *text = test_read_file(trap_report, &n);
+    CHECK(text != NULL);
+    if (!text)
+        return;
+    long callbacks = 0, violations = -1;
+    text = realloc(text, n + 1);
+    text[n] = '\0';
+    sscanf((char *)text, "%ld %ld", &callbacks, &violations);
+    printf("# %ld process callbacks (%.1f s), %ld allocations or locks in them\n", callbacks,
+           callbacks * (double)PERIOD / RATE, violations);
+    CHECK(callbacks * PERIOD / RATE >= 20);
+    CHECK(violations == 0);
+    free(text);
+}
+
+static void test_a_vanishing_server_ends_the_client_cleanly(void)
+{
+    pid_t cont = start_continuo(0);
+    sleep_ms(500);
+    jack_client_close(player);
+    jack_client_close(recorder);
+    player = recorder = NULL;
+    kill(jackd_pid, SIGKILL);
+    waitpid(jackd_pid, NULL, 0);
+    int code = wait_exit(cont, 10);
+    CHECK(code == 1);
+    CHECK(log_contains("JACK server stopped"));
+}
+
+int main(void)
+{
+    if (system("command -v jackd >/dev/null 2>&1 && command -v jack_wait >/dev/null 2>&1")) {
+        printf("skipped: jackd is not installed (apt-get install jackd2)\n");
+        return TEST_SKIP;
+    }
+    snprintf(server, sizeof server, "continuo-test-%d", (int)getpid());
+    dir = test_make_temp_dir("jack");
+    snprintf(log_path, sizeof log_path, "%s/continuo.log", dir);
+    snprintf(trap_report, sizeof trap_report, "%s/trap.txt", dir);
+    if (start_server() != 0) {
+        fprintf(stderr, "jackd did not start\n");
+        kill(jackd_pid, SIGKILL);
+        return 1;
+    }
+    setenv("JACK_DEFAULT_SERVER", server, 1);
+    player = jack_client_open("player", JackNoStartServer, NULL);
+    CHECK(player != NULL);
+    if (player) {
+        player_out = jack_port_register(player, "out", JACK_DEFAULT_MIDI_TYPE, JackPortIsOutput, 0);
+        jack_set_process_callback(player, player_process, NULL);
+        jack_activate(player);
+        recorder = jack_client_open("recorder", JackNoStartServer, NULL);
+        CHECK(recorder != NULL);
+        player_in = jack_port_register(recorder, "in", JACK_DEFAULT_MIDI_TYPE, JackPortIsInput, 0);
+        jack_set_process_callback(recorder, recorder_process, NULL);
+        jack_activate(recorder);
+        int trap = CONTINUO_TRAP_AVAILABLE;
+        cont_pid = start_continuo(trap);
+        RUN(test_answers_on_the_grid_and_interruptions);
+        RUN(test_a_flood_does_no_harm);
+        sleep_ms(3000); /* the whole run under the trap lasts over 20 s */
+        RUN(test_sigterm_mid_answer_leaves_nothing_sounding);
+        if (trap)
+            RUN(test_the_process_callback_neither_allocates_nor_locks);
+        else
+            printf("# the allocation trap is not used in the sanitizer build\n");
+        RUN(test_a_vanishing_server_ends_the_client_cleanly);
+    }
+    if (player)
+        jack_client_close(player);
+    if (recorder)
+        jack_client_close(recorder);
+    kill(jackd_pid, SIGTERM);
+    waitpid(jackd_pid, NULL, 0);
+    test_remove_tree(dir);
+    free(dir);
+    return test_finish();
+}
