@@ -23,6 +23,7 @@
 typedef struct {
     uint64_t frame;
     uint8_t bytes[3];
+    int64_t transport; /* transport frame when it rolls, else -1 */
 } Event;
 
 /* The player: sends what is queued when its frame comes, records what arrives. */
@@ -40,6 +41,8 @@ static int recorder_process(jack_nframes_t n, void *arg)
 {
     (void)arg;
     uint64_t start = jack_last_frame_time(recorder);
+    jack_position_t pos;
+    int rolling = jack_transport_query(recorder, &pos) == JackTransportRolling;
     void *in = jack_port_get_buffer(player_in, n);
     uint32_t count = jack_midi_get_event_count(in);
     for (uint32_t i = 0; i < count; i++) {
@@ -47,11 +50,31 @@ static int recorder_process(jack_nframes_t n, void *arg)
         int r = atomic_load(&n_received);
         if (jack_midi_event_get(&ev, in, i) == 0 && ev.size == 3 && r < 40000) {
             received[r].frame = start + ev.time;
+            received[r].transport = rolling ? (int64_t)pos.frame + ev.time : -1;
             memcpy(received[r].bytes, ev.buffer, 3);
             atomic_store(&n_received, r + 1);
         }
     }
     return 0;
+}
+
+/* The player as timebase master: 100 bpm in 4/4 from transport frame 0. */
+#define MASTER_BPM 100.0
+static void timebase(jack_transport_state_t state, jack_nframes_t n, jack_position_t *pos,
+                     int new_pos, void *arg)
+{
+    (void)state, (void)n, (void)new_pos, (void)arg;
+    double frames_per_beat = RATE * 60.0 / MASTER_BPM;
+    double beats = pos->frame / frames_per_beat;
+    pos->valid = JackPositionBBT;
+    pos->beats_per_minute = MASTER_BPM;
+    pos->beats_per_bar = 4;
+    pos->beat_type = 4;
+    pos->ticks_per_beat = 1920;
+    pos->bar = (int32_t)(beats / 4) + 1;
+    pos->beat = (int32_t)beats % 4 + 1;
+    pos->tick = (int32_t)((beats - (long)beats) * 1920);
+    pos->bar_start_tick = (pos->bar - 1) * 4 * 1920.0;
 }
 
 static int player_process(jack_nframes_t n, void *arg)
@@ -74,7 +97,7 @@ static int player_process(jack_nframes_t n, void *arg)
 static void queue(uint64_t frame, uint8_t a, uint8_t b, uint8_t c)
 {
     int q = atomic_load(&n_queued);
-    to_send[q] = (Event){frame, {a, b, c}};
+    to_send[q] = (Event){frame, {a, b, c}, -1};
     atomic_store(&n_queued, q + 1);
 }
 
@@ -295,6 +318,49 @@ static void test_the_process_callback_neither_allocates_nor_locks(void)
     free(text);
 }
 
+/* With a timebase master rolling at 100 bpm, the answer follows its tempo and beats. */
+static void test_the_transport_tempo_and_beats_are_followed(void)
+{
+    CHECK(jack_set_timebase_callback(player, 0, timebase, NULL) == 0);
+    jack_transport_locate(player, 0);
+    jack_transport_start(player);
+    pid_t cont = start_continuo(0);
+    sleep_ms(300);
+    int from = atomic_load(&n_received);
+    play_phrase();
+    sleep_ms(2100 + 1300 + 3000);
+    int n_on = 0, off_beat_grid = 0;
+    const int64_t eighth = (int64_t)(RATE * 60.0 / MASTER_BPM / 2);
+    for (int i = from; i < atomic_load(&n_received); i++)
+        if (is_on(&received[i])) {
+            n_on++;
+            /* the master gives its position in ticks (1920 a beat), so the beat is known
+               to within one tick: 15 frames here */
+            int64_t from_grid = received[i].transport % eighth;
+            from_grid = from_grid > eighth / 2 ? eighth - from_grid : from_grid;
+            off_beat_grid += received[i].transport < 0 || from_grid > 15;
+            if (getenv("CONTINUO_DEBUG"))
+                printf("%llu %lld\n", (unsigned long long)received[i].frame,
+                       (long long)received[i].transport);
+        }
+    printf("# at the master's 100 bpm: %d note-ons, %d more than a tick off its eighth grid\n", n_on,
+           off_beat_grid);
+    CHECK(n_on >= 8);
+    CHECK(off_beat_grid == 0);
+    jack_transport_stop(player); /* mid-answer: everything must stop */
+    uint64_t stopped = now_frame();
+    sleep_ms(300);
+    int after_stop = 0;
+    for (int i = from; i < atomic_load(&n_received); i++)
+        after_stop += is_on(&received[i]) && received[i].frame > stopped + 2 * PERIOD;
+    CHECK(after_stop == 0);
+    CHECK(sounding_at_end(from) == 0);
+    jack_release_timebase(player);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+    CHECK(sounding_at_end(from) == 0);
+}
+
 static void test_a_vanishing_server_ends_the_client_cleanly(void)
 {
     pid_t cont = start_continuo(0);
@@ -346,6 +412,7 @@ int main(void)
             RUN(test_the_process_callback_neither_allocates_nor_locks);
         else
             printf("# the allocation trap is not used in the sanitizer build\n");
+        RUN(test_the_transport_tempo_and_beats_are_followed);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
     }
     if (player)

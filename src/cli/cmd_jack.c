@@ -31,6 +31,7 @@ typedef struct {
     _Atomic uint64_t worst_ns, cycles;
     _Atomic uint32_t xruns;
     _Atomic int shutdown;    /* the server went away */
+    int was_rolling;
 } JackClient;
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -50,8 +51,12 @@ static void write_event(uint32_t offset, const uint8_t *bytes, int size, void *u
 static void follow_transport(JackClient *c)
 {
     jack_position_t pos;
-    if (jack_transport_query(c->client, &pos) != JackTransportRolling ||
-        !(pos.valid & JackPositionBBT) || pos.beats_per_minute <= 0 || pos.ticks_per_beat <= 0)
+    int rolling = jack_transport_query(c->client, &pos) == JackTransportRolling;
+    if (c->was_rolling && !rolling)
+        cn_engine_panic(&c->engine); /* the transport stopped: so does the music */
+    c->was_rolling = rolling;
+    if (!rolling || !(pos.valid & JackPositionBBT) || pos.beats_per_minute <= 0 ||
+        pos.ticks_per_beat <= 0)
         return;
     double frames_per_beat = pos.frame_rate * 60.0 / pos.beats_per_minute;
     double into_beat = pos.tick / pos.ticks_per_beat * frames_per_beat;
