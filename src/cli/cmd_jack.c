@@ -29,6 +29,7 @@ typedef struct {
     uint32_t last_frame32;
     int clock_started;
     _Atomic uint64_t worst_ns, cycles;
+    _Atomic uint32_t histogram[4096]; /* callbacks by duration in microseconds (last: more) */
     _Atomic uint32_t xruns;
     _Atomic int shutdown;    /* the server went away */
     int was_rolling;
@@ -95,6 +96,8 @@ static int process(jack_nframes_t n_frames, void *arg)
     uint64_t ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec));
     if (ns > atomic_load_explicit(&c->worst_ns, memory_order_relaxed))
         atomic_store_explicit(&c->worst_ns, ns, memory_order_relaxed);
+    uint64_t us = ns / 1000 < 4095 ? ns / 1000 : 4095;
+    atomic_fetch_add_explicit(&c->histogram[us], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->cycles, 1, memory_order_relaxed);
     return 0;
 }
@@ -234,16 +237,33 @@ static int parse_args(int argc, char **argv, JackArgs *a)
     return 0;
 }
 
+/* The callback duration (microseconds) below which a share q of the callbacks fell. */
+static double callback_quantile(JackClient *c, double q)
+{
+    uint64_t total = 0, seen = 0;
+    for (int i = 0; i < 4096; i++)
+        total += atomic_load_explicit(&c->histogram[i], memory_order_relaxed);
+    for (int i = 0; i < 4096; i++) {
+        seen += atomic_load_explicit(&c->histogram[i], memory_order_relaxed);
+        if (total && seen >= q * (double)total)
+            return i + 1;
+    }
+    return 4096;
+}
+
 static void print_counters(JackClient *c, const char *when)
 {
     CnEngineStats s = cn_engine_stats(&c->engine);
     jack_nframes_t period = jack_get_buffer_size(c->client);
     double period_ms = 1000.0 * period / jack_get_sample_rate(c->client);
     double worst_ms = atomic_load(&c->worst_ns) / 1e6;
-    fprintf(stderr, "continuo: %s: %llu cycles, worst callback %.3f ms (%.1f%% of the %.2f ms "
-                    "period), %u xruns; heard %llu tokens, %llu answers, %llu interruptions; "
-                    "dropped %llu in, %llu out; %llu late\n", when,
-            (unsigned long long)atomic_load(&c->cycles), worst_ms, 100 * worst_ms / period_ms,
+    double median = callback_quantile(c, 0.5) / 1000, p99 = callback_quantile(c, 0.99) / 1000;
+    fprintf(stderr, "continuo: %s: %llu cycles; callback median %.3f ms (%.1f%%), p99 %.3f ms "
+                    "(%.1f%%), worst %.3f ms (%.1f%% of the %.2f ms period); %u xruns; heard "
+                    "%llu tokens, %llu answers, %llu interruptions; dropped %llu in, %llu out; "
+                    "%llu late\n", when,
+            (unsigned long long)atomic_load(&c->cycles), median, 100 * median / period_ms, p99,
+            100 * p99 / period_ms, worst_ms, 100 * worst_ms / period_ms,
             period_ms, atomic_load(&c->xruns), (unsigned long long)s.tokens_heard,
             (unsigned long long)s.answers, (unsigned long long)s.interruptions,
             (unsigned long long)s.dropped_in, (unsigned long long)s.dropped_out,
