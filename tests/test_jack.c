@@ -318,6 +318,18 @@ static void test_the_process_callback_neither_allocates_nor_locks(void)
     free(text);
 }
 
+static void test_bad_weights_are_refused_before_any_port_exists(void)
+{
+    char bad[4400];
+    snprintf(bad, sizeof bad, "%s/bad.cnw", dir);
+    test_write_file(bad, "not weights at all", 18);
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", bad, "-n", "broken", NULL};
+    pid_t pid = spawn(args, log_path, 0);
+    CHECK(wait_exit(pid, 10) == 1);
+    CHECK(log_contains("not a continuo weights file"));
+    CHECK(jack_port_by_name(player, "broken:in") == NULL);
+}
+
 /* With a timebase master rolling at 100 bpm, the answer follows its tempo and beats. */
 static void test_the_transport_tempo_and_beats_are_followed(void)
 {
@@ -415,6 +427,7 @@ int main(void)
             RUN(test_the_process_callback_neither_allocates_nor_locks);
         else
             printf("# the allocation trap is not used in the sanitizer build\n");
+        RUN(test_bad_weights_are_refused_before_any_port_exists);
         RUN(test_the_transport_tempo_and_beats_are_followed);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
     }
