@@ -1,7 +1,6 @@
 /* `continuo generate` and `continuo eval` on a model trained here on real MIDI files:
  * same seed gives byte-identical files, a MIDI prime is continued (the continuation starts
  * after it), unknown tokens are mapped and counted, and bad weights are refused. */
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "continuo/midi_file.h"
@@ -12,41 +11,16 @@
 static char *dir;
 static char weights[4200], log_path[4200];
 
+
+
 static int run_cli(const char *const *args)
 {
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(log_path, "w", stdout))
-            _exit(126);
-        dup2(fileno(stdout), 2);
-        char *argv[64];
-        int n = 0;
-        argv[n++] = (char *)CONTINUO_CLI;
-        for (; args[n - 1] && n < 63; n++)
-            argv[n] = (char *)args[n - 1];
-        argv[n] = NULL;
-        execv(CONTINUO_CLI, argv);
-        _exit(127);
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return test_run_program(CONTINUO_CLI, args, log_path);
 }
 
 static int log_contains(const char *text)
 {
-    size_t n;
-    uint8_t *bytes = test_read_file(log_path, &n);
-    if (!bytes)
-        return 0;
-    bytes = realloc(bytes, n + 1);
-    bytes[n] = '\0';
-    int found = strstr((char *)bytes, text) != NULL;
-    if (!found)
-        fprintf(stderr, "output lacks \"%s\":\n%s\n", text, (char *)bytes);
-    free(bytes);
-    return found;
+    return test_file_contains(log_path, text);
 }
 
 static void train_small_model(void)

@@ -40,18 +40,6 @@ static int run_cli(const char *const *args, const char *log, int wait)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static int file_contains(const char *path, const char *text)
-{
-    size_t n;
-    uint8_t *bytes = test_read_file(path, &n);
-    if (!bytes)
-        return 0;
-    bytes = realloc(bytes, n + 1);
-    bytes[n] = '\0';
-    int found = strstr((char *)bytes, text) != NULL;
-    free(bytes);
-    return found;
-}
 
 static int count_lines(const char *path)
 {
@@ -99,14 +87,14 @@ static void test_two_epochs_on_seed_files(void)
                           "--hidden", "16", "--layers", "2", "--dense", "8", "--embed", "8",
                           "--seq", "20", "--batch", "8", "--val-split", "0.25", NULL};
     CHECK(run_cli(args, log_path, 1) == 0);
-    CHECK(file_contains(log_path, "skipped broken.mid"));
-    CHECK(file_contains(log_path, "truncated"));
-    CHECK(file_contains(log_path, "epoch 2/2"));
+    CHECK(test_file_contains(log_path, "skipped broken.mid"));
+    CHECK(test_file_contains(log_path, "truncated"));
+    CHECK(test_file_contains(log_path, "epoch 2/2"));
     CHECK(count_lines(csv) == 3); /* header and two epochs */
     const char *info[] = {"info", out, NULL};
     CHECK(run_cli(info, log_path, 1) == 0);
-    CHECK(file_contains(log_path, "2 epochs"));
-    CHECK(file_contains(log_path, "resumable:   yes"));
+    CHECK(test_file_contains(log_path, "2 epochs"));
+    CHECK(test_file_contains(log_path, "resumable:   yes"));
 }
 
 static void test_sigterm_checkpoints_and_resume_goes_on(void)
@@ -124,7 +112,7 @@ static void test_sigterm_checkpoints_and_resume_goes_on(void)
     int status;
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK(file_contains(log_path, "stopped: checkpoint written"));
+    CHECK(test_file_contains(log_path, "stopped: checkpoint written"));
     CnModel m;
     CnError err = {{0}};
     CHECK(cn_model_load(&m, out, 0, NULL, &err) == 0);
@@ -135,13 +123,13 @@ static void test_sigterm_checkpoints_and_resume_goes_on(void)
     const char *resume[] = {"train", "--data", data_dir, "--out", out, "--resume", "--epochs",
                             target, NULL};
     CHECK(run_cli(resume, log_path, 1) == 0);
-    CHECK(file_contains(log_path, "resuming"));
+    CHECK(test_file_contains(log_path, "resuming"));
     CHECK(cn_model_load(&m, out, 0, NULL, &err) == 0);
     CHECK(m.info.epochs == epochs + 2);
     cn_model_free(&m);
     const char *contradict[] = {"train", "--out", out, "--resume", "--hidden", "32", NULL};
     CHECK(run_cli(contradict, log_path, 1) == 2);
-    CHECK(file_contains(log_path, "checkpoint's own"));
+    CHECK(test_file_contains(log_path, "checkpoint's own"));
 }
 
 /* Big checkpoints of a model that trains on little: most of the time goes to writing. */
@@ -211,7 +199,7 @@ static void test_info_refuses_a_foreign_file(void)
     free(bytes);
     const char *args[] = {"info", midi, NULL};
     CHECK(run_cli(args, log_path, 1) == 1);
-    CHECK(file_contains(log_path, "this is a MIDI file, not a weights file"));
+    CHECK(test_file_contains(log_path, "this is a MIDI file, not a weights file"));
 }
 
 int main(void)

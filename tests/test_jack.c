@@ -201,19 +201,10 @@ static pid_t start_continuo(int trap)
     return pid;
 }
 
+
 static int log_contains(const char *text)
 {
-    size_t n;
-    uint8_t *bytes = test_read_file(log_path, &n);
-    if (!bytes)
-        return 0;
-    bytes = realloc(bytes, n + 1);
-    bytes[n] = '\0';
-    int found = strstr((char *)bytes, text) != NULL;
-    if (!found)
-        fprintf(stderr, "log lacks \"%s\":\n%s\n", text, (char *)bytes);
-    free(bytes);
-    return found;
+    return test_file_contains(log_path, text);
 }
 
 static void test_answers_on_the_grid_and_interruptions(void)

@@ -2,7 +2,6 @@
  * note and the prime drawn apart, the loss curves have one point per epoch, and the WAV
  * render has the expected length and is not silent (when FluidSynth is installed). */
 #include <math.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "continuo/midi_file.h"
@@ -12,26 +11,10 @@
 static char *dir;
 static char log_path[4200];
 
+
 static int run_cli(const char *const *args)
 {
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(log_path, "w", stdout))
-            _exit(126);
-        dup2(fileno(stdout), 2);
-        char *argv[64];
-        int n = 0;
-        argv[n++] = (char *)CONTINUO_CLI;
-        for (; args[n - 1] && n < 63; n++)
-            argv[n] = (char *)args[n - 1];
-        argv[n] = NULL;
-        execv(CONTINUO_CLI, argv);
-        _exit(127);
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return test_run_program(CONTINUO_CLI, args, log_path);
 }
 
 static char *read_text(const char *path)

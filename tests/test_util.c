@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int test_failures = 0;
@@ -147,4 +148,45 @@ void mb_free(MidiBuilder *mb)
 {
     free(mb->bytes);
     memset(mb, 0, sizeof *mb);
+}
+
+int test_run_program(const char *program, const char *const *args, const char *log)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
+            _exit(126);
+        const char *argv[64];
+        int n = 0;
+        argv[n++] = program;
+        for (; args[n - 1] && n < 63; n++)
+            argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(program, (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int test_file_contains(const char *path, const char *text)
+{
+    size_t n;
+    uint8_t *bytes = test_read_file(path, &n);
+    if (!bytes)
+        return 0;
+    char *s = realloc(bytes, n + 1);
+    if (!s) {
+        free(bytes);
+        return 0;
+    }
+    s[n] = '\0';
+    int found = strstr(s, text) != NULL;
+    if (!found)
+        fprintf(stderr, "%s lacks \"%s\":\n%s\n", path, text, s);
+    free(s);
+    return found;
 }

@@ -64,6 +64,13 @@ int test_write_file(const char *path, const void *bytes, size_t n);
 /* Reads a whole file; NULL if it cannot. */
 uint8_t *test_read_file(const char *path, size_t *n);
 
+/* Runs program with args (argv[1..], NULL-terminated) and its stdout and stderr going to
+ * log; returns its exit code (128 + signal when killed). */
+int test_run_program(const char *program, const char *const *args, const char *log);
+
+/* Whether the file holds text; prints the file when it does not, to explain the failure. */
+int test_file_contains(const char *path, const char *text);
+
 /* The folder of the 92 seed piano files beside the project, or NULL when absent. */
 const char *test_seed_dir(void);
 
