@@ -4,20 +4,16 @@
 # corpus with every tenth song held out; held-out loss after each epoch, both modes.
 # Usage: bench/embedding.sh [EPOCHS=8] [BUILD_DIR]
 set -eu
+. "$(dirname "$0")/heldout.sh"
 epochs=${1:-8}
 build=${2:-build}
 seed=../shared/corpus/seed
 work=$(mktemp -d)
 mkdir "$work/val"
-i=0
-for f in $(LC_ALL=C ls "$seed"/*.mid | LC_ALL=C sort); do
-  [ $((i % 10)) = 9 ] && ln -s "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$work/val/"
-  i=$((i + 1))
-done
+heldout_links "$seed" "$work/val"
 for embed in 0 64; do
   for e in $(seq 1 "$epochs"); do
-    resume=""; [ "$e" -gt 1 ] && resume="--resume"
-    if [ -z "$resume" ]; then
+    if [ "$e" = 1 ]; then
       "$build"/continuo train --data "$seed" --out "$work/m$embed.cnw" --embed "$embed" --epochs 1 -q
     else
       "$build"/continuo train --data "$seed" --out "$work/m$embed.cnw" --resume --epochs "$e" -q

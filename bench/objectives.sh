@@ -5,17 +5,14 @@
 # from the 100 before it), as the original objective trains.
 # Usage: bench/objectives.sh [EPOCHS_OF_LAST=1] [MAX_EPOCHS_OF_ALL=10] [BUILD_DIR]
 set -eu
+. "$(dirname "$0")/heldout.sh"
 epochs_last=${1:-1}
 max_all=${2:-10}
 build=${3:-build}
 seed=../shared/corpus/seed
 work=$(mktemp -d)
 mkdir "$work/val"
-i=0
-for f in $(LC_ALL=C ls "$seed"/*.mid | LC_ALL=C sort); do   # the songs cn_corpus_is_validation holds out
-  [ $((i % 10)) = 9 ] && ln -s "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$work/val/"
-  i=$((i + 1))
-done
+heldout_links "$seed" "$work/val"
 
 window_loss() { "$build"/continuo eval -w "$1" --samples 0 --json "$work/val" |
                 sed 's/.*"window": {"cross_entropy": \([0-9.]*\).*/\1/'; }

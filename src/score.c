@@ -24,7 +24,6 @@ typedef struct {
     Voice voices[MAX_VOICES];
     int current; /* voice index, -1 before the first "voice" line */
     int line;
-    /* repeat starts: positions in the item buffer of the current voice line block */
 } Parser;
 
 static int fail_at(const Parser *p, CnError *err, const char *item, const char *why)

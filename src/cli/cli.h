@@ -23,6 +23,21 @@ int cli_error(int code, const char *fmt, ...)
 #endif
     ;
 
+/* The sampling options every playing command shares: -t/--temperature, --top-k, --top-p,
+ * --repetition-penalty, --repetition-window. Codes above 1000 leave room for each
+ * command's own. */
+enum { CLI_OPT_TOP_K = 1001, CLI_OPT_TOP_P, CLI_OPT_REP_PENALTY, CLI_OPT_REP_WINDOW };
+#define CLI_SAMPLER_LONG_OPTIONS                                                          \
+    {"temperature", required_argument, 0, 't'},                                           \
+        {"top-k", required_argument, 0, CLI_OPT_TOP_K},                                   \
+        {"top-p", required_argument, 0, CLI_OPT_TOP_P},                                   \
+        {"repetition-penalty", required_argument, 0, CLI_OPT_REP_PENALTY},                \
+        {"repetition-window", required_argument, 0, CLI_OPT_REP_WINDOW}
+
+/* Applies option code with its argument to the sampler options: 1 when it was a sampling
+ * option, 0 when not, -1 when its value was refused (the message is printed). */
+int cli_sampler_option(int code, const char *arg, double max_temperature, void *sampler);
+
 /* Parses a whole decimal number or fails with a message naming the option. */
 int cli_parse_long(const char *option, const char *text, long min, long max, long *value);
 int cli_parse_double(const char *option, const char *text, double min, double max,

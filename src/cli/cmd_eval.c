@@ -24,6 +24,7 @@ static void usage(FILE *out)
             "  -t, --temperature T    sampling as in 'continuo generate' (1)\n"
             "      --top-k K          (0 = off)\n"
             "      --top-p P          (0.95)\n"
+            "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
             "  -s, --seed N           first continuation's seed, then N+1, ... (1)\n"
             "      --bf16             measure the model with bfloat16 weights\n"
             "      --json             print one JSON object instead of the table\n"
@@ -37,15 +38,14 @@ typedef struct {
     CnGenerateOptions gen;
 } EvalArgs;
 
-enum { OPT_SEQ = 256, OPT_SAMPLES, OPT_TOP_K, OPT_TOP_P, OPT_JSON, OPT_BF16 };
+enum { OPT_SEQ = 256, OPT_SAMPLES, OPT_JSON, OPT_BF16 };
 
 static int parse_args(int argc, char **argv, EvalArgs *a)
 {
     static const struct option options[] = {
         {"weights", required_argument, 0, 'w'}, {"seq", required_argument, 0, OPT_SEQ},
         {"samples", required_argument, 0, OPT_SAMPLES}, {"length", required_argument, 0, 'n'},
-        {"temperature", required_argument, 0, 't'}, {"top-k", required_argument, 0, OPT_TOP_K},
-        {"top-p", required_argument, 0, OPT_TOP_P}, {"seed", required_argument, 0, 's'},
+        CLI_SAMPLER_LONG_OPTIONS,                   {"seed", required_argument, 0, 's'},
         {"json", no_argument, 0, OPT_JSON},         {"help", no_argument, 0, 'h'},
         {"bf16", no_argument, 0, OPT_BF16},
         {0, 0, 0, 0}};
@@ -55,7 +55,6 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
                                              .repetition_penalty = 1.0f}};
     int c;
     long v;
-    double x;
     optind = 1;
     while ((c = getopt_long(argc, argv, "w:n:t:s:h", options, NULL)) != -1) {
         switch (c) {
@@ -77,27 +76,18 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
             if (cli_parse_long("--length", optarg, 8, 1000000, &a->length))
                 return -1;
             break;
-        case 't':
-            if (cli_parse_double("--temperature", optarg, 0, 100, &x))
-                return -1;
-            a->gen.sampler.temperature = (float)x;
-            break;
-        case OPT_TOP_K:
-            if (cli_parse_long("--top-k", optarg, 0, 100000, &v))
-                return -1;
-            a->gen.sampler.top_k = (int)v;
-            break;
-        case OPT_TOP_P:
-            if (cli_parse_double("--top-p", optarg, 1e-6, 1, &x))
-                return -1;
-            a->gen.sampler.top_p = (float)x;
-            break;
         case 's':
             if (cli_parse_long("--seed", optarg, 0, 2147483647L, &v))
                 return -1;
             a->gen.seed = (uint64_t)v;
             break;
-        default: usage(stderr); return -1;
+        default: {
+            int handled = cli_sampler_option(c, optarg, 100, &a->gen.sampler);
+            if (handled == 0)
+                usage(stderr);
+            if (handled <= 0)
+                return -1;
+        }
         }
     }
     if (optind != argc - 1) {

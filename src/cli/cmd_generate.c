@@ -53,17 +53,14 @@ typedef struct {
     int seed_given, no_prime, bf16;
 } GenerateArgs;
 
-enum { OPT_TOP_K = 256, OPT_TOP_P, OPT_REP_PENALTY, OPT_REP_WINDOW, OPT_BPM, OPT_NO_PRIME,
+enum { OPT_BPM = 256, OPT_NO_PRIME,
        OPT_PRIME_LENGTH, OPT_ROLL, OPT_WAV, OPT_SOUNDFONT, OPT_BF16 };
 
 static int parse_args(int argc, char **argv, GenerateArgs *a)
 {
     static const struct option options[] = {
         {"weights", required_argument, 0, 'w'}, {"length", required_argument, 0, 'n'},
-        {"prime", required_argument, 0, 'p'},   {"temperature", required_argument, 0, 't'},
-        {"top-k", required_argument, 0, OPT_TOP_K}, {"top-p", required_argument, 0, OPT_TOP_P},
-        {"repetition-penalty", required_argument, 0, OPT_REP_PENALTY},
-        {"repetition-window", required_argument, 0, OPT_REP_WINDOW},
+        {"prime", required_argument, 0, 'p'},   CLI_SAMPLER_LONG_OPTIONS,
         {"mode", required_argument, 0, 'm'},    {"seed", required_argument, 0, 's'},
         {"bpm", required_argument, 0, OPT_BPM}, {"no-prime", no_argument, 0, OPT_NO_PRIME},
         {"prime-length", required_argument, 0, OPT_PRIME_LENGTH},
@@ -79,7 +76,6 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
                                         .repetition_penalty = 1.0f, .repetition_window = 16};
     int c;
     long v;
-    double x;
     optind = 1;
     while ((c = getopt_long(argc, argv, "w:n:p:t:m:s:o:h", options, NULL)) != -1) {
         switch (c) {
@@ -94,31 +90,6 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         case OPT_PRIME_LENGTH:
             if (cli_parse_long("--prime-length", optarg, 1, 100000, &a->prime_length))
                 return -1;
-            break;
-        case 't':
-            if (cli_parse_double("--temperature", optarg, 0, 100, &x))
-                return -1;
-            a->gen.sampler.temperature = (float)x;
-            break;
-        case OPT_TOP_K:
-            if (cli_parse_long("--top-k", optarg, 0, 100000, &v))
-                return -1;
-            a->gen.sampler.top_k = (int)v;
-            break;
-        case OPT_TOP_P:
-            if (cli_parse_double("--top-p", optarg, 1e-6, 1, &x))
-                return -1;
-            a->gen.sampler.top_p = (float)x;
-            break;
-        case OPT_REP_PENALTY:
-            if (cli_parse_double("--repetition-penalty", optarg, 1, 100, &x))
-                return -1;
-            a->gen.sampler.repetition_penalty = (float)x;
-            break;
-        case OPT_REP_WINDOW:
-            if (cli_parse_long("--repetition-window", optarg, 0, CN_SAMPLER_MAX_WINDOW, &v))
-                return -1;
-            a->gen.sampler.repetition_window = (int)v;
             break;
         case 'm':
             if (strcmp(optarg, "stateful") == 0)
@@ -143,7 +114,13 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         case OPT_WAV: a->wav = optarg; break;
         case OPT_SOUNDFONT: a->soundfont = optarg; break;
         case OPT_BF16: a->bf16 = 1; break;
-        default: usage(stderr); return -1;
+        default: {
+            int handled = cli_sampler_option(c, optarg, 100, &a->gen.sampler);
+            if (handled == 0)
+                usage(stderr);
+            if (handled <= 0)
+                return -1;
+        }
         }
     }
     if (optind != argc) {

@@ -131,6 +131,7 @@ static void usage(FILE *out)
             "  -l, --length N        tokens in an answer, one every eighth note (32)\n"
             "  -t, --temperature T   sampling temperature (0.9; 0 = argmax)\n"
             "      --top-k K         (0 = off)   --top-p P  (0.95)\n"
+            "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
             "  -s, --seed N          sampler seed (1)\n"
             "  -v, --verbose         print counters every 5 seconds\n"
             "  -h, --help            show this help\n"
@@ -146,7 +147,7 @@ typedef struct {
     CnEngineOptions engine;
 } JackArgs;
 
-enum { OPT_BPM = 256, OPT_WAIT, OPT_TOP_K, OPT_TOP_P };
+enum { OPT_BPM = 256, OPT_WAIT };
 
 static int parse_args(int argc, char **argv, JackArgs *a)
 {
@@ -155,14 +156,12 @@ static int parse_args(int argc, char **argv, JackArgs *a)
         {"in", required_argument, 0, 'i'},      {"out", required_argument, 0, 'o'},
         {"channel", required_argument, 0, 'c'}, {"mode", required_argument, 0, 'm'},
         {"bpm", required_argument, 0, OPT_BPM}, {"wait", required_argument, 0, OPT_WAIT},
-        {"length", required_argument, 0, 'l'},  {"temperature", required_argument, 0, 't'},
-        {"top-k", required_argument, 0, OPT_TOP_K}, {"top-p", required_argument, 0, OPT_TOP_P},
+        {"length", required_argument, 0, 'l'},  CLI_SAMPLER_LONG_OPTIONS,
         {"seed", required_argument, 0, 's'},    {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     *a = (JackArgs){.weights = "weights/default.cnw", .name = "continuo",
                     .engine = cn_engine_defaults(48000)};
     long v;
-    double x;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "w:n:i:o:c:m:l:t:s:vh", options, NULL)) != -1) {
@@ -205,21 +204,6 @@ static int parse_args(int argc, char **argv, JackArgs *a)
                 return -1;
             a->engine.length = (int)v;
             break;
-        case 't':
-            if (cli_parse_double("--temperature", optarg, 0, 2, &x))
-                return -1;
-            a->engine.sampler.temperature = (float)x;
-            break;
-        case OPT_TOP_K:
-            if (cli_parse_long("--top-k", optarg, 0, 100000, &v))
-                return -1;
-            a->engine.sampler.top_k = (int)v;
-            break;
-        case OPT_TOP_P:
-            if (cli_parse_double("--top-p", optarg, 1e-6, 1, &x))
-                return -1;
-            a->engine.sampler.top_p = (float)x;
-            break;
         case 's':
             if (cli_parse_long("--seed", optarg, 0, 2147483647L, &v))
                 return -1;
@@ -227,7 +211,13 @@ static int parse_args(int argc, char **argv, JackArgs *a)
             break;
         case 'v': a->verbose = 1; break;
         case 'h': usage(stdout); return 1;
-        default: usage(stderr); return -1;
+        default: {
+            int handled = cli_sampler_option(c, optarg, 2, &a->engine.sampler);
+            if (handled == 0)
+                usage(stderr);
+            if (handled <= 0)
+                return -1;
+        }
         }
     }
     if (optind != argc) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "continuo/sampler.h"
 
 #ifndef CONTINUO_VERSION
 #define CONTINUO_VERSION "0.1.0"
@@ -62,6 +63,42 @@ int cli_parse_double(const char *option, const char *text, double min, double ma
     }
     *value = v;
     return 0;
+}
+
+int cli_sampler_option(int code, const char *arg, double max_temperature, void *options)
+{
+    CnSamplerOptions *s = options;
+    long v;
+    double x;
+    switch (code) {
+    case 't':
+        if (cli_parse_double("--temperature", arg, 0, max_temperature, &x))
+            return -1;
+        s->temperature = (float)x;
+        return 1;
+    case CLI_OPT_TOP_K:
+        if (cli_parse_long("--top-k", arg, 0, 100000, &v))
+            return -1;
+        s->top_k = (int)v;
+        return 1;
+    case CLI_OPT_TOP_P:
+        if (cli_parse_double("--top-p", arg, 1e-6, 1, &x))
+            return -1;
+        s->top_p = (float)x;
+        return 1;
+    case CLI_OPT_REP_PENALTY:
+        if (cli_parse_double("--repetition-penalty", arg, 1, 100, &x))
+            return -1;
+        s->repetition_penalty = (float)x;
+        return 1;
+    case CLI_OPT_REP_WINDOW:
+        if (cli_parse_long("--repetition-window", arg, 0, CN_SAMPLER_MAX_WINDOW, &v))
+            return -1;
+        s->repetition_window = (int)v;
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 static void usage(FILE *out)
