@@ -39,13 +39,15 @@ void cn_engine_rt_input(CnEngine *e, uint64_t frame, const uint8_t *bytes, size_
         return; /* clock, sysex, program changes, malformed: not ours */
     CnTimedEvent ev = {.frame = frame, .bytes = {bytes[0], bytes[1], bytes[2]}, .size = 3};
     cn_ring_push(&e->in, &ev); /* a full ring drops the newest and counts it */
-    sem_post(&e->wake);        /* never blocks */
+    if (e->has_wake)
+        sem_post(&e->wake);    /* never blocks */
 }
 
 void cn_engine_panic(CnEngine *e)
 {
     atomic_fetch_add(&e->panic, 1);
-    sem_post(&e->wake);
+    if (e->has_wake)
+        sem_post(&e->wake);
 }
 
 void cn_engine_set_tempo(CnEngine *e, double bpm, uint64_t beat_frame)
@@ -153,7 +155,8 @@ typedef struct {
     uint8_t key;
 } PendingOff;
 
-typedef struct {
+struct CnWorker {
+    int mode;                /* the mode the worker last acted in */
     /* the player */
     int held;                /* keys down */
     uint64_t last_activity;  /* frame of the last note-on or note-off */
@@ -174,7 +177,8 @@ typedef struct {
     PendingOff offs[MAX_ANSWER * 13];
     size_t offs_head, offs_tail;
     uint32_t seen_panic;
-} Worker;
+};
+typedef struct CnWorker Worker;
 
 static uint64_t frames_per_beat(CnEngine *e)
 {
@@ -389,47 +393,43 @@ static void wait_a_little(CnEngine *e)
         ;
 }
 
+void cn_engine_work(CnEngine *e)
+{
+    Worker *w = e->work;
+    CnTimedEvent ev;
+    while (cn_ring_pop(&e->in, &ev) == 0)
+        handle_event(e, w, &ev);
+    uint64_t now = atomic_load_explicit(&e->now_frame, memory_order_acquire);
+    uint32_t panic = atomic_load(&e->panic);
+    int mode = atomic_load(&e->mode);
+    if (panic != w->seen_panic || mode != w->mode) { /* drop everything scheduled */
+        w->seen_panic = panic;
+        if (w->answering)
+            finish_answer(e, w, now);
+        cancel_output(e, w);
+        w->scheduled_until = 0;
+        w->heard_since_answer = 0;
+        w->mode = mode;
+    }
+    if (mode == CN_PLAY_RESPOND)
+        respond(e, w, now);
+    else
+        play_on(e, w, now);
+}
+
 static void *worker_main(void *arg)
 {
     CnEngine *e = arg;
-    Worker *w = calloc(1, sizeof *w);
-    CnError err;
-    if (!w || cn_state_init(&w->scratch, e->model, CN_MODE_STATEFUL, 0, &err)) {
-        free(w);
-        return NULL;
-    }
-    w->velocity = 80;
-    int mode = atomic_load(&e->mode);
     while (!atomic_load(&e->stop)) {
         wait_a_little(e);
-        CnTimedEvent ev;
-        while (cn_ring_pop(&e->in, &ev) == 0)
-            handle_event(e, w, &ev);
-        uint64_t now = atomic_load_explicit(&e->now_frame, memory_order_acquire);
-        uint32_t panic = atomic_load(&e->panic);
-        int new_mode = atomic_load(&e->mode);
-        if (panic != w->seen_panic || new_mode != mode) { /* drop everything scheduled */
-            w->seen_panic = panic;
-            if (w->answering)
-                finish_answer(e, w, now);
-            cancel_output(e, w);
-            w->scheduled_until = 0;
-            w->heard_since_answer = 0;
-            mode = new_mode;
-        }
-        if (mode == CN_PLAY_RESPOND)
-            respond(e, w, now);
-        else
-            play_on(e, w, now);
+        cn_engine_work(e);
     }
-    cn_state_free(&w->scratch);
-    free(w);
     return NULL;
 }
 
 /* ----- Start and stop ------------------------------------------------------------------ */
 
-int cn_engine_start(CnEngine *e, const CnModel *model, const CnEngineOptions *o, CnError *err)
+int cn_engine_init(CnEngine *e, const CnModel *model, const CnEngineOptions *o, CnError *err)
 {
     memset(e, 0, sizeof *e);
     if (!(o->sample_rate >= 8000 && o->sample_rate <= 768000) || !(o->bpm >= 10 && o->bpm <= 400) ||
@@ -443,19 +443,34 @@ int cn_engine_start(CnEngine *e, const CnModel *model, const CnEngineOptions *o,
     atomic_init(&e->mode, o->mode);
     atomic_init(&e->temperature_milli, (uint32_t)(o->sampler.temperature * 1000));
     atomic_init(&e->frames_per_beat_milli, (uint64_t)(o->sample_rate * 60.0 / o->bpm * 1000.0));
+    e->work = calloc(1, sizeof *e->work);
+    if (!e->work) {
+        cn_engine_stop(e);
+        return cn_fail(err, "out of memory for the engine's worker state");
+    }
+    e->work->velocity = 80;
+    e->work->mode = o->mode;
     if (cn_state_init(&e->state, model, CN_MODE_STATEFUL, 0, err) ||
+        cn_state_init(&e->work->scratch, model, CN_MODE_STATEFUL, 0, err) ||
         cn_sampler_init(&e->sampler, model->config.n_vocab, &o->sampler, o->seed, err) ||
         cn_ring_init(&e->in, sizeof(CnTimedEvent), IN_RING, err) ||
         cn_ring_init(&e->out, sizeof(CnTimedEvent), OUT_RING, err)) {
         cn_engine_stop(e);
         return -1;
     }
+    return 0;
+}
+
+int cn_engine_start(CnEngine *e, const CnModel *model, const CnEngineOptions *o, CnError *err)
+{
+    if (cn_engine_init(e, model, o, err))
+        return -1;
     if (sem_init(&e->wake, 0, 0) != 0) {
         cn_engine_stop(e);
         return cn_fail(err, "cannot create the worker's semaphore");
     }
+    e->has_wake = 1;
     if (pthread_create(&e->worker, NULL, worker_main, e) != 0) {
-        sem_destroy(&e->wake);
         cn_engine_stop(e);
         return cn_fail(err, "cannot start the worker thread");
     }
@@ -469,8 +484,16 @@ void cn_engine_stop(CnEngine *e)
         atomic_store(&e->stop, 1);
         sem_post(&e->wake);
         pthread_join(e->worker, NULL);
-        sem_destroy(&e->wake);
         e->worker_running = 0;
+    }
+    if (e->has_wake) {
+        sem_destroy(&e->wake);
+        e->has_wake = 0;
+    }
+    if (e->work) {
+        cn_state_free(&e->work->scratch);
+        free(e->work);
+        e->work = NULL;
     }
     cn_state_free(&e->state);
     cn_sampler_free(&e->sampler);

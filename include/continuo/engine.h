@@ -63,7 +63,9 @@ typedef struct {
     CnState state;
     CnSampler sampler;
     CnRing in, out;                /* RT -> worker (player events), worker -> RT (notes) */
+    struct CnWorker *work;         /* the worker's own state (tokenizer, answer, schedule) */
     sem_t wake;                    /* posted by the RT side, never waited on there */
+    int has_wake;
     pthread_t worker;
     int worker_running;
     _Atomic int stop;
@@ -89,7 +91,18 @@ typedef struct {
 int cn_engine_start(CnEngine *engine, const CnModel *model, const CnEngineOptions *options,
                     CnError *err);
 
-/* Stops the worker and frees everything. Not RT. Send cn_engine_panic first and render one
+/* Allocates everything like cn_engine_start but starts no thread: the host runs
+ * cn_engine_work itself, from a non-RT thread of its own (the LV2 worker), often enough
+ * (every cycle or few milliseconds). Not RT. */
+int cn_engine_init(CnEngine *engine, const CnModel *model, const CnEngineOptions *options,
+                   CnError *err);
+
+/* One pass of the worker: takes in what the player played, and prepares and schedules
+ * what is due (an answer about 0.15 s before it starts). Never blocks; the time it takes
+ * is that of the model steps it makes. Not RT; never called by two threads at once. */
+void cn_engine_work(CnEngine *engine);
+
+/* Stops the worker (if started) and frees everything. Not RT. Send cn_engine_panic first and render one
  * more cycle if notes may be sounding. */
 void cn_engine_stop(CnEngine *engine);
 
