@@ -4,7 +4,9 @@
  * eighth-note grid; every note-on is released; the player interrupts it within a period;
  * a flood of junk does no harm; SIGTERM mid-answer leaves no note sounding; the process
  * callback neither allocates nor locks (counted by an LD_PRELOAD trap over the whole run);
- * killing the server makes the client exit with a clear message. */
+ * killing the server makes the client exit with a clear message, or with --reconnect wait
+ * for a new server and come back on it. */
+#define _GNU_SOURCE /* memmem */
 #include <jack/jack.h>
 #include <jack/midiport.h>
 #include <signal.h>
@@ -381,6 +383,61 @@ static void test_a_vanishing_server_ends_the_client_cleanly(void)
     CHECK(log_contains("JACK server stopped"));
 }
 
+static int wait_for_log(const char *text, int seconds)
+{
+    for (int i = 0; i < seconds * 10; i++) {
+        size_t n;
+        char *log = (char *)test_read_file(log_path, &n);
+        int found = log && memmem(log, n, text, strlen(text)) != NULL;
+        free(log);
+        if (found)
+            return 1;
+        sleep_ms(100);
+    }
+    return log_contains(text); /* prints the log to explain */
+}
+
+static void stop_server(void)
+{
+    kill(jackd_pid, SIGTERM);
+    waitpid(jackd_pid, NULL, 0);
+    jackd_pid = 0;
+}
+
+/* Whether a client of the running server sees the port within seconds. */
+static int port_appears(const char *port, int seconds)
+{
+    jack_client_t *watcher = jack_client_open("watcher", JackNoStartServer, NULL);
+    int found = 0;
+    for (int i = 0; watcher && i < seconds * 10 && !found; i++) {
+        found = jack_port_by_name(watcher, port) != NULL;
+        if (!found)
+            sleep_ms(100);
+    }
+    if (watcher)
+        jack_client_close(watcher);
+    return found;
+}
+
+/* With --reconnect the client outlives its server, and is back when a server is. */
+static void test_reconnect_waits_for_the_server_to_return(void)
+{
+    CHECK(start_server() == 0);
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "phoenix", "--reconnect", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    CHECK(port_appears("phoenix:in", 10));
+    stop_server();
+    CHECK(wait_for_log("waiting for it to come back", 10));
+    CHECK(kill(cont, 0) == 0);
+    CHECK(start_server() == 0);
+    CHECK(wait_for_log("the JACK server is back", 10));
+    CHECK(port_appears("phoenix:out", 10));
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+    stop_server();
+}
+
 int main(void)
 {
     if (system("command -v jackd >/dev/null 2>&1 && command -v jack_wait >/dev/null 2>&1")) {
@@ -421,6 +478,7 @@ int main(void)
         RUN(test_bad_weights_are_refused_before_any_port_exists);
         RUN(test_the_transport_tempo_and_beats_are_followed);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
+        RUN(test_reconnect_waits_for_the_server_to_return);
     }
     if (player)
         jack_client_close(player);

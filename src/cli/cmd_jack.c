@@ -1,7 +1,6 @@
 /* continuo jack: the play-along engine as a JACK MIDI client. process() only moves events
  * between the JACK port buffers and the engine's rings; everything else (loading, the
  * model, printing) happens before activation or on the main thread. */
-#include <getopt.h>
 #include <jack/jack.h>
 #include <jack/midiport.h>
 #include <jack/transport.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "play_args.h"
 #include "continuo/engine.h"
 
 /* Real-time checks of the test suite hook in here (tests/rt_trap.c); unset otherwise. */
@@ -112,119 +112,15 @@ static void on_shutdown(jack_status_t code, const char *reason, void *arg)
 {
     (void)code, (void)reason;
     atomic_store(&((JackClient *)arg)->shutdown, 1);
-    stop_requested = 1;
 }
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: continuo jack [OPTION]...\n"
-            "Play along through JACK MIDI: listen on an input port, answer on an output port.\n\n"
-            "  -w, --weights FILE    weights to load (default: weights/default.cnw)\n"
-            "  -n, --name NAME       JACK client name (continuo)\n"
-            "  -i, --in PORT         connect this output port to our input (repeatable)\n"
-            "  -o, --out PORT        connect our output to this input port (repeatable)\n"
-            "  -c, --channel N       output MIDI channel 1..16 (1)\n"
-            "  -m, --mode MODE       'respond' (answer after silence; default) or 'continuous'\n"
-            "      --bpm BPM         tempo when no JACK timebase master gives one (120)\n"
-            "      --wait BEATS      silence before an answer (2)\n"
-            "  -l, --length N        tokens in an answer, one every eighth note (32)\n"
-            "  -t, --temperature T   sampling temperature (0.9; 0 = argmax)\n"
-            "      --top-k K         (0 = off)   --top-p P  (0.95)\n"
-            "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
-            "  -s, --seed N          sampler seed (1)\n"
-            "  -v, --verbose         print counters every 5 seconds\n"
-            "  -h, --help            show this help\n"
-            "Control changes: CC %d temperature (0..127 -> 0..2), CC %d mode (<64 respond,\n"
-            ">=64 continuous), CC %d/%d all notes off.\n",
-            CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_ALL_NOTES_OFF, CN_CC_ALL_SOUND_OFF);
-}
-
-typedef struct {
-    const char *weights, *name;
-    const char *ins[16], *outs[16];
-    int n_ins, n_outs, verbose;
-    CnEngineOptions engine;
-} JackArgs;
-
-enum { OPT_BPM = 256, OPT_WAIT };
-
-static int parse_args(int argc, char **argv, JackArgs *a)
-{
-    static const struct option options[] = {
-        {"weights", required_argument, 0, 'w'}, {"name", required_argument, 0, 'n'},
-        {"in", required_argument, 0, 'i'},      {"out", required_argument, 0, 'o'},
-        {"channel", required_argument, 0, 'c'}, {"mode", required_argument, 0, 'm'},
-        {"bpm", required_argument, 0, OPT_BPM}, {"wait", required_argument, 0, OPT_WAIT},
-        {"length", required_argument, 0, 'l'},  CLI_SAMPLER_LONG_OPTIONS,
-        {"seed", required_argument, 0, 's'},    {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    *a = (JackArgs){.weights = "weights/default.cnw", .name = "continuo",
-                    .engine = cn_engine_defaults(48000)};
-    long v;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "w:n:i:o:c:m:l:t:s:vh", options, NULL)) != -1) {
-        switch (c) {
-        case 'w': a->weights = optarg; break;
-        case 'n': a->name = optarg; break;
-        case 'i':
-            if (a->n_ins == 16)
-                return cli_error(2, "at most 16 --in ports") ? -1 : -1;
-            a->ins[a->n_ins++] = optarg;
-            break;
-        case 'o':
-            if (a->n_outs == 16)
-                return cli_error(2, "at most 16 --out ports") ? -1 : -1;
-            a->outs[a->n_outs++] = optarg;
-            break;
-        case 'c':
-            if (cli_parse_long("--channel", optarg, 1, 16, &v))
-                return -1;
-            a->engine.channel = (uint8_t)(v - 1);
-            break;
-        case 'm':
-            if (strcmp(optarg, "respond") == 0)
-                a->engine.mode = CN_PLAY_RESPOND;
-            else if (strcmp(optarg, "continuous") == 0)
-                a->engine.mode = CN_PLAY_CONTINUOUS;
-            else
-                return cli_error(2, "--mode is 'respond' or 'continuous', not '%s'", optarg) ? -1 : -1;
-            break;
-        case OPT_BPM:
-            if (cli_parse_double("--bpm", optarg, 10, 400, &a->engine.bpm))
-                return -1;
-            break;
-        case OPT_WAIT:
-            if (cli_parse_double("--wait", optarg, 0, 64, &a->engine.wait_beats))
-                return -1;
-            break;
-        case 'l':
-            if (cli_parse_long("--length", optarg, 1, 1024, &v))
-                return -1;
-            a->engine.length = (int)v;
-            break;
-        case 's':
-            if (cli_parse_long("--seed", optarg, 0, 2147483647L, &v))
-                return -1;
-            a->engine.seed = (uint64_t)v;
-            break;
-        case 'v': a->verbose = 1; break;
-        case 'h': usage(stdout); return 1;
-        default: {
-            int handled = cli_sampler_option(c, optarg, 2, &a->engine.sampler);
-            if (handled == 0)
-                usage(stderr);
-            if (handled <= 0)
-                return -1;
-        }
-        }
-    }
-    if (optind != argc) {
-        cli_error(2, "unexpected argument '%s'", argv[optind]);
-        return -1;
-    }
-    return 0;
+    fprintf(out, "Usage: continuo jack [OPTION]...\n"
+                 "Play along through JACK MIDI: listen on an input port, answer on an output port.\n\n");
+    cli_play_usage(out, "'a2j:Keyboard [20] (capture): Keyboard MIDI 1'");
+    fprintf(out, "      --reconnect       when the JACK server goes away, wait for it to come back\n"
+                 "The tempo is the JACK transport's when a timebase master rolls it, else --bpm.\n");
 }
 
 /* The callback duration (microseconds) below which a share q of the callbacks fell. */
@@ -265,16 +161,18 @@ static void quiet(const char *message)
     (void)message; /* libjack's own chatter; we say what went wrong ourselves */
 }
 
-static int open_client(JackClient *c, const JackArgs *a)
+/* Opens the client and registers the ports; quietly when only probing for a server. */
+static int open_client(JackClient *c, const CliPlayArgs *a, int probing)
 {
     jack_status_t status;
     jack_set_error_function(quiet);
     jack_set_info_function(quiet);
     c->client = jack_client_open(a->name, JackNoStartServer, &status);
     if (!c->client)
-        return cli_error(1, "cannot connect to a JACK server%s (start one, e.g. 'jackd -d "
-                            "alsa', or use 'continuo alsa')",
-                         status & JackServerFailed ? ": none is running" : "");
+        return probing ? 1
+                       : cli_error(1, "cannot connect to a JACK server%s (start one, e.g. "
+                                      "'jackd -d alsa', or use 'continuo alsa')",
+                                   status & JackServerFailed ? ": none is running" : "");
     c->in = jack_port_register(c->client, "in", JACK_DEFAULT_MIDI_TYPE, JackPortIsInput, 0);
     c->out = jack_port_register(c->client, "out", JACK_DEFAULT_MIDI_TYPE, JackPortIsOutput, 0);
     if (!c->in || !c->out)
@@ -282,7 +180,7 @@ static int open_client(JackClient *c, const JackArgs *a)
     return 0;
 }
 
-static void connect_ports(JackClient *c, const JackArgs *a)
+static void connect_ports(JackClient *c, const CliPlayArgs *a)
 {
     for (int i = 0; i < a->n_ins; i++)
         if (jack_connect(c->client, a->ins[i], jack_port_name(c->in)) != 0)
@@ -292,10 +190,68 @@ static void connect_ports(JackClient *c, const JackArgs *a)
             fprintf(stderr, "continuo: warning: cannot connect our output to %s\n", a->outs[i]);
 }
 
+/* One life of the client on one server: start the engine at the server's rate, activate,
+ * play until a signal or the server goes away. The client is open on entry. */
+static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *model)
+{
+    CnError err = {{0}};
+    CnEngineOptions options = a->engine;
+    options.sample_rate = jack_get_sample_rate(c->client);
+    if (cn_engine_start(&c->engine, model, &options, &err))
+        return cli_error(1, "%s", err.message);
+    jack_set_process_callback(c->client, process, c);
+    jack_set_xrun_callback(c->client, on_xrun, c);
+    jack_on_info_shutdown(c->client, on_shutdown, c);
+    if (jack_activate(c->client) != 0)
+        return cli_error(1, "cannot activate the JACK client");
+    connect_ports(c, a);
+    printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until a timebase "
+           "master says otherwise); Ctrl-C stops\n", jack_port_name(c->in),
+           jack_port_name(c->out), a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
+           a->engine.bpm);
+    fflush(stdout);
+    for (int tick = 1; !stop_requested && !atomic_load(&c->shutdown); tick++) {
+        usleep(50000);
+        if (a->verbose && tick % 100 == 0)
+            print_counters(c, "running");
+    }
+    if (!atomic_load(&c->shutdown)) { /* release every sounding note before leaving */
+        cn_engine_panic(&c->engine);
+        usleep((useconds_t)(3e6 * jack_get_buffer_size(c->client) /
+                            jack_get_sample_rate(c->client)) + 20000);
+        jack_deactivate(c->client);
+    }
+    print_counters(c, atomic_load(&c->shutdown) ? "server gone" : "stopped");
+    return 0;
+}
+
+/* After the server went away: try once a second until one answers or a signal comes. */
+static int wait_for_server(JackClient *c, const CliPlayArgs *a)
+{
+    fprintf(stderr, "continuo: the JACK server stopped or dropped this client; waiting for it "
+                    "to come back (Ctrl-C stops)\n");
+    while (!stop_requested) {
+        if (open_client(c, a, 1) == 0)
+            return 0;
+        if (c->client)
+            return -1; /* a server, but no ports: said why */
+        sleep(1);
+    }
+    return 1;
+}
+
+static void close_session(JackClient *c)
+{
+    if (c->client)
+        jack_client_close(c->client);
+    cn_engine_stop(&c->engine);
+    memset(c, 0, sizeof *c);
+}
+
 int cmd_jack(int argc, char **argv)
 {
-    JackArgs a;
-    int parsed = parse_args(argc, argv, &a);
+    CliPlayArgs a;
+    int parsed = cli_parse_play_args(argc, argv, CLI_PLAY_RECONNECT, usage, &a);
     if (parsed)
         return parsed > 0 ? 0 : 2;
     CnModel model;
@@ -304,51 +260,37 @@ int cmd_jack(int argc, char **argv)
         return cli_error(1, "%s", err.message);
     static JackClient c; /* the process thread reaches it until the client is closed */
     memset(&c, 0, sizeof c);
-    int rc = open_client(&c, &a);
-    if (rc == 0) {
-        a.engine.sample_rate = jack_get_sample_rate(c.client);
-        if (cn_engine_start(&c.engine, &model, &a.engine, &err))
-            rc = cli_error(1, "%s", err.message);
-    }
-    if (rc == 0) {
-        if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
-            fprintf(stderr, "continuo: warning: cannot lock memory; page faults may cause "
-                            "xruns (raise 'ulimit -l')\n");
-        jack_set_process_callback(c.client, process, &c);
-        jack_set_xrun_callback(c.client, on_xrun, &c);
-        jack_on_info_shutdown(c.client, on_shutdown, &c);
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        if (jack_activate(c.client) != 0)
-            rc = cli_error(1, "cannot activate the JACK client");
-    }
-    if (rc == 0) {
-        connect_ports(&c, &a);
-        printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until a timebase "
-               "master says otherwise); Ctrl-C stops\n", jack_port_name(c.in),
-               jack_port_name(c.out), a.engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
-               a.engine.bpm);
-        fflush(stdout);
-        for (int tick = 1; !stop_requested; tick++) {
-            usleep(50000);
-            if (a.verbose && tick % 100 == 0)
-                print_counters(&c, "running");
-        }
-        if (atomic_load(&c.shutdown)) {
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+        fprintf(stderr, "continuo: warning: cannot lock memory; page faults may cause xruns "
+                        "(raise 'ulimit -l')\n");
+    int rc = open_client(&c, &a, 0);
+    while (rc == 0) {
+        rc = play_session(&c, &a, &model);
+        int gone = atomic_load(&c.shutdown);
+        close_session(&c);
+        if (rc != 0 || !gone)
+            break;
+        if (!a.reconnect) {
             rc = cli_error(1, "the JACK server stopped or dropped this client");
-        } else { /* release every sounding note before leaving */
-            cn_engine_panic(&c.engine);
-            usleep((useconds_t)(3e6 * jack_get_buffer_size(c.client) /
-                                jack_get_sample_rate(c.client)) + 20000);
-            jack_deactivate(c.client);
+            break;
         }
-        print_counters(&c, "stopped");
+        rc = wait_for_server(&c, &a);
+        if (rc > 0) /* a signal while waiting */
+            rc = 0;
+        else if (rc == 0)
+            fprintf(stderr, "continuo: the JACK server is back\n");
+        else {
+            rc = 1;
+            break;
+        }
+        if (stop_requested)
+            break;
     }
-    if (c.client)
-        jack_client_close(c.client);
-    cn_engine_stop(&c.engine);
+    close_session(&c);
     cn_model_free(&model);
     return rc;
 }

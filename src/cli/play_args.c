@@ -1,0 +1,126 @@
+#include "play_args.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { OPT_BPM = 256, OPT_WAIT, OPT_RECONNECT, OPT_CLOCK_IN };
+
+void cli_play_usage(FILE *out, const char *port_example)
+{
+    fprintf(out,
+            "  -w, --weights FILE    weights to load (default: weights/default.cnw)\n"
+            "  -n, --name NAME       client name (continuo)\n"
+            "  -i, --in PORT         connect this port to our input (repeatable; e.g. %s)\n"
+            "  -o, --out PORT        connect our output to this port (repeatable)\n"
+            "  -c, --channel N       output MIDI channel 1..16 (1)\n"
+            "  -m, --mode MODE       'respond' (answer after silence; default) or 'continuous'\n"
+            "      --bpm BPM         tempo when nothing else gives one (120)\n"
+            "      --wait BEATS      silence before an answer (2)\n"
+            "  -l, --length N        tokens in an answer, one every eighth note (32)\n"
+            "  -t, --temperature T   sampling temperature (0.9; 0 = argmax)\n"
+            "      --top-k K         (0 = off)   --top-p P  (0.95)\n"
+            "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
+            "  -s, --seed N          sampler seed (1)\n"
+            "  -v, --verbose         print counters every 5 seconds\n"
+            "  -h, --help            show this help\n"
+            "Control changes: CC %d temperature (0..127 -> 0..2), CC %d mode (<64 respond,\n"
+            ">=64 continuous), CC %d/%d all notes off.\n",
+            port_example, CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_ALL_NOTES_OFF,
+            CN_CC_ALL_SOUND_OFF);
+}
+
+static int add_port(const char **ports, int *n, const char *name, const char *option)
+{
+    if (*n == CLI_MAX_PORTS) {
+        cli_error(2, "at most %d %s ports", CLI_MAX_PORTS, option);
+        return -1;
+    }
+    ports[(*n)++] = name;
+    return 0;
+}
+
+static int parse_mode(const char *text, CnPlayMode *mode)
+{
+    if (strcmp(text, "respond") == 0)
+        *mode = CN_PLAY_RESPOND;
+    else if (strcmp(text, "continuous") == 0)
+        *mode = CN_PLAY_CONTINUOUS;
+    else {
+        cli_error(2, "--mode is 'respond' or 'continuous', not '%s'", text);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FILE *),
+                        CliPlayArgs *a)
+{
+    static const struct option options[] = {
+        {"weights", required_argument, 0, 'w'}, {"name", required_argument, 0, 'n'},
+        {"in", required_argument, 0, 'i'},      {"out", required_argument, 0, 'o'},
+        {"channel", required_argument, 0, 'c'}, {"mode", required_argument, 0, 'm'},
+        {"bpm", required_argument, 0, OPT_BPM}, {"wait", required_argument, 0, OPT_WAIT},
+        {"length", required_argument, 0, 'l'},  CLI_SAMPLER_LONG_OPTIONS,
+        {"seed", required_argument, 0, 's'},    {"verbose", no_argument, 0, 'v'},
+        {"reconnect", no_argument, 0, OPT_RECONNECT},
+        {"clock-in", no_argument, 0, OPT_CLOCK_IN},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    *a = (CliPlayArgs){.weights = "weights/default.cnw", .name = "continuo",
+                       .engine = cn_engine_defaults(48000)};
+    long v = 1;
+    int c, rc = 0;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "w:n:i:o:c:m:l:t:s:vh", options, NULL)) != -1) {
+        switch (c) {
+        case 'w': a->weights = optarg; break;
+        case 'n': a->name = optarg; break;
+        case 'i': rc = add_port(a->ins, &a->n_ins, optarg, "--in"); break;
+        case 'o': rc = add_port(a->outs, &a->n_outs, optarg, "--out"); break;
+        case 'c':
+            rc = cli_parse_long("--channel", optarg, 1, 16, &v);
+            a->engine.channel = (uint8_t)(v - 1);
+            break;
+        case 'm': rc = parse_mode(optarg, &a->engine.mode); break;
+        case OPT_BPM: rc = cli_parse_double("--bpm", optarg, 10, 400, &a->engine.bpm); break;
+        case OPT_WAIT:
+            rc = cli_parse_double("--wait", optarg, 0, 64, &a->engine.wait_beats);
+            break;
+        case 'l':
+            rc = cli_parse_long("--length", optarg, 1, 1024, &v);
+            a->engine.length = (int)v;
+            break;
+        case 's':
+            rc = cli_parse_long("--seed", optarg, 0, 2147483647L, &v);
+            a->engine.seed = (uint64_t)v;
+            break;
+        case 'v': a->verbose = 1; break;
+        case OPT_RECONNECT:
+        case OPT_CLOCK_IN: {
+            unsigned flag = c == OPT_RECONNECT ? CLI_PLAY_RECONNECT : CLI_PLAY_CLOCK_IN;
+            if (!(extras & flag)) {
+                cli_error(2, "%s is not an option of this command", argv[optind - 1]);
+                return -1;
+            }
+            *(c == OPT_RECONNECT ? &a->reconnect : &a->clock_in) = 1;
+            break;
+        }
+        case 'h': usage(stdout); return 1;
+        default: {
+            int handled = cli_sampler_option(c, optarg, 2, &a->engine.sampler);
+            if (handled == 0)
+                usage(stderr);
+            if (handled <= 0)
+                return -1;
+        }
+        }
+    }
+    if (rc)
+        return -1;
+    if (optind != argc) {
+        cli_error(2, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
