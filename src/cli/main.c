@@ -25,6 +25,7 @@ static const struct {
     {"info", cmd_info, "check a weights file and describe it"},
     {"roll", cmd_roll, "draw a MIDI file as a piano roll (SVG)"},
     {"jack", cmd_jack, "play along live as a JACK MIDI client"},
+    {"alsa", cmd_alsa, "play along live as an ALSA sequencer client (no JACK needed)"},
 };
 
 int cli_error(int code, const char *fmt, ...)

@@ -1,0 +1,284 @@
+/* continuo alsa: the play-along engine as an ALSA sequencer client, for systems without a
+ * JACK server. The sequencer has no audio frames, so the engine's clock counts virtual
+ * frames of the sequencer queue's real time; answers are handed to the queue a little
+ * ahead with their exact times, so their timing does not hang on when this thread wakes. */
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "continuo/alsa_seq.h"
+#include "continuo/engine.h"
+#include "play_args.h"
+
+#define FRAME_RATE 48000.0  /* virtual frames per second of queue time */
+#define LOOKAHEAD 960       /* frames handed to the queue ahead of time: 20 ms */
+#define PUMP_MS 5           /* the output is topped up at least this often */
+
+typedef struct {
+    snd_seq_t *seq;
+    int in_port, out_port, queue;
+    CnEngine engine;
+    int engine_started;
+    uint64_t cursor;        /* output handed to the queue up to this frame */
+    uint64_t cycle_start;   /* of the window being written */
+    CnClockFollower clock;
+    int clock_in;
+    unsigned long scheduled, refused;
+} AlsaClient;
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: continuo alsa [OPTION]...\n"
+                 "Play along through the ALSA sequencer: listen on a writable port, answer on a\n"
+                 "readable one (no JACK server needed).\n\n");
+    cli_play_usage(out, "'Keyboard:0' or '20:0' (see 'aconnect -l')");
+    fprintf(out, "      --clock-in        follow the tempo and beat of an incoming MIDI clock\n"
+                 "                        (24 ticks a beat); Stop silences the answer\n");
+}
+
+static uint64_t to_frames(const snd_seq_real_time_t *t)
+{
+    return (uint64_t)t->tv_sec * (uint64_t)FRAME_RATE +
+           (uint64_t)((double)t->tv_nsec * FRAME_RATE / 1e9);
+}
+
+static snd_seq_real_time_t from_frames(uint64_t frames)
+{
+    uint64_t seconds = frames / (uint64_t)FRAME_RATE;
+    double rest = (double)(frames - seconds * (uint64_t)FRAME_RATE) / FRAME_RATE;
+    return (snd_seq_real_time_t){(unsigned)seconds, (unsigned)(rest * 1e9)};
+}
+
+static uint64_t queue_now(AlsaClient *c)
+{
+    snd_seq_queue_status_t *status;
+    snd_seq_queue_status_alloca(&status);
+    if (snd_seq_get_queue_status(c->seq, c->queue, status) < 0)
+        return c->cursor;
+    return to_frames(snd_seq_queue_status_get_real_time(status));
+}
+
+static void silent(const char *file, int line, const char *function, int err, const char *fmt,
+                   ...)
+{
+    (void)file, (void)line, (void)function, (void)err, (void)fmt; /* we say what failed */
+}
+
+static int open_sequencer(AlsaClient *c, const CliPlayArgs *a)
+{
+    snd_lib_error_set_handler(silent);
+    int rc = snd_seq_open(&c->seq, "default", SND_SEQ_OPEN_DUPLEX, SND_SEQ_NONBLOCK);
+    if (rc < 0)
+        return cli_error(2, "cannot open the ALSA sequencer: %s (or use 'continuo jack')",
+                         snd_strerror(rc));
+    snd_seq_set_client_name(c->seq, a->name);
+    c->queue = snd_seq_alloc_named_queue(c->seq, a->name);
+    if (c->queue < 0)
+        return cli_error(1, "cannot allocate a sequencer queue: %s", snd_strerror(c->queue));
+
+    snd_seq_port_info_t *port;
+    snd_seq_port_info_alloca(&port);
+    snd_seq_port_info_set_name(port, "in");
+    snd_seq_port_info_set_capability(port, SND_SEQ_PORT_CAP_WRITE | SND_SEQ_PORT_CAP_SUBS_WRITE);
+    snd_seq_port_info_set_type(port, SND_SEQ_PORT_TYPE_MIDI_GENERIC | SND_SEQ_PORT_TYPE_APPLICATION);
+    snd_seq_port_info_set_timestamping(port, 1); /* player events carry queue time */
+    snd_seq_port_info_set_timestamp_real(port, 1);
+    snd_seq_port_info_set_timestamp_queue(port, c->queue);
+    if ((rc = snd_seq_create_port(c->seq, port)) < 0)
+        return cli_error(1, "cannot create the input port: %s", snd_strerror(rc));
+    c->in_port = snd_seq_port_info_get_port(port);
+    c->out_port = snd_seq_create_simple_port(c->seq, "out",
+                                             SND_SEQ_PORT_CAP_READ | SND_SEQ_PORT_CAP_SUBS_READ,
+                                             SND_SEQ_PORT_TYPE_MIDI_GENERIC |
+                                                 SND_SEQ_PORT_TYPE_APPLICATION);
+    if (c->out_port < 0)
+        return cli_error(1, "cannot create the output port: %s", snd_strerror(c->out_port));
+
+    snd_seq_queue_tempo_t *tempo; /* the queue's tick domain follows --bpm, for tools */
+    snd_seq_queue_tempo_alloca(&tempo);
+    snd_seq_queue_tempo_set_tempo(tempo, (unsigned)(60e6 / a->engine.bpm));
+    snd_seq_queue_tempo_set_ppq(tempo, 480);
+    snd_seq_set_queue_tempo(c->seq, c->queue, tempo);
+    snd_seq_start_queue(c->seq, c->queue, NULL);
+    snd_seq_drain_output(c->seq);
+    return 0;
+}
+
+static void connect_ports(AlsaClient *c, const CliPlayArgs *a)
+{
+    for (int i = 0; i < a->n_ins; i++) {
+        snd_seq_addr_t addr;
+        if (snd_seq_parse_address(c->seq, &addr, a->ins[i]) < 0 ||
+            snd_seq_connect_from(c->seq, c->in_port, addr.client, addr.port) < 0)
+            fprintf(stderr, "continuo: warning: cannot connect %s to our input\n", a->ins[i]);
+    }
+    for (int i = 0; i < a->n_outs; i++) {
+        snd_seq_addr_t addr;
+        if (snd_seq_parse_address(c->seq, &addr, a->outs[i]) < 0 ||
+            snd_seq_connect_to(c->seq, c->out_port, addr.client, addr.port) < 0)
+            fprintf(stderr, "continuo: warning: cannot connect our output to %s\n", a->outs[i]);
+    }
+}
+
+static void handle_input(AlsaClient *c, const snd_seq_event_t *ev, uint64_t now)
+{
+    uint64_t frame = now;
+    if ((ev->flags & SND_SEQ_TIME_STAMP_MASK) == SND_SEQ_TIME_STAMP_REAL &&
+        ev->queue == c->queue)
+        frame = to_frames(&ev->time.time);
+    uint8_t bytes[3];
+    double beat_time = 0, bpm;
+    switch (cn_seq_to_midi(ev, bytes)) {
+    case CN_SEQ_MIDI: cn_engine_rt_input(&c->engine, frame, bytes, 3); break;
+    case CN_SEQ_CLOCK:
+        if (c->clock_in && (bpm = cn_clock_tick(&c->clock, frame / FRAME_RATE, &beat_time)) > 0)
+            cn_engine_set_tempo(&c->engine, bpm, (uint64_t)(beat_time * FRAME_RATE));
+        break;
+    case CN_SEQ_START:
+        if (c->clock_in)
+            cn_clock_start(&c->clock);
+        break;
+    case CN_SEQ_STOP:
+        if (c->clock_in)
+            cn_engine_panic(&c->engine);
+        break;
+    default: break; /* sysex, program changes, continue: not ours */
+    }
+}
+
+static void read_input(AlsaClient *c)
+{
+    uint64_t now = queue_now(c);
+    snd_seq_event_t *ev;
+    for (int i = 0; i < 4096 && snd_seq_event_input(c->seq, &ev) >= 0; i++)
+        if (ev)
+            handle_input(c, ev, now);
+}
+
+static void schedule_event(uint32_t offset, const uint8_t *bytes, int size, void *user)
+{
+    AlsaClient *c = user;
+    snd_seq_event_t ev;
+    snd_seq_ev_clear(&ev);
+    if (cn_seq_from_midi(bytes, size, &ev) != 0)
+        return;
+    snd_seq_real_time_t when = from_frames(c->cycle_start + offset);
+    snd_seq_ev_set_source(&ev, c->out_port);
+    snd_seq_ev_set_subs(&ev);
+    snd_seq_ev_schedule_real(&ev, c->queue, 0, &when);
+    if (snd_seq_event_output(c->seq, &ev) < 0)
+        c->refused++;
+    else
+        c->scheduled++;
+}
+
+/* Hands the queue everything due before now + LOOKAHEAD. */
+static void pump_output(AlsaClient *c)
+{
+    uint64_t now = queue_now(c);
+    cn_engine_rt_clock(&c->engine, now);
+    if (c->cursor < now)
+        c->cursor = now;
+    uint64_t horizon = now + LOOKAHEAD;
+    if (horizon > c->cursor) {
+        c->cycle_start = c->cursor;
+        cn_engine_rt_output(&c->engine, c->cursor, (uint32_t)(horizon - c->cursor), 512,
+                            schedule_event, c);
+        c->cursor = horizon;
+    }
+    snd_seq_drain_output(c->seq);
+}
+
+static void print_counters(AlsaClient *c, const char *when)
+{
+    CnEngineStats s = cn_engine_stats(&c->engine);
+    fprintf(stderr, "continuo: %s: heard %llu tokens, %llu answers, %llu interruptions; "
+                    "%lu events to the queue (%lu refused); dropped %llu in, %llu out\n", when,
+            (unsigned long long)s.tokens_heard, (unsigned long long)s.answers,
+            (unsigned long long)s.interruptions, c->scheduled, c->refused,
+            (unsigned long long)s.dropped_in, (unsigned long long)s.dropped_out);
+}
+
+static void play(AlsaClient *c, const CliPlayArgs *a)
+{
+    int n_fds = snd_seq_poll_descriptors_count(c->seq, POLLIN);
+    struct pollfd fds[8];
+    n_fds = snd_seq_poll_descriptors(c->seq, fds, (unsigned)(n_fds < 8 ? n_fds : 8), POLLIN);
+    printf("continuo: listening on %d:%d, playing on %d:%d (%s mode, %g bpm%s); Ctrl-C stops\n",
+           snd_seq_client_id(c->seq), c->in_port, snd_seq_client_id(c->seq), c->out_port,
+           a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous", a->engine.bpm,
+           a->clock_in ? " until a MIDI clock says otherwise" : "");
+    fflush(stdout);
+    for (unsigned long pass = 1; !stop_requested; pass++) {
+        poll(fds, (nfds_t)n_fds, PUMP_MS);
+        read_input(c);
+        pump_output(c);
+        if (a->verbose && pass % (5000 / PUMP_MS) == 0)
+            print_counters(c, "running");
+    }
+    /* release every sounding note, then let the queue play out what it holds */
+    cn_engine_panic(&c->engine);
+    for (int i = 0; i < 10; i++) {
+        usleep(PUMP_MS * 1000);
+        pump_output(c);
+    }
+    uint64_t last = c->cursor;
+    for (int i = 0; i < 100 && queue_now(c) < last; i++)
+        usleep(PUMP_MS * 1000);
+    print_counters(c, "stopped");
+}
+
+int cmd_alsa(int argc, char **argv)
+{
+    CliPlayArgs a;
+    int parsed = cli_parse_play_args(argc, argv, CLI_PLAY_CLOCK_IN, usage, &a);
+    if (parsed)
+        return parsed > 0 ? 0 : 2;
+    CnError err = {{0}};
+    if (cn_seq_check_device(CN_SEQ_DEVICE, &err))
+        return cli_error(2, "%s", err.message);
+    CnModel model;
+    if (cn_model_load(&model, a.weights, 0, NULL, &err)) /* before any port exists */
+        return cli_error(1, "%s", err.message);
+    static AlsaClient c;
+    memset(&c, 0, sizeof c);
+    c.clock_in = a.clock_in;
+    cn_clock_init(&c.clock);
+    int rc = open_sequencer(&c, &a);
+    if (rc == 0) {
+        a.engine.sample_rate = FRAME_RATE;
+        if (cn_engine_start(&c.engine, &model, &a.engine, &err))
+            rc = cli_error(1, "%s", err.message);
+        else
+            c.engine_started = 1;
+    }
+    if (rc == 0) {
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        connect_ports(&c, &a);
+        play(&c, &a);
+    }
+    if (c.engine_started)
+        cn_engine_stop(&c.engine);
+    if (c.seq) {
+        if (c.queue >= 0)
+            snd_seq_free_queue(c.seq, c.queue);
+        snd_seq_close(c.seq);
+    }
+    cn_model_free(&model);
+    return rc;
+}
