@@ -429,15 +429,51 @@ static void *worker_main(void *arg)
 
 /* ----- Start and stop ------------------------------------------------------------------ */
 
-int cn_engine_init(CnEngine *e, const CnModel *model, const CnEngineOptions *o, CnError *err)
+static int check_options(const CnEngineOptions *o, CnError *err)
 {
-    memset(e, 0, sizeof *e);
     if (!(o->sample_rate >= 8000 && o->sample_rate <= 768000) || !(o->bpm >= 10 && o->bpm <= 400) ||
         !(o->wait_beats >= 0 && o->wait_beats <= 64) || o->length < 1 || o->length > MAX_ANSWER ||
         o->channel > 15 || !(o->chord_window_ms >= 0 && o->chord_window_ms <= 500))
         return cn_fail(err, "engine options out of range (sample rate, bpm 10..400, wait 0..64 "
                             "beats, length 1..%d, channel 1..16, chord window 0..500 ms)",
                        MAX_ANSWER);
+    return cn_sampler_check(&o->sampler, err);
+}
+
+int cn_engine_configure(CnEngine *e, const CnEngineOptions *o, CnError *err)
+{
+    CnEngineOptions next = *o;
+    next.sample_rate = e->options.sample_rate; /* fixed for the engine's life */
+    next.bpm = e->options.bpm;
+    if (check_options(&next, err))
+        return -1;
+    if (next.channel != e->options.channel) { /* release what sounds on the old channel */
+        Worker *w = e->work;
+        if (w->answering)
+            finish_answer(e, w, atomic_load(&e->now_frame));
+        cancel_output(e, w);
+        w->scheduled_until = 0;
+    }
+    e->options = next;
+    e->sampler.options = next.sampler;
+    atomic_store(&e->mode, next.mode);
+    atomic_store(&e->temperature_milli, (uint32_t)(next.sampler.temperature * 1000));
+    return 0;
+}
+
+int cn_engine_rt_release_all(CnEngine *e, int max_events,
+                             void (*write)(uint32_t offset, const uint8_t *bytes, int size,
+                                           void *user),
+                             void *user)
+{
+    return release_all(e, write, user, max_events);
+}
+
+int cn_engine_init(CnEngine *e, const CnModel *model, const CnEngineOptions *o, CnError *err)
+{
+    memset(e, 0, sizeof *e);
+    if (check_options(o, err))
+        return -1;
     e->model = model;
     e->options = *o;
     atomic_init(&e->mode, o->mode);

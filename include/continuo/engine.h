@@ -123,6 +123,19 @@ int cn_engine_rt_output(CnEngine *engine, uint64_t cycle_frame, uint32_t n_frame
                                       void *user),
                         void *user);
 
+/* RT. Note-offs for every note this engine has sounding, at offset 0, now: for a host
+ * about to retire the engine (a new model swapped in). Returns the events written. */
+int cn_engine_rt_release_all(CnEngine *engine, int max_events,
+                             void (*write)(uint32_t offset, const uint8_t *bytes, int size,
+                                           void *user),
+                             void *user);
+
+/* Changes the musical options live: mode, wait, length, channel and sampling (the sample
+ * rate and starting tempo stay). A new channel first releases what sounds on the old one.
+ * Not RT: from the thread that runs cn_engine_work, between passes; -1 and nothing changed
+ * when a value is out of range. */
+int cn_engine_configure(CnEngine *engine, const CnEngineOptions *options, CnError *err);
+
 /* RT or not. Stops every note at the next cycle and drops what was scheduled. */
 void cn_engine_panic(CnEngine *engine);
 
