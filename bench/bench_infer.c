@@ -1,7 +1,8 @@
 /* Inference speed of the default network (3 x LSTM(512), embedding 64, dense 256) at
  * batch 1: microseconds per stateful step and per note in window mode, on 1 and 2
- * threads, against this machine's floor measured in the same run (weight bytes over the
- * measured read bandwidth of a buffer that size; FLOPs over the measured sgemv rate). */
+ * threads, against this machine's floor measured in the same run (the weights' bytes in
+ * each format over the read bandwidth measured on a buffer of that size; FLOPs over the
+ * measured sgemv rate). */
 #include <cblas.h>
 #include <getopt.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 
 #include "continuo/model.h"
 #include "continuo/state.h"
+#include "kernels.h"
 
 static double now(void)
 {
@@ -59,6 +61,10 @@ typedef struct {
     float sum;
 } Slice;
 
+/* Built for the widest vectors the machine has, so that the loop waits on memory only. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 static void *sum_slice(void *arg)
 {
     Slice *s = arg;
@@ -166,21 +172,34 @@ int main(int argc, char **argv)
         int threads;
         const char *name;
         int bytes_per_weight;
-    } runs[] = {{CN_KERNEL_F32, 1, "float32, own kernel", 4},
-                {CN_KERNEL_BF16, 1, "bfloat16, own kernel", 2},
-                {CN_KERNEL_BLAS, 1, "float32, OpenBLAS sgemv", 4},
-                {CN_KERNEL_BLAS, 2, "float32, OpenBLAS sgemv", 4}};
-    double bandwidth[3] = {0};
-    for (int t = 1; t <= 2; t++)
-        bandwidth[t] = read_bandwidth(weight_bytes, t);
+        int avx512; /* 0: the portable loops */
+    } runs[] = {{CN_KERNEL_F32, 1, "float32, own kernel", 4, 1},
+                {CN_KERNEL_F32, 2, "float32, own kernel", 4, 1},
+                {CN_KERNEL_BF16, 1, "bfloat16, own kernel, portable loops", 2, 0},
+                {CN_KERNEL_BF16, 1, "bfloat16, own kernel", 2, 1},
+                {CN_KERNEL_BF16, 2, "bfloat16, own kernel", 2, 1},
+                {CN_KERNEL_BLAS, 1, "float32, OpenBLAS sgemv", 4, 1},
+                {CN_KERNEL_BLAS, 2, "float32, OpenBLAS sgemv", 4, 1}};
+    double bandwidth[5][3] = {{0}}; /* by bytes per weight and threads */
+    for (int t = 1; t <= 2; t++) {
+        bandwidth[4][t] = read_bandwidth(weight_bytes, t);
+        bandwidth[2][t] = read_bandwidth(weight_bytes / 2, t);
+    }
     openblas_set_num_threads(1);
     double gflops = sgemv_rate(2048, 512);
-    printf("machine: read bandwidth over a %.1f MB buffer %.1f GB/s (1 thread), %.1f GB/s (2); "
+    printf("machine: read bandwidth over the float32 weights' %.1f MB %.1f GB/s (1 thread), "
+           "%.1f GB/s (2); over the bfloat16 weights' %.1f MB %.1f GB/s (1), %.1f GB/s (2); "
            "sgemv 2048x512 %.1f GFLOP/s (1 thread), so %.2f GFLOP a step takes %.0f us\n",
-           weight_bytes / 1e6, bandwidth[1], bandwidth[2], gflops, flops / 1e9,
-           flops / (gflops * 1e3));
+           weight_bytes / 1e6, bandwidth[4][1], bandwidth[4][2], weight_bytes / 2e6,
+           bandwidth[2][1], bandwidth[2][2], gflops, flops / 1e9, flops / (gflops * 1e3));
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
-        openblas_set_num_threads(runs[i].threads);
+        openblas_set_num_threads(runs[i].kernel == CN_KERNEL_BLAS ? runs[i].threads : 1);
+        cn_kernels_allow_avx512(runs[i].avx512);
+        int own = runs[i].kernel == CN_KERNEL_BLAS ? 1 : runs[i].threads;
+        if (cn_state_set_threads(&stateful, own, &err) || cn_state_set_threads(&window, own, &err)) {
+            fprintf(stderr, "bench_infer: %s\n", err.message);
+            return 1;
+        }
         stateful.kernel = window.kernel = runs[i].kernel;
         double step = time_steps(&stateful, n_vocab, repeats, 100);
         cn_state_reset(&window);
@@ -189,11 +208,12 @@ int main(int argc, char **argv)
         double note = time_steps(&window, n_vocab, 5, 3);
         double bytes = (double)weight_bytes / 4 * runs[i].bytes_per_weight;
         /* The step reads every weight once: memory bandwidth is the floor. */
-        double floor_us = bytes / (bandwidth[runs[i].threads] * 1e3);
+        double rate = bandwidth[runs[i].bytes_per_weight][runs[i].threads];
+        double floor_us = bytes / (rate * 1e3);
         printf("continuo step %.1f us/step, window %.0f us/note (%s, %d thread%s); floor %.1f us "
                "(%.1f MB at %.1f GB/s): %.2fx the floor\n",
                step, note, runs[i].name, runs[i].threads, runs[i].threads > 1 ? "s" : "",
-               floor_us, bytes / 1e6, bandwidth[runs[i].threads], step / floor_us);
+               floor_us, bytes / 1e6, rate, step / floor_us);
     }
     if (save_path) { /* for measuring `continuo generate` from the outside */
         uint16_t corpus[200];

@@ -3,6 +3,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -13,11 +14,14 @@
 #endif
 
 /* exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln2 / 2, exp(r) by a degree-6
- * polynomial (Cephes expf coefficients); 2^n built in the exponent bits. */
+ * polynomial (Cephes expf coefficients); 2^n built in the exponent bits. n is rounded by
+ * adding and taking away 1.5 * 2^23, which vectorizes everywhere (roundf is a libm call
+ * that keeps the loops around it scalar). */
 static inline float exp_one(float x)
 {
     x = x > 88.0f ? 88.0f : (x < -87.0f ? -87.0f : x);
-    float n = __builtin_roundf(x * 1.44269504088896341f);
+    const float shifter = 12582912.0f;
+    float n = (x * 1.44269504088896341f + shifter) - shifter;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -55,6 +59,9 @@ void cn_lstm_cell(float *gates, const float *c_prev, float *c, float *h, float *
 {
     float *gi = gates, *gf = gates + n_hidden, *gg = gates + 2 * n_hidden,
           *go = gates + 3 * n_hidden;
+    /* element j reads and writes index j only, so the loop vectorizes even where the step
+       passes c_prev and c as the same array */
+#pragma GCC ivdep
     for (size_t j = 0; j < n_hidden; j++) {
         float i = sigmoid_one(gi[j]), f = sigmoid_one(gf[j]), g = tanh_one(gg[j]),
               o = sigmoid_one(go[j]);
@@ -170,40 +177,110 @@ static inline float bf16_to_float(uint16_t b)
     return f;
 }
 
-CN_CLONES
-void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, size_t n_cols)
+void cn_pack_bf16(uint16_t *out, const float *w, size_t n_rows, size_t n_cols)
 {
-    size_t body = n_cols / GEMV_LANES * GEMV_LANES, r = 0;
-    for (; r + 4 <= n_rows; r += 4) {
-        const uint16_t *w0 = w + r * n_cols, *w1 = w0 + n_cols, *w2 = w1 + n_cols,
-                       *w3 = w2 + n_cols;
-        float a0[GEMV_LANES] = {0}, a1[GEMV_LANES] = {0}, a2[GEMV_LANES] = {0},
-              a3[GEMV_LANES] = {0};
-        for (size_t k = 0; k < body; k += GEMV_LANES)
-            for (int j = 0; j < GEMV_LANES; j++) {
-                float xv = x[k + j];
-                a0[j] += bf16_to_float(w0[k + j]) * xv;
-                a1[j] += bf16_to_float(w1[k + j]) * xv;
-                a2[j] += bf16_to_float(w2[k + j]) * xv;
-                a3[j] += bf16_to_float(w3[k + j]) * xv;
-            }
-        float s0 = horizontal_sum(a0), s1 = horizontal_sum(a1), s2 = horizontal_sum(a2),
-              s3 = horizontal_sum(a3);
-        for (size_t k = body; k < n_cols; k++) {
-            s0 += bf16_to_float(w0[k]) * x[k];
-            s1 += bf16_to_float(w1[k]) * x[k];
-            s2 += bf16_to_float(w2[k]) * x[k];
-            s3 += bf16_to_float(w3[k]) * x[k];
-        }
-        y[r] += s0, y[r + 1] += s1, y[r + 2] += s2, y[r + 3] += s3;
-    }
-    for (; r < n_rows; r++) {
-        const uint16_t *wr = w + r * n_cols;
+    size_t whole = n_rows / CN_PANEL * CN_PANEL;
+    for (size_t r0 = 0; r0 < whole; r0 += CN_PANEL)
+        for (size_t k = 0; k < n_cols; k++)
+            for (size_t j = 0; j < CN_PANEL; j++)
+                cn_to_bf16(&out[r0 * n_cols + k * CN_PANEL + j], &w[(r0 + j) * n_cols + k], 1);
+    cn_to_bf16(out + whole * n_cols, w + whole * n_cols, (n_rows - whole) * n_cols);
+}
+
+/* The rows after the last whole panel, row by row. */
+static void gemv_bf16_rows(float *y, const uint16_t *w, const float *x, size_t n_rows,
+                           size_t n_cols)
+{
+    for (size_t r = 0; r < n_rows; r++) {
+        const uint16_t *row = w + r * n_cols;
         float s = 0.0f;
         for (size_t k = 0; k < n_cols; k++)
-            s += bf16_to_float(wr[k]) * x[k];
+            s += bf16_to_float(row[k]) * x[k];
         y[r] += s;
     }
+}
+
+/* Four inputs at a time into four accumulators, so that consecutive multiply-adds do not
+ * wait on each other. */
+CN_CLONES
+static void gemv_bf16_panels(float *y, const uint16_t *w, const float *x, size_t n_panels,
+                             size_t n_cols)
+{
+    for (size_t p = 0; p < n_panels; p++) {
+        const uint16_t *panel = w + p * CN_PANEL * n_cols;
+        float a0[CN_PANEL] = {0}, a1[CN_PANEL] = {0}, a2[CN_PANEL] = {0}, a3[CN_PANEL] = {0};
+        size_t k = 0;
+        for (; k + 4 <= n_cols; k += 4) {
+            const uint16_t *c = panel + k * CN_PANEL;
+            for (int j = 0; j < CN_PANEL; j++) {
+                a0[j] += bf16_to_float(c[j]) * x[k];
+                a1[j] += bf16_to_float(c[CN_PANEL + j]) * x[k + 1];
+                a2[j] += bf16_to_float(c[2 * CN_PANEL + j]) * x[k + 2];
+                a3[j] += bf16_to_float(c[3 * CN_PANEL + j]) * x[k + 3];
+            }
+        }
+        for (; k < n_cols; k++)
+            for (int j = 0; j < CN_PANEL; j++)
+                a0[j] += bf16_to_float(panel[k * CN_PANEL + j]) * x[k];
+        for (int j = 0; j < CN_PANEL; j++)
+            y[p * CN_PANEL + j] += (a0[j] + a1[j]) + (a2[j] + a3[j]);
+    }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_AVX512_PANELS 1
+
+/* The same with one 512-bit register a panel (compilers keep to 256 bits when they
+ * vectorize on their own): widen 16 bfloat16 to float32 by a shift, multiply-add. */
+__attribute__((target("avx512f,avx512bw")))
+static void gemv_bf16_panels_avx512(float *y, const uint16_t *w, const float *x,
+                                    size_t n_panels, size_t n_cols)
+{
+    for (size_t p = 0; p < n_panels; p++) {
+        const uint16_t *panel = w + p * CN_PANEL * n_cols;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
+               a3 = _mm512_setzero_ps();
+        size_t k = 0;
+#define WIDEN(at) _mm512_castsi512_ps(_mm512_slli_epi32( \
+                      _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(at))), 16))
+        for (; k + 4 <= n_cols; k += 4) {
+            const uint16_t *c = panel + k * CN_PANEL;
+            a0 = _mm512_fmadd_ps(WIDEN(c), _mm512_set1_ps(x[k]), a0);
+            a1 = _mm512_fmadd_ps(WIDEN(c + CN_PANEL), _mm512_set1_ps(x[k + 1]), a1);
+            a2 = _mm512_fmadd_ps(WIDEN(c + 2 * CN_PANEL), _mm512_set1_ps(x[k + 2]), a2);
+            a3 = _mm512_fmadd_ps(WIDEN(c + 3 * CN_PANEL), _mm512_set1_ps(x[k + 3]), a3);
+        }
+        for (; k < n_cols; k++)
+            a0 = _mm512_fmadd_ps(WIDEN(panel + k * CN_PANEL), _mm512_set1_ps(x[k]), a0);
+#undef WIDEN
+        __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        float *out = y + p * CN_PANEL;
+        _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), sum));
+    }
+}
+#endif
+
+static _Atomic int avx512_allowed = 1;
+
+void cn_kernels_allow_avx512(int allow)
+{
+    avx512_allowed = allow;
+}
+
+void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, size_t n_cols)
+{
+    size_t n_panels = n_rows / CN_PANEL, whole = n_panels * CN_PANEL;
+#ifdef HAVE_AVX512_PANELS
+    static _Atomic int avx512 = -1; /* every thread that asks gets the same answer */
+    if (avx512 < 0)
+        avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    if (avx512 && avx512_allowed)
+        gemv_bf16_panels_avx512(y, w, x, n_panels, n_cols);
+    else
+#endif
+        gemv_bf16_panels(y, w, x, n_panels, n_cols);
+    gemv_bf16_rows(y + whole, w + whole * n_cols, x, n_rows - whole, n_cols);
 }
 
 void cn_to_bf16(uint16_t *out, const float *in, size_t n)

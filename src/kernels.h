@@ -36,9 +36,25 @@ void cn_rmsprop_update(float *params, const float *grad, float *mean_sq, size_t 
  * inference step, streamed once through memory, four rows at a time. */
 void cn_gemv_f32(float *y, const float *w, const float *x, size_t n_rows, size_t n_cols);
 
-/* The same with bfloat16 weights (the upper half of each float32), which halves the
- * bytes a step reads; products and sums stay in float32. */
+/* Rows per panel of the packed bfloat16 layout. */
+#define CN_PANEL 16
+
+/* Rounds a (n_rows, n_cols) float32 matrix to bfloat16 (the upper half of each float32,
+ * which halves the bytes a step reads) and lays it out for cn_gemv_bf16: the rows in
+ * panels of CN_PANEL, each panel column by column (for every input, the CN_PANEL weights
+ * of its rows side by side, so one vector load feeds CN_PANEL rows and no row needs a
+ * horizontal sum); rows after the last whole panel stay row by row. The packed matrix has
+ * the matrix's size, and its rows from any multiple of CN_PANEL on are again a packed
+ * matrix (which is how a product is split between threads). */
+void cn_pack_bf16(uint16_t *out, const float *w, size_t n_rows, size_t n_cols);
+
+/* y[r] += sum_k W[r][k] x[k] on a matrix packed by cn_pack_bf16; products and sums in
+ * float32. AVX-512 where the processor has it, else plain loops. */
 void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, size_t n_cols);
+
+/* Whether cn_gemv_bf16 may use AVX-512 where the processor has it (the default); the
+ * tests and benchmarks turn it off to check and time the portable loops. */
+void cn_kernels_allow_avx512(int allow);
 
 /* Rounds float32 values to bfloat16 (to nearest, ties to even). */
 void cn_to_bf16(uint16_t *out, const float *in, size_t n);

@@ -209,6 +209,12 @@ int cn_model_set_corpus(CnModel *model, const uint16_t *ids, size_t n_ids,
     return 0;
 }
 
+static void pack(CnModel *model, const float *tensor, int n_rows, int n_cols)
+{
+    cn_pack_bf16(model->params_bf16 + (tensor - model->params), tensor, (size_t)n_rows,
+                 (size_t)n_cols);
+}
+
 int cn_model_make_bf16(CnModel *model, CnError *err)
 {
     if (model->params_bf16)
@@ -216,7 +222,20 @@ int cn_model_make_bf16(CnModel *model, CnError *err)
     model->params_bf16 = aligned_alloc(64, (model->n_params * 2 + 63) / 64 * 64);
     if (!model->params_bf16)
         return cn_fail(err, "out of memory for bfloat16 weights");
+    /* every matrix of a step's products packed at its own offset; the rest (biases, the
+       embedding) is read in float32 and left as it is */
     cn_to_bf16(model->params_bf16, model->params, model->n_params);
+    const CnModelConfig *c = &model->config;
+    const CnParams *w = &model->w;
+    int n_in = c->n_embed > 0 ? c->n_embed : 1, H = c->n_hidden;
+    for (int l = 0; l < c->n_layers; l++) {
+        pack(model, w->lstm[l].w_x, 4 * H, n_in);
+        pack(model, w->lstm[l].w_h, 4 * H, H);
+        n_in = H;
+    }
+    if (c->n_dense > 0)
+        pack(model, w->dense_w, c->n_dense, H);
+    pack(model, w->out_w, c->n_vocab, c->n_dense > 0 ? c->n_dense : H);
     return 0;
 }
 

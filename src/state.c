@@ -4,10 +4,119 @@
 #include "continuo/state.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels.h"
+
+/* A helper thread's share of one product: rows [first, first + n_rows) of y += W x. */
+typedef struct {
+    float *y;
+    const float *w, *x;
+    int n_rows, n_cols;
+} Job;
+
+struct CnHelper {
+    const CnState *state;
+    pthread_t thread;
+    sem_t wake;
+    Job job;                     /* written before job_seq is bumped */
+    _Atomic uint32_t job_seq;    /* bumped by the caller for each job */
+    _Atomic uint32_t done_seq;   /* the last job the helper finished */
+    _Atomic int sleeping, quit;
+};
+
+#define HELPER_SPIN_NS 200000 /* between steps a helper spins this long, then sleeps */
+
+static void pause_a_little(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void gemv_rows(const CnState *s, float *y, const float *w, const float *x, int rows,
+                      int cols);
+
+static void *helper_main(void *arg)
+{
+    struct CnHelper *h = arg;
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t seq;
+        uint64_t spin_start = now_ns();
+        for (int spins = 1; (seq = atomic_load(&h->job_seq)) == seen; spins++) {
+            if (atomic_load(&h->quit))
+                return NULL;
+            pause_a_little();
+            if (spins % 256 == 0 && now_ns() - spin_start > HELPER_SPIN_NS) {
+                /* the caller posts whenever it sees us asleep after bumping job_seq */
+                atomic_store(&h->sleeping, 1);
+                if (atomic_load(&h->job_seq) == seen && !atomic_load(&h->quit))
+                    while (sem_wait(&h->wake) != 0)
+                        ;
+                atomic_store(&h->sleeping, 0);
+                spin_start = now_ns();
+            }
+        }
+        seen = seq;
+        Job j = h->job;
+        gemv_rows(h->state, j.y, j.w, j.x, j.n_rows, j.n_cols);
+        atomic_store(&h->done_seq, seq);
+    }
+}
+
+static void stop_helpers(CnState *s)
+{
+    for (int i = 0; i < s->n_threads - 1; i++) {
+        struct CnHelper *h = s->helpers[i];
+        if (!h)
+            continue;
+        atomic_store(&h->quit, 1);
+        sem_post(&h->wake);
+        pthread_join(h->thread, NULL);
+        sem_destroy(&h->wake);
+        free(h);
+        s->helpers[i] = NULL;
+    }
+    s->n_threads = 1;
+}
+
+int cn_state_set_threads(CnState *s, int n_threads, CnError *err)
+{
+    if (n_threads < 1 || n_threads > CN_MAX_THREADS)
+        return cn_fail(err, "threads must be 1 to %d, not %d", CN_MAX_THREADS, n_threads);
+    stop_helpers(s);
+    for (int i = 0; i < n_threads - 1; i++) {
+        struct CnHelper *h = calloc(1, sizeof *h);
+        if (!h || sem_init(&h->wake, 0, 0) != 0) {
+            free(h);
+            stop_helpers(s);
+            return cn_fail(err, "cannot set up a helper thread");
+        }
+        h->state = s;
+        if (pthread_create(&h->thread, NULL, helper_main, h) != 0) {
+            sem_destroy(&h->wake);
+            free(h);
+            stop_helpers(s);
+            return cn_fail(err, "cannot start a helper thread");
+        }
+        s->helpers[i] = h;
+        s->n_threads = i + 2;
+    }
+    return 0;
+}
 
 static float *alloc_floats(size_t n, int *failed)
 {
@@ -31,6 +140,7 @@ int cn_state_init(CnState *s, const CnModel *model, CnMode mode, int seq, CnErro
     s->mode = mode;
     s->seq = seq;
     s->kernel = model->params_bf16 ? CN_KERNEL_BF16 : CN_KERNEL_F32;
+    s->n_threads = 1;
     size_t H = (size_t)c->n_hidden, L = (size_t)c->n_layers;
     int failed = 0;
     s->h = alloc_floats(L * H, &failed);
@@ -50,6 +160,8 @@ int cn_state_init(CnState *s, const CnModel *model, CnMode mode, int seq, CnErro
 
 void cn_state_free(CnState *s)
 {
+    if (s->n_threads > 1)
+        stop_helpers(s);
     free(s->h);
     free(s->c);
     free(s->input);
@@ -86,8 +198,10 @@ int cn_state_copy(CnState *dst, const CnState *src)
     return 0;
 }
 
-/* y (rows) += W (rows, cols) x, W one of the model's tensors, by the state's kernel. */
-static void gemv(const CnState *s, float *y, const float *w, const float *x, int rows, int cols)
+/* y (rows) += W (rows, cols) x, W rows of one of the model's tensors, by the state's
+ * kernel, on the calling thread. */
+static void gemv_rows(const CnState *s, float *y, const float *w, const float *x, int rows,
+                      int cols)
 {
     const CnModel *m = s->model;
     if (s->kernel == CN_KERNEL_BF16 && m->params_bf16)
@@ -96,6 +210,33 @@ static void gemv(const CnState *s, float *y, const float *w, const float *x, int
         cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, x, 1, 1.0f, y, 1);
     else
         cn_gemv_f32(y, w, x, (size_t)rows, (size_t)cols);
+}
+
+/* The same shared between the caller and its helpers, in slices of whole panels (a
+ * packed matrix's rows from a multiple of CN_PANEL on are again a packed matrix). */
+static void gemv(const CnState *s, float *y, const float *w, const float *x, int rows, int cols)
+{
+    int n = s->n_threads, panels = rows / CN_PANEL;
+    if (n == 1 || s->kernel == CN_KERNEL_BLAS || panels < n) {
+        gemv_rows(s, y, w, x, rows, cols);
+        return;
+    }
+    int mine = panels / n * CN_PANEL, start = mine;
+    uint32_t seqs[CN_MAX_THREADS];
+    for (int i = 0; i < n - 1; i++) {
+        struct CnHelper *h = s->helpers[i];
+        int count = i == n - 2 ? rows - start : mine;
+        h->job = (Job){y + start, w + (size_t)start * cols, x, count, cols};
+        seqs[i] = atomic_load(&h->job_seq) + 1;
+        atomic_store(&h->job_seq, seqs[i]);
+        if (atomic_load(&h->sleeping))
+            sem_post(&h->wake);
+        start += count;
+    }
+    gemv_rows(s, y, w, x, mine, cols);
+    for (int i = 0; i < n - 1; i++)
+        while (atomic_load(&s->helpers[i]->done_seq) != seqs[i])
+            pause_a_little();
 }
 
 /* Runs one token through every LSTM layer, updating h and c. */

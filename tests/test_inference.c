@@ -2,11 +2,13 @@
  * copied state continues identically, the sampler is deterministic and does what each
  * option says, and evaluation gives hand-computed numbers. */
 #include <math.h>
+#include <unistd.h>
 
 #include "continuo/eval.h"
 #include "continuo/generate.h"
 #include "continuo/sampler.h"
 #include "continuo/state.h"
+#include "kernels.h"
 #include "net_batch.h"
 #include "test_util.h"
 
@@ -60,6 +62,105 @@ static void test_step_matches_the_batched_network(void)
         net_batch_free(&nb);
         cn_model_free(&m);
     }
+}
+
+/* The packed bfloat16 product against a plain loop over the rounded weights, on shapes
+ * with whole panels, a partial one, and inputs not a multiple of four; both the AVX-512
+ * path (where the processor has it) and the portable loops. */
+static void test_the_packed_bfloat16_product(void)
+{
+    static const int shapes[][2] = {{96, 24}, {9, 7}, {355, 6}, {17, 1}, {48, 65}};
+    for (int allow = 0; allow < 2; allow++) {
+        cn_kernels_allow_avx512(allow);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int rows = shapes[s][0], cols = shapes[s][1];
+            float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * cols);
+            float *y = malloc(sizeof(float) * rows), *ref = malloc(sizeof(float) * rows);
+            uint16_t *packed = malloc(2 * (size_t)rows * cols);
+            for (int i = 0; i < rows * cols; i++)
+                w[i] = sinf(0.37f * i) * 0.8f;
+            for (int k = 0; k < cols; k++)
+                x[k] = cosf(0.11f * k);
+            cn_pack_bf16(packed, w, (size_t)rows, (size_t)cols);
+            double worst = 0;
+            for (int r = 0; r < rows; r++) {
+                double sum = 0.25; /* y starts non-zero: the product is added */
+                for (int k = 0; k < cols; k++) {
+                    uint16_t b;
+                    cn_to_bf16(&b, &w[r * cols + k], 1);
+                    uint32_t bits = (uint32_t)b << 16;
+                    float rounded;
+                    memcpy(&rounded, &bits, sizeof rounded);
+                    sum += (double)rounded * x[k];
+                }
+                ref[r] = (float)sum;
+                y[r] = 0.25f;
+            }
+            cn_gemv_bf16(y, packed, x, (size_t)rows, (size_t)cols);
+            worst = max_diff(y, ref, rows);
+            if (worst > 1e-5)
+                printf("# %d x %d (avx512 %s): largest difference %.2e\n", rows, cols,
+                       allow ? "allowed" : "off", worst);
+            CHECK(worst < 1e-5);
+            free(w), free(x), free(y), free(ref), free(packed);
+        }
+    }
+    cn_kernels_allow_avx512(1);
+}
+
+/* A step on the packed bfloat16 copy is the float32 step on the rounded weights; a step
+ * shared among threads is bit for bit the one-thread step, whether the helpers spin or
+ * have gone to sleep between steps. */
+static void test_bfloat16_and_threaded_steps(void)
+{
+    CnError err = {{0}};
+    CnVocab vocab;
+    cn_vocab_from_names(names, 9, &vocab, &err);
+    CnModelConfig config = {.n_vocab = 9, .n_embed = 6, .n_layers = 2, .n_hidden = 40,
+                            .n_dense = 20};
+    CnModel m;
+    CHECK(cn_model_init(&m, &config, &vocab, 5, &err) == 0);
+    cn_vocab_free(&vocab);
+    for (size_t i = 0; i < m.n_params; i++)
+        m.params[i] *= 2.0f;
+    CHECK(cn_model_round_bf16(&m, &err) == 0);
+    CHECK(cn_model_make_bf16(&m, &err) == 0);
+    for (int kernel = 0; kernel < 2; kernel++) {
+        CnState one, three;
+        CHECK(cn_state_init(&one, &m, CN_MODE_STATEFUL, 0, &err) == 0);
+        CHECK(cn_state_init(&three, &m, CN_MODE_STATEFUL, 0, &err) == 0);
+        one.kernel = three.kernel = kernel ? CN_KERNEL_BF16 : CN_KERNEL_F32;
+        CHECK(cn_state_set_threads(&three, 3, &err) == 0);
+        CHECK(cn_state_set_threads(&three, 99, &err) == -1 && strstr(err.message, "99"));
+        CHECK(cn_state_set_threads(&three, 3, &err) == 0);
+        int identical = 1;
+        for (int t = 0; t < 30; t++) {
+            if (t % 10 == 9)
+                usleep(5000); /* long enough for the helpers to sleep */
+            const float *a = cn_state_step(&one, (t * 4 + 1) % 9);
+            const float *b = cn_state_step(&three, (t * 4 + 1) % 9);
+            identical &= memcmp(a, b, 9 * sizeof(float)) == 0;
+        }
+        CHECK(identical);
+        cn_state_free(&one);
+        cn_state_free(&three);
+    }
+    /* bfloat16 kernel against float32 on the same (rounded) weights */
+    CnState f32, bf16;
+    CHECK(cn_state_init(&f32, &m, CN_MODE_STATEFUL, 0, &err) == 0);
+    CHECK(cn_state_init(&bf16, &m, CN_MODE_STATEFUL, 0, &err) == 0);
+    f32.kernel = CN_KERNEL_F32;
+    double worst = 0;
+    for (int t = 0; t < 30; t++) {
+        const float *a = cn_state_step(&f32, (t * 7 + 2) % 9);
+        worst = fmax(worst, max_diff(a, cn_state_step(&bf16, (t * 7 + 2) % 9), 9));
+    }
+    printf("# bfloat16 step against float32 on the rounded weights: %.2e\n", worst);
+    CHECK(bf16.kernel == CN_KERNEL_BF16);
+    CHECK(worst < 1e-5);
+    cn_state_free(&f32);
+    cn_state_free(&bf16);
+    cn_model_free(&m);
 }
 
 static void test_window_and_stateful_agree_for_the_first_window(void)
@@ -251,6 +352,8 @@ static void test_generated_statistics_by_hand(void)
 int main(void)
 {
     RUN(test_step_matches_the_batched_network);
+    RUN(test_the_packed_bfloat16_product);
+    RUN(test_bfloat16_and_threaded_steps);
     RUN(test_window_and_stateful_agree_for_the_first_window);
     RUN(test_a_copied_state_continues_identically);
     RUN(test_argmax_and_its_equivalents);

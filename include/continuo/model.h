@@ -66,7 +66,8 @@ typedef struct {
     size_t n_songs;
     void *owned_mapping;  /* the file mapping when params point into it */
     size_t mapping_size;
-    uint16_t *params_bf16; /* (n_params) bfloat16 copy for inference, or NULL */
+    uint16_t *params_bf16; /* (n_params) bfloat16 copy for inference, its matrices packed
+                              for the step (cn_model_make_bf16), or NULL */
 } CnModel;
 
 /* Checks a configuration; the message says which value is out of range. */

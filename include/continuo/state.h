@@ -17,10 +17,14 @@ typedef enum {
 } CnMode;
 
 typedef enum {
-    CN_KERNEL_F32,  /* continuo's own float32 matrix-vector products, one thread */
-    CN_KERNEL_BF16, /* the same on the model's bfloat16 copy (cn_model_make_bf16) */
-    CN_KERNEL_BLAS, /* OpenBLAS sgemv, which may use several threads */
+    CN_KERNEL_F32,  /* continuo's own float32 matrix-vector products */
+    CN_KERNEL_BF16, /* the same on the model's packed bfloat16 copy (cn_model_make_bf16) */
+    CN_KERNEL_BLAS, /* OpenBLAS sgemv, which may use threads of its own */
 } CnKernel;
+
+#define CN_MAX_THREADS 8
+
+struct CnHelper;
 
 typedef struct {
     const CnModel *model;
@@ -37,6 +41,8 @@ typedef struct {
     int32_t *history;  /* (seq) the last tokens, oldest first (window mode) */
     int n_history;
     size_t n_steps;    /* tokens fed since the last reset */
+    int n_threads;     /* threads sharing each product of a step: the caller and helpers */
+    struct CnHelper *helpers[CN_MAX_THREADS - 1];
 } CnState;
 
 /* Allocates every buffer for model (which must outlive the state). seq is used in window
@@ -44,6 +50,12 @@ typedef struct {
  * model has a bfloat16 copy, else float32. */
 int cn_state_init(CnState *state, const CnModel *model, CnMode mode, int seq, CnError *err);
 void cn_state_free(CnState *state);
+
+/* Shares every matrix-vector product of a step (own kernels) between the calling thread
+ * and n_threads - 1 helper threads started here, which spin briefly between products and
+ * sleep when no step comes. 1 (the default) stops them. Not for a real-time thread: the
+ * caller waits for its helpers by spinning. Not RT; -1 with a message on failure. */
+int cn_state_set_threads(CnState *state, int n_threads, CnError *err);
 
 /* Back to the start of a stream: zero state, empty history. */
 void cn_state_reset(CnState *state);
