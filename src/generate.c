@@ -12,6 +12,10 @@ int cn_generate(const CnModel *model, const int *prime, size_t n_prime, size_t n
     CnSampler sampler;
     if (cn_state_init(&state, model, o->mode, o->seq, err))
         return -1;
+    if (o->n_threads > 1 && cn_state_set_threads(&state, o->n_threads, err)) {
+        cn_state_free(&state);
+        return -1;
+    }
     if (cn_sampler_init(&sampler, model->config.n_vocab, &o->sampler, o->seed, err)) {
         cn_state_free(&state);
         return -1;

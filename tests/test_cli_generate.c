@@ -54,6 +54,18 @@ static void test_same_seed_gives_identical_files(void)
     size_t na, nb;
     uint8_t *fa = test_read_file(a, &na), *fb = test_read_file(b, &nb);
     CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0);
+    free(fb);
+    /* bfloat16 weights, and steps shared by two threads: the same file on two threads */
+    const char *gc[] = {"generate", "-w", weights, "--seed", "7", "--length", "60", "--bf16",
+                        "-o", b, NULL};
+    const char *gd[] = {"generate", "-w", weights, "--seed", "7", "--length", "60", "--bf16",
+                        "--threads", "2", "-o", a, NULL};
+    CHECK(run_cli(gc) == 0);
+    CHECK(run_cli(gd) == 0);
+    fb = test_read_file(b, &nb);
+    free(fa);
+    fa = test_read_file(a, &na);
+    CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0);
     free(fa);
     free(fb);
     for (int mode = 0; mode < 2; mode++) { /* argmax, both modes, runs and writes */

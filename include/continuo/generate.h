@@ -15,6 +15,7 @@ typedef struct {
     int seq;                  /* window length in window mode; 0 = the model's */
     CnSamplerOptions sampler;
     uint64_t seed;
+    int n_threads;            /* threads sharing each step (cn_state_set_threads); 0 = 1 */
 } CnGenerateOptions;
 
 /* Feeds the n_prime token ids of prime, then samples n_out tokens into out. */

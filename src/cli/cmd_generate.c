@@ -35,6 +35,8 @@ static void usage(FILE *out)
             "  -s, --seed N            random seed (default: from the clock, printed)\n"
             "      --bpm BPM           tempo of the written file (120)\n"
             "      --bf16              run the network on bfloat16 weights (faster)\n"
+            "      --threads N         threads sharing each step (1..8, default 1; the\n"
+            "                          output is the same)\n"
             "      --no-prime          leave the prime out of the written file\n"
             "  -o, --output FILE       MIDI file to write (default: continuo.mid)\n"
             "      --roll FILE.svg     also draw it as a piano roll\n"
@@ -54,7 +56,7 @@ typedef struct {
 } GenerateArgs;
 
 enum { OPT_BPM = 256, OPT_NO_PRIME,
-       OPT_PRIME_LENGTH, OPT_ROLL, OPT_WAV, OPT_SOUNDFONT, OPT_BF16 };
+       OPT_PRIME_LENGTH, OPT_ROLL, OPT_WAV, OPT_SOUNDFONT, OPT_BF16, OPT_THREADS };
 
 static int parse_args(int argc, char **argv, GenerateArgs *a)
 {
@@ -68,6 +70,7 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         {"roll", required_argument, 0, OPT_ROLL}, {"wav", required_argument, 0, OPT_WAV},
         {"soundfont", required_argument, 0, OPT_SOUNDFONT},
         {"bf16", no_argument, 0, OPT_BF16},
+        {"threads", required_argument, 0, OPT_THREADS},
         {0, 0, 0, 0}};
     *a = (GenerateArgs){.weights = "weights/default.cnw", .prime = "random",
                         .output = "continuo.mid", .length = 500, .bpm = 120};
@@ -114,6 +117,11 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         case OPT_WAV: a->wav = optarg; break;
         case OPT_SOUNDFONT: a->soundfont = optarg; break;
         case OPT_BF16: a->bf16 = 1; break;
+        case OPT_THREADS:
+            if (cli_parse_long("--threads", optarg, 1, 8, &v))
+                return -1;
+            a->gen.n_threads = (int)v;
+            break;
         default: {
             int handled = cli_sampler_option(c, optarg, 100, &a->gen.sampler);
             if (handled == 0)
