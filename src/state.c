@@ -13,11 +13,11 @@
 
 #include "kernels.h"
 
-/* A helper thread's share of one product: rows [first, first + n_rows) of y += W x. */
+/* A share of one or two products into the same rows: y += W x (+ W2 x2). */
 typedef struct {
     float *y;
-    const float *w, *x;
-    int n_rows, n_cols;
+    const float *w, *x, *w2, *x2; /* w2 NULL: one product */
+    int n_rows, n_cols, n_cols2;
 } Job;
 
 struct CnHelper {
@@ -73,6 +73,8 @@ static void *helper_main(void *arg)
         seen = seq;
         Job j = h->job;
         gemv_rows(h->state, j.y, j.w, j.x, j.n_rows, j.n_cols);
+        if (j.w2)
+            gemv_rows(h->state, j.y, j.w2, j.x2, j.n_rows, j.n_cols2);
         atomic_store(&h->done_seq, seq);
     }
 }
@@ -212,13 +214,17 @@ static void gemv_rows(const CnState *s, float *y, const float *w, const float *x
         cn_gemv_f32(y, w, x, (size_t)rows, (size_t)cols);
 }
 
-/* The same shared between the caller and its helpers, in slices of whole panels (a
- * packed matrix's rows from a multiple of CN_PANEL on are again a packed matrix). */
-static void gemv(const CnState *s, float *y, const float *w, const float *x, int rows, int cols)
+/* y (rows) += W x + W2 x2 (W2 may be NULL), shared between the caller and its helpers in
+ * slices of whole panels (a packed matrix's rows from a multiple of CN_PANEL on are
+ * again a packed matrix). Two products in one go halve the times the threads meet. */
+static void gemv2(const CnState *s, float *y, int rows, const float *w, const float *x,
+                  int cols, const float *w2, const float *x2, int cols2)
 {
     int n = s->n_threads, panels = rows / CN_PANEL;
     if (n == 1 || s->kernel == CN_KERNEL_BLAS || panels < n) {
         gemv_rows(s, y, w, x, rows, cols);
+        if (w2)
+            gemv_rows(s, y, w2, x2, rows, cols2);
         return;
     }
     int mine = panels / n * CN_PANEL, start = mine;
@@ -226,7 +232,8 @@ static void gemv(const CnState *s, float *y, const float *w, const float *x, int
     for (int i = 0; i < n - 1; i++) {
         struct CnHelper *h = s->helpers[i];
         int count = i == n - 2 ? rows - start : mine;
-        h->job = (Job){y + start, w + (size_t)start * cols, x, count, cols};
+        h->job = (Job){y + start, w + (size_t)start * cols, x,
+                       w2 ? w2 + (size_t)start * cols2 : NULL, x2, count, cols, cols2};
         seqs[i] = atomic_load(&h->job_seq) + 1;
         atomic_store(&h->job_seq, seqs[i]);
         if (atomic_load(&h->sleeping))
@@ -234,9 +241,16 @@ static void gemv(const CnState *s, float *y, const float *w, const float *x, int
         start += count;
     }
     gemv_rows(s, y, w, x, mine, cols);
+    if (w2)
+        gemv_rows(s, y, w2, x2, mine, cols2);
     for (int i = 0; i < n - 1; i++)
         while (atomic_load(&s->helpers[i]->done_seq) != seqs[i])
             pause_a_little();
+}
+
+static void gemv(const CnState *s, float *y, const float *w, const float *x, int rows, int cols)
+{
+    gemv2(s, y, rows, w, x, cols, NULL, NULL, 0);
 }
 
 /* Runs one token through every LSTM layer, updating h and c. */
@@ -254,12 +268,13 @@ static void step_layers(CnState *s, int token)
         const CnLstmWeights *lw = &m->w.lstm[l];
         float *h = s->h + (size_t)l * H, *cs = s->c + (size_t)l * H;
         memcpy(s->gates, lw->bias, 4 * (size_t)H * sizeof(float));
-        if (n_in == 1)
+        if (n_in == 1) {
             for (int r = 0; r < 4 * H; r++)
                 s->gates[r] += lw->w_x[r] * x[0];
-        else
-            gemv(s, s->gates, lw->w_x, x, 4 * H, n_in);
-        gemv(s, s->gates, lw->w_h, h, 4 * H, H);
+            gemv(s, s->gates, lw->w_h, h, 4 * H, H);
+        } else {
+            gemv2(s, s->gates, 4 * H, lw->w_x, x, n_in, lw->w_h, h, H);
+        }
         cn_lstm_cell(s->gates, cs, cs, h, s->tanh_c, (size_t)H);
         x = h;
         n_in = H;
