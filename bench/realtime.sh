@@ -3,6 +3,10 @@
 # MODEL=FILE) on
 # a dummy JACK server at 64 and 256 frames per period, 48 kHz: callback time (median, p99,
 # worst) as a share of the period, xruns, and when the answer comes against the wait asked.
+# Before each run, the same server for the same time with the player and, in continuo's
+# place in the graph, a client that does nothing but take MIDI in (jack_midi_dump): the
+# xruns a two-client graph has on this machine without continuo, the baseline for
+# continuo's.
 # Usage: [JACKD_MODE=--no-realtime|-R] bench/realtime.sh [SECONDS=60] [BUILD_DIR]
 # (-R runs the server's threads with real-time priority, as on a musician's machine; it
 # needs the right to, e.g. root or the audio group with rtprio.)
@@ -21,6 +25,12 @@ for period in 64 256; do
   jackd_pid=$!
   jack_wait -s "$server" -w -t 10 >/dev/null
   export JACK_DEFAULT_SERVER="$server"
+  echo "== jackd ${JACKD_MODE:---no-realtime}, period $period frames, $seconds s, baseline: the player and jack_midi_dump as continuo"
+  jack_midi_dump continuo >/dev/null 2>&1 &
+  dump=$!
+  sleep 1
+  "$build"/bench/jack_player "$seconds" 2 | grep xruns
+  kill $dump; wait $dump 2>/dev/null || true
   "$build"/continuo jack -w "$work/model.cnw" --wait 2 --length 32 >/dev/null 2>"$work/continuo.log" &
   cont=$!
   sleep 2

@@ -383,6 +383,10 @@ static void run(LV2_Handle instance, uint32_t n_frames)
     lv2_atom_forge_set_buffer(&self->forge, (uint8_t *)self->out, capacity);
     LV2_Atom_Forge_Frame seq;
     lv2_atom_forge_sequence_head(&self->forge, &seq, 0);
+    if (n_frames == 0) { /* an empty cycle: an empty sequence out */
+        lv2_atom_forge_pop(&self->forge, &seq);
+        return;
+    }
 
     if (self->pending)
         swap_model(self);
