@@ -172,14 +172,16 @@ int main(int argc, char **argv)
         int threads;
         const char *name;
         int bytes_per_weight;
-        int avx512; /* 0: the portable loops */
-    } runs[] = {{CN_KERNEL_F32, 1, "float32, own kernel", 4, 1},
-                {CN_KERNEL_F32, 2, "float32, own kernel", 4, 1},
-                {CN_KERNEL_BF16, 1, "bfloat16, own kernel, portable loops", 2, 0},
-                {CN_KERNEL_BF16, 1, "bfloat16, own kernel", 2, 1},
-                {CN_KERNEL_BF16, 2, "bfloat16, own kernel", 2, 1},
-                {CN_KERNEL_BLAS, 1, "float32, OpenBLAS sgemv", 4, 1},
-                {CN_KERNEL_BLAS, 2, "float32, OpenBLAS sgemv", 4, 1}};
+        int limit; /* the bfloat16 kernel at most (kernels.h) */
+    } runs[] = {{CN_KERNEL_F32, 1, "float32, own kernel", 4, CN_BF16_DOT},
+                {CN_KERNEL_F32, 2, "float32, own kernel", 4, CN_BF16_DOT},
+                {CN_KERNEL_BF16, 1, "bfloat16, portable loops", 2, CN_BF16_PORTABLE},
+                {CN_KERNEL_BF16, 1, "bfloat16, AVX-512 float32 arithmetic", 2, CN_BF16_AVX512},
+                {CN_KERNEL_BF16, 1, "bfloat16, AVX512-BF16 dot products", 2, CN_BF16_DOT},
+                {CN_KERNEL_BF16, 2, "bfloat16, AVX-512 float32 arithmetic", 2, CN_BF16_AVX512},
+                {CN_KERNEL_BF16, 2, "bfloat16, AVX512-BF16 dot products", 2, CN_BF16_DOT},
+                {CN_KERNEL_BLAS, 1, "float32, OpenBLAS sgemv", 4, CN_BF16_DOT},
+                {CN_KERNEL_BLAS, 2, "float32, OpenBLAS sgemv", 4, CN_BF16_DOT}};
     double bandwidth[5][3] = {{0}}; /* by bytes per weight and threads */
     for (int t = 1; t <= 2; t++) {
         bandwidth[4][t] = read_bandwidth(weight_bytes, t);
@@ -194,7 +196,13 @@ int main(int argc, char **argv)
            bandwidth[2][1], bandwidth[2][2], gflops, flops / 1e9, flops / (gflops * 1e3));
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         openblas_set_num_threads(runs[i].kernel == CN_KERNEL_BLAS ? runs[i].threads : 1);
-        cn_kernels_allow_avx512(runs[i].avx512);
+        cn_kernels_limit(runs[i].limit);
+        if (runs[i].kernel == CN_KERNEL_BF16 && cn_kernels_best() != runs[i].limit)
+            continue; /* this processor lacks it */
+        if (runs[i].kernel == CN_KERNEL_BF16 && cn_model_make_bf16(&m, &err)) { /* repacks */
+            fprintf(stderr, "bench_infer: %s\n", err.message);
+            return 1;
+        }
         int own = runs[i].kernel == CN_KERNEL_BLAS ? 1 : runs[i].threads;
         if (cn_state_set_threads(&stateful, own, &err) || cn_state_set_threads(&window, own, &err)) {
             fprintf(stderr, "bench_infer: %s\n", err.message);

@@ -177,7 +177,8 @@ static inline float bf16_to_float(uint16_t b)
     return f;
 }
 
-void cn_pack_bf16(uint16_t *out, const float *w, size_t n_rows, size_t n_cols)
+/* Input by input: for every input, the CN_PANEL rows' weights side by side. */
+static void pack_inputs(uint16_t *out, const float *w, size_t n_rows, size_t n_cols)
 {
     size_t whole = n_rows / CN_PANEL * CN_PANEL;
     for (size_t r0 = 0; r0 < whole; r0 += CN_PANEL)
@@ -185,6 +186,35 @@ void cn_pack_bf16(uint16_t *out, const float *w, size_t n_rows, size_t n_cols)
             for (size_t j = 0; j < CN_PANEL; j++)
                 cn_to_bf16(&out[r0 * n_cols + k * CN_PANEL + j], &w[(r0 + j) * n_cols + k], 1);
     cn_to_bf16(out + whole * n_cols, w + whole * n_cols, (n_rows - whole) * n_cols);
+}
+
+/* Two inputs at a time: the CN_PANEL rows' weights of inputs k and k+1 interleaved (row
+ * 0's two, row 1's two, ...), as the dot-product instruction takes them; an odd last
+ * input's weights side by side. */
+static void pack_pairs(uint16_t *out, const float *w, size_t n_rows, size_t n_cols)
+{
+    size_t whole = n_rows / CN_PANEL * CN_PANEL, n_pairs = n_cols / 2;
+    for (size_t r0 = 0; r0 < whole; r0 += CN_PANEL) {
+        uint16_t *panel = out + r0 * n_cols;
+        for (size_t q = 0; q < n_pairs; q++)
+            for (size_t j = 0; j < CN_PANEL; j++)
+                for (size_t e = 0; e < 2; e++)
+                    cn_to_bf16(&panel[q * 2 * CN_PANEL + 2 * j + e],
+                               &w[(r0 + j) * n_cols + 2 * q + e], 1);
+        if (n_cols % 2)
+            for (size_t j = 0; j < CN_PANEL; j++)
+                cn_to_bf16(&panel[n_pairs * 2 * CN_PANEL + j], &w[(r0 + j) * n_cols + n_cols - 1],
+                           1);
+    }
+    cn_to_bf16(out + whole * n_cols, w + whole * n_cols, (n_rows - whole) * n_cols);
+}
+
+void cn_pack_bf16(uint16_t *out, const float *w, size_t n_rows, size_t n_cols, int kernel)
+{
+    if (kernel == CN_BF16_DOT)
+        pack_pairs(out, w, n_rows, n_cols);
+    else
+        pack_inputs(out, w, n_rows, n_cols);
 }
 
 /* The rows after the last whole panel, row by row. */
@@ -259,27 +289,104 @@ static void gemv_bf16_panels_avx512(float *y, const uint16_t *w, const float *x,
         _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), sum));
     }
 }
-#endif
-
-static _Atomic int avx512_allowed = 1;
-
-void cn_kernels_allow_avx512(int allow)
+/* The odd last input of every panel, into y. */
+static void gemv_bf16_last_input(float *y, const uint16_t *w, const float *x, size_t n_panels,
+                                 size_t n_cols)
 {
-    avx512_allowed = allow;
+    if (n_cols % 2 == 0)
+        return;
+    for (size_t p = 0; p < n_panels; p++) {
+        const uint16_t *last = w + p * CN_PANEL * n_cols + (n_cols - 1) * CN_PANEL;
+        for (int j = 0; j < CN_PANEL; j++)
+            y[p * CN_PANEL + j] += bf16_to_float(last[j]) * x[n_cols - 1];
+    }
 }
 
-void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, size_t n_cols)
+#define DOT_CHUNK 256 /* input pairs converted at a time */
+
+/* With AVX512-BF16 the processor multiplies bfloat16 pairs and adds them to float32 in
+ * one instruction. The inputs must be bfloat16 too, which would cost them half their
+ * precision, so each is split in two, its rounding and what the rounding left (together
+ * 16 significant bits), and both are multiplied: the weights are read once. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void gemv_bf16_panels_dot(float *y, const uint16_t *w, const float *x, size_t n_panels,
+                                 size_t n_cols)
+{
+    size_t n_pairs = n_cols / 2;
+    uint32_t head[DOT_CHUNK], tail[DOT_CHUNK];
+    for (size_t q0 = 0; q0 < n_pairs; q0 += DOT_CHUNK) {
+        size_t n = n_pairs - q0 < DOT_CHUNK ? n_pairs - q0 : DOT_CHUNK;
+        for (size_t i = 0; i < n; i += 8) { /* 16 inputs, 8 pairs, at a time */
+            __mmask16 m = (__mmask16)(2 * (n - i) >= 16 ? 0xffff : (1u << (2 * (n - i))) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(m, x + 2 * (q0 + i));
+            __m256bh h = _mm512_cvtneps_pbh(v);
+            __m512 rounded = _mm512_castsi512_ps(
+                _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)h), 16));
+            __m256bh l = _mm512_cvtneps_pbh(_mm512_sub_ps(v, rounded));
+            _mm256_mask_storeu_epi16(head + i, m, (__m256i)h);
+            _mm256_mask_storeu_epi16(tail + i, m, (__m256i)l);
+        }
+        for (size_t p = 0; p < n_panels; p++) {
+            const uint16_t *panel = w + p * CN_PANEL * n_cols + q0 * 2 * CN_PANEL;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(),
+                   a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            size_t q = 0;
+            for (; q + 2 <= n; q += 2) {
+                __m512bh v0 = (__m512bh)_mm512_loadu_si512(panel + q * 2 * CN_PANEL);
+                __m512bh v1 = (__m512bh)_mm512_loadu_si512(panel + (q + 1) * 2 * CN_PANEL);
+                a0 = _mm512_dpbf16_ps(a0, v0, (__m512bh)_mm512_set1_epi32((int)head[q]));
+                a1 = _mm512_dpbf16_ps(a1, v0, (__m512bh)_mm512_set1_epi32((int)tail[q]));
+                a2 = _mm512_dpbf16_ps(a2, v1, (__m512bh)_mm512_set1_epi32((int)head[q + 1]));
+                a3 = _mm512_dpbf16_ps(a3, v1, (__m512bh)_mm512_set1_epi32((int)tail[q + 1]));
+            }
+            if (q < n) {
+                __m512bh v0 = (__m512bh)_mm512_loadu_si512(panel + q * 2 * CN_PANEL);
+                a0 = _mm512_dpbf16_ps(a0, v0, (__m512bh)_mm512_set1_epi32((int)head[q]));
+                a1 = _mm512_dpbf16_ps(a1, v0, (__m512bh)_mm512_set1_epi32((int)tail[q]));
+            }
+            __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+            float *out = y + p * CN_PANEL;
+            _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), sum));
+        }
+    }
+    gemv_bf16_last_input(y, w, x, n_panels, n_cols);
+}
+#endif
+
+static _Atomic int kernel_limit = CN_BF16_DOT;
+
+void cn_kernels_limit(int level)
+{
+    kernel_limit = level;
+}
+
+int cn_kernels_best(void)
+{
+#ifdef HAVE_AVX512_PANELS
+    static _Atomic int best = -1; /* every thread that asks gets the same answer */
+    if (best < 0) {
+        int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+        best = avx512 && __builtin_cpu_supports("avx512bf16") ? CN_BF16_DOT
+               : avx512                                       ? CN_BF16_AVX512
+                                                              : CN_BF16_PORTABLE;
+    }
+    return best < kernel_limit ? best : kernel_limit;
+#else
+    return CN_BF16_PORTABLE;
+#endif
+}
+
+void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, size_t n_cols,
+                  int kernel)
 {
     size_t n_panels = n_rows / CN_PANEL, whole = n_panels * CN_PANEL;
+    switch (kernel) {
 #ifdef HAVE_AVX512_PANELS
-    static _Atomic int avx512 = -1; /* every thread that asks gets the same answer */
-    if (avx512 < 0)
-        avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-    if (avx512 && avx512_allowed)
-        gemv_bf16_panels_avx512(y, w, x, n_panels, n_cols);
-    else
+    case CN_BF16_DOT: gemv_bf16_panels_dot(y, w, x, n_panels, n_cols); break;
+    case CN_BF16_AVX512: gemv_bf16_panels_avx512(y, w, x, n_panels, n_cols); break;
 #endif
-        gemv_bf16_panels(y, w, x, n_panels, n_cols);
+    default: gemv_bf16_panels(y, w, x, n_panels, n_cols);
+    }
     gemv_bf16_rows(y + whole, w + whole * n_cols, x, n_rows - whole, n_cols);
 }
 

@@ -39,22 +39,33 @@ void cn_gemv_f32(float *y, const float *w, const float *x, size_t n_rows, size_t
 /* Rows per panel of the packed bfloat16 layout. */
 #define CN_PANEL 16
 
+/* The kernels of the bfloat16 product, from the plainest; cn_kernels_best says which the
+ * processor has. */
+enum {
+    CN_BF16_PORTABLE, /* plain loops: products and sums in float32 */
+    CN_BF16_AVX512,   /* the same in 512-bit registers */
+    CN_BF16_DOT,      /* AVX512-BF16 dot products, each input split in two bfloat16 parts
+                         (16 significant bits of it instead of float32's 24) */
+};
+
+/* The best kernel of this processor, at most the ceiling set by cn_kernels_limit
+ * (CN_BF16_DOT by default: no ceiling); the tests and benchmarks check and time each. */
+int cn_kernels_best(void);
+void cn_kernels_limit(int kernel);
+
 /* Rounds a (n_rows, n_cols) float32 matrix to bfloat16 (the upper half of each float32,
- * which halves the bytes a step reads) and lays it out for cn_gemv_bf16: the rows in
- * panels of CN_PANEL, each panel column by column (for every input, the CN_PANEL weights
- * of its rows side by side, so one vector load feeds CN_PANEL rows and no row needs a
- * horizontal sum); rows after the last whole panel stay row by row. The packed matrix has
- * the matrix's size, and its rows from any multiple of CN_PANEL on are again a packed
- * matrix (which is how a product is split between threads). */
-void cn_pack_bf16(uint16_t *out, const float *w, size_t n_rows, size_t n_cols);
+ * which halves the bytes a step reads) and lays it out for the kernel's cn_gemv_bf16: the
+ * rows in panels of CN_PANEL, so that one vector load feeds CN_PANEL rows and no row needs
+ * a horizontal sum. Inside a panel, for CN_BF16_DOT the inputs two by two, the rows'
+ * weights of inputs k and k+1 interleaved (an odd last input alone); for the others input
+ * by input. Rows after the last whole panel stay row by row. The packed matrix has the
+ * matrix's size, and its rows from any multiple of CN_PANEL on are again a packed matrix
+ * (which is how a product is split between threads). */
+void cn_pack_bf16(uint16_t *out, const float *w, size_t n_rows, size_t n_cols, int kernel);
 
-/* y[r] += sum_k W[r][k] x[k] on a matrix packed by cn_pack_bf16; products and sums in
- * float32. AVX-512 where the processor has it, else plain loops. */
-void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, size_t n_cols);
-
-/* Whether cn_gemv_bf16 may use AVX-512 where the processor has it (the default); the
- * tests and benchmarks turn it off to check and time the portable loops. */
-void cn_kernels_allow_avx512(int allow);
+/* y[r] += sum_k W[r][k] x[k] on a matrix packed for the same kernel. */
+void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, size_t n_cols,
+                  int kernel);
 
 /* Rounds float32 values to bfloat16 (to nearest, ties to even). */
 void cn_to_bf16(uint16_t *out, const float *in, size_t n);

@@ -212,13 +212,16 @@ int cn_model_set_corpus(CnModel *model, const uint16_t *ids, size_t n_ids,
 static void pack(CnModel *model, const float *tensor, int n_rows, int n_cols)
 {
     cn_pack_bf16(model->params_bf16 + (tensor - model->params), tensor, (size_t)n_rows,
-                 (size_t)n_cols);
+                 (size_t)n_cols, model->bf16_kernel);
 }
 
 int cn_model_make_bf16(CnModel *model, CnError *err)
 {
-    if (model->params_bf16)
+    int kernel = cn_kernels_best();
+    if (model->params_bf16 && model->bf16_kernel == kernel)
         return 0;
+    free(model->params_bf16); /* packed for another kernel (a benchmark's ceiling) */
+    model->bf16_kernel = kernel;
     model->params_bf16 = aligned_alloc(64, (model->n_params * 2 + 63) / 64 * 64);
     if (!model->params_bf16)
         return cn_fail(err, "out of memory for bfloat16 weights");

@@ -68,6 +68,7 @@ typedef struct {
     size_t mapping_size;
     uint16_t *params_bf16; /* (n_params) bfloat16 copy for inference, its matrices packed
                               for the step (cn_model_make_bf16), or NULL */
+    int bf16_kernel;       /* the product kernel they are packed for (src/kernels.h) */
 } CnModel;
 
 /* Checks a configuration; the message says which value is out of range. */
