@@ -164,6 +164,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_infer: %s\n", err.message);
         return 1;
     }
+    if (save_path) { /* for measuring `continuo generate` from the outside */
+        uint16_t corpus[200];
+        uint32_t starts[1] = {0};
+        for (int i = 0; i < 200; i++)
+            corpus[i] = (uint16_t)(i * 7 % n_vocab);
+        m.info.seq = 100;
+        if (cn_model_set_corpus(&m, corpus, 200, starts, 1, &err) ||
+            cn_model_save(&m, NULL, save_path, &err))
+            fprintf(stderr, "bench_infer: %s\n", err.message);
+    }
     CnState stateful, window;
     cn_state_init(&stateful, &m, CN_MODE_STATEFUL, 100, &err);
     cn_state_init(&window, &m, CN_MODE_WINDOW, 100, &err);
@@ -173,15 +183,18 @@ int main(int argc, char **argv)
         const char *name;
         int bytes_per_weight;
         int limit; /* the bfloat16 kernel at most (kernels.h) */
-    } runs[] = {{CN_KERNEL_F32, 1, "float32, own kernel", 4, CN_BF16_DOT},
-                {CN_KERNEL_F32, 2, "float32, own kernel", 4, CN_BF16_DOT},
-                {CN_KERNEL_BF16, 1, "bfloat16, portable loops", 2, CN_BF16_PORTABLE},
-                {CN_KERNEL_BF16, 1, "bfloat16, AVX-512 float32 arithmetic", 2, CN_BF16_AVX512},
-                {CN_KERNEL_BF16, 1, "bfloat16, AVX512-BF16 dot products", 2, CN_BF16_DOT},
-                {CN_KERNEL_BF16, 2, "bfloat16, AVX-512 float32 arithmetic", 2, CN_BF16_AVX512},
-                {CN_KERNEL_BF16, 2, "bfloat16, AVX512-BF16 dot products", 2, CN_BF16_DOT},
-                {CN_KERNEL_BLAS, 1, "float32, OpenBLAS sgemv", 4, CN_BF16_DOT},
-                {CN_KERNEL_BLAS, 2, "float32, OpenBLAS sgemv", 4, CN_BF16_DOT}};
+        int packed; /* float32 weights packed in place (from then on) */
+    } runs[] = {{CN_KERNEL_F32, 1, "float32, own kernel", 4, CN_BF16_DOT, 0},
+                {CN_KERNEL_F32, 2, "float32, own kernel", 4, CN_BF16_DOT, 0},
+                {CN_KERNEL_BF16, 1, "bfloat16, portable loops", 2, CN_BF16_PORTABLE, 0},
+                {CN_KERNEL_BF16, 1, "bfloat16, AVX-512 float32 arithmetic", 2, CN_BF16_AVX512, 0},
+                {CN_KERNEL_BF16, 1, "bfloat16, AVX512-BF16 dot products", 2, CN_BF16_DOT, 0},
+                {CN_KERNEL_BF16, 2, "bfloat16, AVX-512 float32 arithmetic", 2, CN_BF16_AVX512, 0},
+                {CN_KERNEL_BF16, 2, "bfloat16, AVX512-BF16 dot products", 2, CN_BF16_DOT, 0},
+                {CN_KERNEL_BLAS, 1, "float32, OpenBLAS sgemv", 4, CN_BF16_DOT, 0},
+                {CN_KERNEL_BLAS, 2, "float32, OpenBLAS sgemv", 4, CN_BF16_DOT, 0},
+                {CN_KERNEL_F32, 1, "float32 packed, own kernel", 4, CN_BF16_DOT, 1},
+                {CN_KERNEL_F32, 2, "float32 packed, own kernel", 4, CN_BF16_DOT, 1}};
     double bandwidth[5][3] = {{0}}; /* by bytes per weight and threads */
     for (int t = 1; t <= 2; t++) {
         bandwidth[4][t] = read_bandwidth(weight_bytes, t);
@@ -197,6 +210,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         openblas_set_num_threads(runs[i].kernel == CN_KERNEL_BLAS ? runs[i].threads : 1);
         cn_kernels_limit(runs[i].limit);
+        if (runs[i].packed && cn_model_pack_f32(&m, &err)) {
+            fprintf(stderr, "bench_infer: %s\n", err.message);
+            return 1;
+        }
         if (runs[i].kernel == CN_KERNEL_BF16 && cn_kernels_best() != runs[i].limit)
             continue; /* this processor lacks it */
         if (runs[i].kernel == CN_KERNEL_BF16 && cn_model_make_bf16(&m, &err)) { /* repacks */
@@ -222,16 +239,6 @@ int main(int argc, char **argv)
                "(%.1f MB at %.1f GB/s): %.2fx the floor\n",
                step, note, runs[i].name, runs[i].threads, runs[i].threads > 1 ? "s" : "",
                floor_us, bytes / 1e6, rate, step / floor_us);
-    }
-    if (save_path) { /* for measuring `continuo generate` from the outside */
-        uint16_t corpus[200];
-        uint32_t starts[1] = {0};
-        for (int i = 0; i < 200; i++)
-            corpus[i] = (uint16_t)(i * 7 % n_vocab);
-        m.info.seq = 100;
-        if (cn_model_set_corpus(&m, corpus, 200, starts, 1, &err) ||
-            cn_model_save(&m, NULL, save_path, &err))
-            fprintf(stderr, "bench_infer: %s\n", err.message);
     }
     cn_state_free(&stateful);
     cn_state_free(&window);

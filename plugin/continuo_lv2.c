@@ -132,7 +132,7 @@ static Loaded *load_model(Continuo *self, const char *path, const CnEngineOption
         return NULL;
     }
     strcpy(l->path, path);
-    if (cn_model_load(&l->model, path, 0, NULL, &err)) {
+    if (cn_model_load(&l->model, path, 0, NULL, &err) || cn_model_pack_f32(&l->model, &err)) {
         lv2_log_error(&self->logger, "continuo: cannot load the model: %s\n", err.message);
         free(l);
         return NULL;

@@ -169,6 +169,43 @@ void cn_gemv_f32(float *y, const float *w, const float *x, size_t n_rows, size_t
     }
 }
 
+void cn_pack_f32(float *w, size_t n_rows, size_t n_cols, float *scratch)
+{
+    for (size_t r0 = 0; r0 + CN_PANEL <= n_rows; r0 += CN_PANEL) {
+        float *panel = w + r0 * n_cols; /* the panel's rows, row by row, become input by input */
+        memcpy(scratch, panel, CN_PANEL * n_cols * sizeof(float));
+        for (size_t k = 0; k < n_cols; k++)
+            for (size_t j = 0; j < CN_PANEL; j++)
+                panel[k * CN_PANEL + j] = scratch[j * n_cols + k];
+    }
+}
+
+/* Four inputs at a time into four accumulators of a panel's rows. */
+CN_CLONES
+static void gemv_f32_panels(float *y, const float *w, const float *x, size_t n_panels,
+                            size_t n_cols)
+{
+    for (size_t p = 0; p < n_panels; p++) {
+        const float *panel = w + p * CN_PANEL * n_cols;
+        float a0[CN_PANEL] = {0}, a1[CN_PANEL] = {0}, a2[CN_PANEL] = {0}, a3[CN_PANEL] = {0};
+        size_t k = 0;
+        for (; k + 4 <= n_cols; k += 4) {
+            const float *c = panel + k * CN_PANEL;
+            for (int j = 0; j < CN_PANEL; j++) {
+                a0[j] += c[j] * x[k];
+                a1[j] += c[CN_PANEL + j] * x[k + 1];
+                a2[j] += c[2 * CN_PANEL + j] * x[k + 2];
+                a3[j] += c[3 * CN_PANEL + j] * x[k + 3];
+            }
+        }
+        for (; k < n_cols; k++)
+            for (int j = 0; j < CN_PANEL; j++)
+                a0[j] += panel[k * CN_PANEL + j] * x[k];
+        for (int j = 0; j < CN_PANEL; j++)
+            y[p * CN_PANEL + j] += (a0[j] + a1[j]) + (a2[j] + a3[j]);
+    }
+}
+
 static inline float bf16_to_float(uint16_t b)
 {
     uint32_t bits = (uint32_t)b << 16;
@@ -289,6 +326,31 @@ static void gemv_bf16_panels_avx512(float *y, const uint16_t *w, const float *x,
         _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), sum));
     }
 }
+/* The float32 panels in 512-bit registers. */
+__attribute__((target("avx512f")))
+static void gemv_f32_panels_avx512(float *y, const float *w, const float *x, size_t n_panels,
+                                   size_t n_cols)
+{
+    for (size_t p = 0; p < n_panels; p++) {
+        const float *panel = w + p * CN_PANEL * n_cols;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
+               a3 = _mm512_setzero_ps();
+        size_t k = 0;
+        for (; k + 4 <= n_cols; k += 4) {
+            const float *c = panel + k * CN_PANEL;
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(c), _mm512_set1_ps(x[k]), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(c + CN_PANEL), _mm512_set1_ps(x[k + 1]), a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(c + 2 * CN_PANEL), _mm512_set1_ps(x[k + 2]), a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(c + 3 * CN_PANEL), _mm512_set1_ps(x[k + 3]), a3);
+        }
+        for (; k < n_cols; k++)
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(panel + k * CN_PANEL), _mm512_set1_ps(x[k]), a0);
+        __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        float *out = y + p * CN_PANEL;
+        _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), sum));
+    }
+}
+
 /* The odd last input of every panel, into y. */
 static void gemv_bf16_last_input(float *y, const uint16_t *w, const float *x, size_t n_panels,
                                  size_t n_cols)
@@ -374,6 +436,20 @@ int cn_kernels_best(void)
 #else
     return CN_BF16_PORTABLE;
 #endif
+}
+
+void cn_gemv_f32_packed(float *y, const float *w, const float *x, size_t n_rows,
+                        size_t n_cols)
+{
+    size_t n_panels = n_rows / CN_PANEL, whole = n_panels * CN_PANEL;
+#ifdef HAVE_AVX512_PANELS
+    if (cn_kernels_best() >= CN_BF16_AVX512)
+        gemv_f32_panels_avx512(y, w, x, n_panels, n_cols);
+    else
+#endif
+        gemv_f32_panels(y, w, x, n_panels, n_cols);
+    if (whole < n_rows)
+        cn_gemv_f32(y + whole, w + whole * n_cols, x, n_rows - whole, n_cols);
 }
 
 void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, size_t n_cols,

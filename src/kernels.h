@@ -39,6 +39,15 @@ void cn_gemv_f32(float *y, const float *w, const float *x, size_t n_rows, size_t
 /* Rows per panel of the packed bfloat16 layout. */
 #define CN_PANEL 16
 
+/* Lays a float32 matrix out in place in panels of CN_PANEL rows, input by input, as
+ * cn_pack_bf16 does for its float32 kernels (rows after the last whole panel stay row by
+ * row); scratch holds CN_PANEL * n_cols floats. */
+void cn_pack_f32(float *w, size_t n_rows, size_t n_cols, float *scratch);
+
+/* y[r] += sum_k W[r][k] x[k] on a matrix packed by cn_pack_f32. */
+void cn_gemv_f32_packed(float *y, const float *w, const float *x, size_t n_rows,
+                        size_t n_cols);
+
 /* The kernels of the bfloat16 product, from the plainest; cn_kernels_best says which the
  * processor has. */
 enum {

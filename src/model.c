@@ -1,6 +1,7 @@
 /* Model hyperparameters, the padded parameter layout, and Keras-style initialization. */
 #include "continuo/model.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,14 +210,37 @@ int cn_model_set_corpus(CnModel *model, const uint16_t *ids, size_t n_ids,
     return 0;
 }
 
-static void pack(CnModel *model, const float *tensor, int n_rows, int n_cols)
+/* Calls fn on every matrix a step multiplies by: each layer's input and recurrent
+ * kernels, the dense layer, the output layer (rows, columns as stored). */
+static void for_each_step_matrix(CnModel *model,
+                                 void (*fn)(CnModel *, float *, size_t, size_t, void *),
+                                 void *user)
 {
-    cn_pack_bf16(model->params_bf16 + (tensor - model->params), tensor, (size_t)n_rows,
-                 (size_t)n_cols, model->bf16_kernel);
+    const CnModelConfig *c = &model->config;
+    CnParams *w = &model->w;
+    size_t n_in = c->n_embed > 0 ? (size_t)c->n_embed : 1, H = (size_t)c->n_hidden;
+    for (int l = 0; l < c->n_layers; l++) {
+        fn(model, w->lstm[l].w_x, 4 * H, n_in, user);
+        fn(model, w->lstm[l].w_h, 4 * H, H, user);
+        n_in = H;
+    }
+    if (c->n_dense > 0)
+        fn(model, w->dense_w, (size_t)c->n_dense, H, user);
+    fn(model, w->out_w, (size_t)c->n_vocab, c->n_dense > 0 ? (size_t)c->n_dense : H, user);
+}
+
+static void pack_bf16(CnModel *model, float *tensor, size_t n_rows, size_t n_cols, void *user)
+{
+    (void)user;
+    cn_pack_bf16(model->params_bf16 + (tensor - model->params), tensor, n_rows, n_cols,
+                 model->bf16_kernel);
 }
 
 int cn_model_make_bf16(CnModel *model, CnError *err)
 {
+    if (model->f32_packed)
+        return cn_fail(err, "the float32 weights are already packed for inference; make the "
+                            "bfloat16 copy first");
     int kernel = cn_kernels_best();
     if (model->params_bf16 && model->bf16_kernel == kernel)
         return 0;
@@ -228,17 +252,37 @@ int cn_model_make_bf16(CnModel *model, CnError *err)
     /* every matrix of a step's products packed at its own offset; the rest (biases, the
        embedding) is read in float32 and left as it is */
     cn_to_bf16(model->params_bf16, model->params, model->n_params);
+    for_each_step_matrix(model, pack_bf16, NULL);
+    return 0;
+}
+
+static void pack_f32(CnModel *model, float *tensor, size_t n_rows, size_t n_cols, void *scratch)
+{
+    (void)model;
+    cn_pack_f32(tensor, n_rows, n_cols, scratch);
+}
+
+int cn_model_pack_f32(CnModel *model, CnError *err)
+{
+    if (model->f32_packed)
+        return 0;
     const CnModelConfig *c = &model->config;
-    const CnParams *w = &model->w;
-    int n_in = c->n_embed > 0 ? c->n_embed : 1, H = c->n_hidden;
-    for (int l = 0; l < c->n_layers; l++) {
-        pack(model, w->lstm[l].w_x, 4 * H, n_in);
-        pack(model, w->lstm[l].w_h, 4 * H, H);
-        n_in = H;
+    size_t widest = (size_t)(c->n_hidden > c->n_embed ? c->n_hidden : c->n_embed);
+    if ((size_t)c->n_dense > widest)
+        widest = (size_t)c->n_dense;
+    float *scratch = malloc(CN_PANEL * widest * sizeof(float));
+    if (!scratch)
+        return cn_fail(err, "out of memory for packing the weights");
+    /* a read-only file mapping becomes a private writable one: the pages written are
+       copied from the file's as they are packed, so the resident size stays the same */
+    if (model->owned_mapping &&
+        mprotect(model->owned_mapping, model->mapping_size, PROT_READ | PROT_WRITE) != 0) {
+        free(scratch);
+        return cn_fail(err, "cannot make the weights writable for packing: %s", strerror(errno));
     }
-    if (c->n_dense > 0)
-        pack(model, w->dense_w, c->n_dense, H);
-    pack(model, w->out_w, c->n_vocab, c->n_dense > 0 ? c->n_dense : H);
+    for_each_step_matrix(model, pack_f32, scratch);
+    free(scratch);
+    model->f32_packed = 1;
     return 0;
 }
 

@@ -209,6 +209,8 @@ static void gemv_rows(const CnState *s, float *y, const float *w, const float *x
     if (s->kernel == CN_KERNEL_BF16 && m->params_bf16)
         cn_gemv_bf16(y, m->params_bf16 + (w - m->params), x, (size_t)rows, (size_t)cols,
                      m->bf16_kernel);
+    else if (m->f32_packed) /* whatever the kernel asked: the row-major weights are gone */
+        cn_gemv_f32_packed(y, w, x, (size_t)rows, (size_t)cols);
     else if (s->kernel == CN_KERNEL_BLAS)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, x, 1, 1.0f, y, 1);
     else

@@ -248,6 +248,9 @@ static int write_atomically(const char *path, const Section *sections, int n, Cn
 int cn_model_save(const CnModel *model, const CnTrainState *train_state, const char *path,
                   CnError *err)
 {
+    if (model->f32_packed)
+        return cn_fail(err, "this model's weights are packed for inference and cannot be "
+                            "saved");
     Text config = {0}, tensors = {0}, vocab = {0}, info = {0};
     int rc = 0;
     if (config_text(model, &config) || tensors_text(&model->config, &tensors) ||

@@ -181,6 +181,54 @@ static void test_bfloat16_and_threaded_steps(void)
     cn_model_free(&m);
 }
 
+/* The float32 matrices packed in place (in the file's read-only mapping made private and
+ * writable): steps agree with the row-major ones to rounding, on one thread or three, and
+ * the packed model refuses to be saved or given a bfloat16 copy. */
+static void test_packed_float32_steps(void)
+{
+    CnError err = {{0}};
+    CnModel plain, packed;
+    const char *path = CONTINUO_SOURCE_DIR "/weights/default.cnw";
+    CHECK(cn_model_load(&plain, path, 0, NULL, &err) == 0);
+    CHECK(cn_model_load(&packed, path, 0, NULL, &err) == 0);
+    CHECK(packed.owned_mapping != NULL); /* the read-only mapping path */
+    CHECK(cn_model_pack_f32(&packed, &err) == 0 && packed.f32_packed);
+    int V = plain.config.n_vocab;
+    CnState a, b, c;
+    CHECK(cn_state_init(&a, &plain, CN_MODE_STATEFUL, 0, &err) == 0);
+    CHECK(cn_state_init(&b, &packed, CN_MODE_STATEFUL, 0, &err) == 0);
+    CHECK(cn_state_init(&c, &packed, CN_MODE_STATEFUL, 0, &err) == 0);
+    CHECK(cn_state_set_threads(&c, 3, &err) == 0);
+    for (int portable = 0; portable < 2; portable++) { /* the AVX-512 kernel, if any */
+        cn_kernels_limit(portable ? CN_BF16_PORTABLE : CN_BF16_DOT);
+        cn_state_reset(&a), cn_state_reset(&b), cn_state_reset(&c);
+        double worst = 0;
+        int identical = 1;
+        for (int t = 0; t < 40; t++) {
+            int token = (t * 13 + 5) % V;
+            const float *pa = cn_state_step(&a, token), *pb = cn_state_step(&b, token);
+            worst = fmax(worst, max_diff(pa, pb, V));
+            identical &= memcmp(pb, cn_state_step(&c, token), (size_t)V * sizeof(float)) == 0;
+        }
+        printf("# packed float32 step (%s) against row-major: %.2e\n",
+               portable ? "portable loops" : "best kernel", worst);
+        CHECK(worst < 1e-5);
+        CHECK(identical);
+    }
+    cn_kernels_limit(CN_BF16_DOT);
+    char *dir = test_make_temp_dir("packed"), out[4200];
+    snprintf(out, sizeof out, "%s/x.cnw", dir);
+    CHECK(cn_model_save(&packed, NULL, out, &err) == -1 && strstr(err.message, "packed"));
+    CHECK(cn_model_make_bf16(&packed, &err) == -1 && strstr(err.message, "packed"));
+    test_remove_tree(dir);
+    free(dir);
+    cn_state_free(&a);
+    cn_state_free(&b);
+    cn_state_free(&c);
+    cn_model_free(&plain);
+    cn_model_free(&packed);
+}
+
 static void test_window_and_stateful_agree_for_the_first_window(void)
 {
     CnModel m = new_model(5, 7);
@@ -372,6 +420,7 @@ int main(void)
     RUN(test_step_matches_the_batched_network);
     RUN(test_the_packed_bfloat16_product);
     RUN(test_bfloat16_and_threaded_steps);
+    RUN(test_packed_float32_steps);
     RUN(test_window_and_stateful_agree_for_the_first_window);
     RUN(test_a_copied_state_continues_identically);
     RUN(test_argmax_and_its_equivalents);

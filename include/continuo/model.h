@@ -69,6 +69,7 @@ typedef struct {
     uint16_t *params_bf16; /* (n_params) bfloat16 copy for inference, its matrices packed
                               for the step (cn_model_make_bf16), or NULL */
     int bf16_kernel;       /* the product kernel they are packed for (src/kernels.h) */
+    int f32_packed;        /* the float32 matrices are packed for the step (inference only) */
 } CnModel;
 
 /* Checks a configuration; the message says which value is out of range. */
@@ -86,6 +87,12 @@ int cn_model_init(CnModel *model, const CnModelConfig *config, const CnVocab *vo
                   uint64_t seed, CnError *err);
 
 void cn_model_free(CnModel *model);
+
+/* Reorders the float32 matrices in place for the inference step, which then reads them
+ * about twice as fast, at no cost in memory or accuracy. Afterwards the model serves
+ * inference states only: it cannot be saved, trained, evaluated in batches or given a
+ * bfloat16 copy (make that first). -1 with a message on failure. */
+int cn_model_pack_f32(CnModel *model, CnError *err);
 
 /* Makes a bfloat16 copy of the parameters, which halves the bytes an inference step reads
  * (states created afterwards may use it, see state.h). */

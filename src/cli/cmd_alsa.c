@@ -250,7 +250,8 @@ int cmd_alsa(int argc, char **argv)
     if (cn_seq_check_device(CN_SEQ_DEVICE, &err))
         return cli_error(2, "%s", err.message);
     CnModel model;
-    if (cn_model_load(&model, a.weights, 0, NULL, &err)) /* before any port exists */
+    if (cn_model_load(&model, a.weights, 0, NULL, &err) || /* before any port exists */
+        cn_model_pack_f32(&model, &err))
         return cli_error(1, "%s", err.message);
     static AlsaClient c;
     memset(&c, 0, sizeof c);

@@ -227,7 +227,8 @@ int cmd_generate(int argc, char **argv)
         return parsed > 0 ? 0 : 2;
     CnModel m;
     CnError err = {{0}};
-    if (cn_model_load(&m, a.weights, 0, NULL, &err) || (a.bf16 && cn_model_make_bf16(&m, &err)))
+    if (cn_model_load(&m, a.weights, 0, NULL, &err) ||
+        (a.bf16 ? cn_model_make_bf16(&m, &err) : cn_model_pack_f32(&m, &err)))
         return cli_error(1, "%s", err.message);
     int *prime = NULL;
     size_t n_prime = 0, n_mapped = 0;

@@ -202,8 +202,14 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
     jack_set_process_callback(c->client, process, c);
     jack_set_xrun_callback(c->client, on_xrun, c);
     jack_on_info_shutdown(c->client, on_shutdown, c);
-    if (jack_activate(c->client) != 0)
-        return cli_error(1, "cannot activate the JACK client");
+    if (jack_activate(c->client) != 0) {
+        if (!a->reconnect)
+            return cli_error(1, "cannot activate the JACK client");
+        /* a server still starting up can refuse; with --reconnect, try it again */
+        fprintf(stderr, "continuo: cannot activate the JACK client yet\n");
+        atomic_store(&c->shutdown, 1);
+        return 0;
+    }
     connect_ports(c, a);
     printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until a timebase "
            "master says otherwise); Ctrl-C stops\n", jack_port_name(c->in),
@@ -231,11 +237,11 @@ static int wait_for_server(JackClient *c, const CliPlayArgs *a)
     fprintf(stderr, "continuo: the JACK server stopped or dropped this client; waiting for it "
                     "to come back (Ctrl-C stops)\n");
     while (!stop_requested) {
+        usleep(500000); /* never a busy loop, whatever the server answers */
         if (open_client(c, a, 1) == 0)
             return 0;
         if (c->client)
             return -1; /* a server, but no ports: said why */
-        sleep(1);
     }
     return 1;
 }
@@ -256,7 +262,8 @@ int cmd_jack(int argc, char **argv)
         return parsed > 0 ? 0 : 2;
     CnModel model;
     CnError err = {{0}};
-    if (cn_model_load(&model, a.weights, 0, NULL, &err)) /* before any port exists */
+    if (cn_model_load(&model, a.weights, 0, NULL, &err) || /* before any port exists */
+        cn_model_pack_f32(&model, &err))
         return cli_error(1, "%s", err.message);
     static JackClient c; /* the process thread reaches it until the client is closed */
     memset(&c, 0, sizeof c);
