@@ -4,13 +4,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
-#include "continuo/sampler.h"
 
 #ifndef CONTINUO_VERSION
 #define CONTINUO_VERSION "0.1.0"
 #endif
+
+/* `continuo jack` is a program of its own beside this one, so that the other commands
+ * run where JACK is not installed and do not carry its libraries. */
+static int cmd_jack_program(int argc, char **argv)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+    if (n <= 0)
+        return cli_error(1, "cannot find where continuo is: %s", strerror(errno));
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    strcpy(slash ? slash + 1 : self, "continuo-jack");
+    argv[0] = "continuo-jack";
+    (void)argc;
+    execv(self, argv);
+    return cli_error(1, "cannot run %s, the JACK client that comes with continuo: %s", self,
+                     strerror(errno));
+}
 
 static const struct {
     const char *name;
@@ -24,83 +42,9 @@ static const struct {
     {"eval", cmd_eval, "measure a model on music it did not train on"},
     {"info", cmd_info, "check a weights file and describe it"},
     {"roll", cmd_roll, "draw a MIDI file as a piano roll (SVG)"},
-    {"jack", cmd_jack, "play along live as a JACK MIDI client"},
+    {"jack", cmd_jack_program, "play along live as a JACK MIDI client"},
     {"alsa", cmd_alsa, "play along live as an ALSA sequencer client (no JACK needed)"},
 };
-
-int cli_error(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("continuo: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return code;
-}
-
-int cli_parse_long(const char *option, const char *text, long min, long max, long *value)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end != '\0' || v < min || v > max) {
-        cli_error(2, "%s takes a whole number from %ld to %ld, not '%s'", option, min, max, text);
-        return -1;
-    }
-    *value = v;
-    return 0;
-}
-
-int cli_parse_double(const char *option, const char *text, double min, double max,
-                     double *value)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end != '\0' || !(v >= min && v <= max)) {
-        cli_error(2, "%s takes a number from %g to %g, not '%s'", option, min, max, text);
-        return -1;
-    }
-    *value = v;
-    return 0;
-}
-
-int cli_sampler_option(int code, const char *arg, double max_temperature, void *options)
-{
-    CnSamplerOptions *s = options;
-    long v;
-    double x;
-    switch (code) {
-    case 't':
-        if (cli_parse_double("--temperature", arg, 0, max_temperature, &x))
-            return -1;
-        s->temperature = (float)x;
-        return 1;
-    case CLI_OPT_TOP_K:
-        if (cli_parse_long("--top-k", arg, 0, 100000, &v))
-            return -1;
-        s->top_k = (int)v;
-        return 1;
-    case CLI_OPT_TOP_P:
-        if (cli_parse_double("--top-p", arg, 1e-6, 1, &x))
-            return -1;
-        s->top_p = (float)x;
-        return 1;
-    case CLI_OPT_REP_PENALTY:
-        if (cli_parse_double("--repetition-penalty", arg, 1, 100, &x))
-            return -1;
-        s->repetition_penalty = (float)x;
-        return 1;
-    case CLI_OPT_REP_WINDOW:
-        if (cli_parse_long("--repetition-window", arg, 0, CN_SAMPLER_MAX_WINDOW, &v))
-            return -1;
-        s->repetition_window = (int)v;
-        return 1;
-    default:
-        return 0;
-    }
-}
 
 static void usage(FILE *out)
 {

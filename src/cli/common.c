@@ -1,0 +1,82 @@
+/* What every subcommand shares: error messages and option parsing. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "continuo/sampler.h"
+
+int cli_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("continuo: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+int cli_parse_long(const char *option, const char *text, long min, long max, long *value)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < min || v > max) {
+        cli_error(2, "%s takes a whole number from %ld to %ld, not '%s'", option, min, max, text);
+        return -1;
+    }
+    *value = v;
+    return 0;
+}
+
+int cli_parse_double(const char *option, const char *text, double min, double max,
+                     double *value)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !(v >= min && v <= max)) {
+        cli_error(2, "%s takes a number from %g to %g, not '%s'", option, min, max, text);
+        return -1;
+    }
+    *value = v;
+    return 0;
+}
+
+int cli_sampler_option(int code, const char *arg, double max_temperature, void *options)
+{
+    CnSamplerOptions *s = options;
+    long v;
+    double x;
+    switch (code) {
+    case 't':
+        if (cli_parse_double("--temperature", arg, 0, max_temperature, &x))
+            return -1;
+        s->temperature = (float)x;
+        return 1;
+    case CLI_OPT_TOP_K:
+        if (cli_parse_long("--top-k", arg, 0, 100000, &v))
+            return -1;
+        s->top_k = (int)v;
+        return 1;
+    case CLI_OPT_TOP_P:
+        if (cli_parse_double("--top-p", arg, 1e-6, 1, &x))
+            return -1;
+        s->top_p = (float)x;
+        return 1;
+    case CLI_OPT_REP_PENALTY:
+        if (cli_parse_double("--repetition-penalty", arg, 1, 100, &x))
+            return -1;
+        s->repetition_penalty = (float)x;
+        return 1;
+    case CLI_OPT_REP_WINDOW:
+        if (cli_parse_long("--repetition-window", arg, 0, CN_SAMPLER_MAX_WINDOW, &v))
+            return -1;
+        s->repetition_window = (int)v;
+        return 1;
+    default:
+        return 0;
+    }
+}
