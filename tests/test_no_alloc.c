@@ -1,5 +1,6 @@
 /* What runs beside the audio thread allocates nothing: an inference step (through
- * OpenBLAS too) and a sampler draw, counted by the process-wide allocation counter. */
+ * OpenBLAS too, on packed float32 or bfloat16 weights, shared with helper threads) and a
+ * sampler draw, counted by the process-wide allocation counter. */
 #include <cblas.h>
 
 #include "alloc_counter.h"
@@ -13,7 +14,10 @@
 
 static const char *names[] = {"0.4.7", "2.7", "C4", "D4", "E4", "F#4", "G4", "A4", "B4"};
 
-static void steps_allocate_nothing(int n_embed, CnMode mode, int threads)
+enum { ROW_MAJOR, PACKED_F32, PACKED_BF16 };
+static const char *packings[] = {"row-major", "packed float32", "packed bfloat16"};
+
+static void steps_allocate_nothing(int n_embed, CnMode mode, int threads, int packing)
 {
     openblas_set_num_threads(threads);
     CnVocab vocab;
@@ -24,12 +28,18 @@ static void steps_allocate_nothing(int n_embed, CnMode mode, int threads)
                             .n_dense = 64, .dropout = 0.3f};
     CnModel m;
     CHECK(cn_model_init(&m, &config, &vocab, 1, &err) == 0);
+    if (packing == PACKED_BF16)
+        CHECK(cn_model_make_bf16(&m, &err) == 0);
+    if (packing == PACKED_F32)
+        CHECK(cn_model_pack_f32(&m, &err) == 0);
     CnState state;
     CnSampler sampler;
     CnSamplerOptions o = {.temperature = 0.9f, .top_k = 5, .top_p = 0.9f,
                           .repetition_penalty = 1.2f, .repetition_window = 8};
     CHECK(cn_state_init(&state, &m, mode, 6, &err) == 0);
     CHECK(cn_sampler_init(&sampler, 9, &o, 1, &err) == 0);
+    if (packing != ROW_MAJOR) /* the helper threads are started before counting */
+        CHECK(cn_state_set_threads(&state, threads, &err) == 0);
     cn_sampler_sample(&sampler, cn_state_step(&state, 2)); /* BLAS warms up its buffers */
     alloc_counter_start();
     int token = 3;
@@ -39,8 +49,8 @@ static void steps_allocate_nothing(int n_embed, CnMode mode, int threads)
     (void)copy;
     cn_state_reset(&state);
     long n = alloc_counter_stop();
-    printf("# embed %d, %s mode, %d BLAS threads: %ld allocations in 50 steps\n", n_embed,
-           mode == CN_MODE_STATEFUL ? "stateful" : "window", threads, n);
+    printf("# embed %d, %s mode, %s, %d threads: %ld allocations in 50 steps\n", n_embed,
+           mode == CN_MODE_STATEFUL ? "stateful" : "window", packings[packing], threads, n);
     CHECK(n == 0);
     cn_sampler_free(&sampler);
     cn_state_free(&state);
@@ -50,13 +60,15 @@ static void steps_allocate_nothing(int n_embed, CnMode mode, int threads)
 
 static void test_stateful_steps_allocate_nothing(void)
 {
-    steps_allocate_nothing(0, CN_MODE_STATEFUL, 1);
-    steps_allocate_nothing(16, CN_MODE_STATEFUL, 2);
+    steps_allocate_nothing(0, CN_MODE_STATEFUL, 1, ROW_MAJOR);
+    steps_allocate_nothing(16, CN_MODE_STATEFUL, 2, ROW_MAJOR);
+    steps_allocate_nothing(16, CN_MODE_STATEFUL, 2, PACKED_F32);
+    steps_allocate_nothing(16, CN_MODE_STATEFUL, 2, PACKED_BF16);
 }
 
 static void test_window_steps_allocate_nothing(void)
 {
-    steps_allocate_nothing(16, CN_MODE_WINDOW, 2);
+    steps_allocate_nothing(16, CN_MODE_WINDOW, 2, ROW_MAJOR);
 }
 
 static void test_ring_traffic_allocates_nothing(void)
