@@ -13,6 +13,15 @@
 #define CN_CLONES
 #endif
 
+/* A loop whose iterations touch only their own elements, even where arrays coincide. */
+#if defined(__clang__)
+#define CN_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define CN_INDEPENDENT _Pragma("GCC ivdep")
+#else
+#define CN_INDEPENDENT
+#endif
+
 /* exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln2 / 2, exp(r) by a degree-6
  * polynomial (Cephes expf coefficients); 2^n built in the exponent bits. n is rounded by
  * adding and taking away 1.5 * 2^23, which vectorizes everywhere (roundf is a libm call
@@ -61,7 +70,7 @@ void cn_lstm_cell(float *gates, const float *c_prev, float *c, float *h, float *
           *go = gates + 3 * n_hidden;
     /* element j reads and writes index j only, so the loop vectorizes even where the step
        passes c_prev and c as the same array */
-#pragma GCC ivdep
+    CN_INDEPENDENT
     for (size_t j = 0; j < n_hidden; j++) {
         float i = sigmoid_one(gi[j]), f = sigmoid_one(gf[j]), g = tanh_one(gg[j]),
               o = sigmoid_one(go[j]);
