@@ -57,7 +57,8 @@ typedef struct {
 } WorkMessage;
 
 typedef struct {
-    uint32_t type; /* WORK_LOAD */
+    uint32_t type;           /* WORK_LOAD */
+    CnEngineOptions options; /* the controls when it was asked: the worker reads no port */
     char path[MAX_PATH];
 } LoadMessage;
 
@@ -85,6 +86,7 @@ typedef struct {
     uint64_t beat_frame;
     int was_enabled, notify;
     CnEngineOptions sent;          /* the options the worker last got */
+    int configure_next;            /* send them with the next pass even if unchanged */
     OutEvent events[MAX_OUT];      /* what the engine writes this cycle */
     int n_out;
     /* The current model's path for save(), which may run beside run(): two slots, the one
@@ -300,7 +302,7 @@ static void request_load(Continuo *self, const LV2_Atom *value)
     if (!value || value->type != self->uris.atom_Path || value->size == 0 ||
         value->size >= MAX_PATH)
         return;
-    LoadMessage msg = {.type = WORK_LOAD};
+    LoadMessage msg = {.type = WORK_LOAD, .options = options_from_controls(self)};
     memcpy(msg.path, LV2_ATOM_BODY_CONST(value), value->size);
     msg.path[value->size] = '\0';
     uint32_t size = (uint32_t)(offsetof(LoadMessage, path) + strlen(msg.path) + 1);
@@ -362,7 +364,7 @@ static void swap_model(Continuo *self)
         self->current = old;
         return;
     }
-    self->sent.length = 0; /* the new engine gets the controls on its first pass */
+    self->configure_next = 1; /* the new engine gets the controls on its first pass */
     self->notify = 1;
 }
 
@@ -451,12 +453,15 @@ static void run(LV2_Handle instance, uint32_t n_frames)
     if (!atomic_load(&self->pass_pending)) { /* one worker pass at a time */
         CnEngineOptions now = options_from_controls(self);
         WorkMessage msg = {.type = WORK_PASS, .loaded = self->current,
-                           .configure = !same_controls(&now, &self->sent), .options = now};
+                           .configure = self->configure_next || !same_controls(&now, &self->sent),
+                           .options = now};
         atomic_store(&self->pass_pending, 1);
         if (self->schedule->schedule_work(self->schedule->handle, sizeof msg, &msg) ==
             LV2_WORKER_SUCCESS) {
-            if (msg.configure)
+            if (msg.configure) {
                 self->sent = now;
+                self->configure_next = 0;
+            }
         } else {
             atomic_store(&self->pass_pending, 0);
         }
@@ -485,8 +490,7 @@ static LV2_Worker_Status work(LV2_Handle instance, LV2_Worker_Respond_Function r
         LoadMessage msg;
         memcpy(&msg, data, size);
         msg.path[size - offsetof(LoadMessage, path) - 1] = '\0';
-        CnEngineOptions options = options_from_controls(self);
-        Loaded *l = load_model(self, msg.path, &options);
+        Loaded *l = load_model(self, msg.path, &msg.options);
         if (l) { /* on failure the current model plays on; load_model said why */
             WorkMessage reply = {.type = WORK_LOADED, .loaded = l};
             if (respond(handle, sizeof reply, &reply) != LV2_WORKER_SUCCESS)

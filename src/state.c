@@ -224,7 +224,8 @@ static void gemv2(const CnState *s, float *y, int rows, const float *w, const fl
                   int cols, const float *w2, const float *x2, int cols2)
 {
     int n = s->n_threads, panels = rows / CN_PANEL;
-    if (n == 1 || s->kernel == CN_KERNEL_BLAS || panels < n) {
+    int blas = s->kernel == CN_KERNEL_BLAS && !s->model->f32_packed; /* threads of its own */
+    if (n == 1 || blas || panels < n) {
         gemv_rows(s, y, w, x, rows, cols);
         if (w2)
             gemv_rows(s, y, w2, x2, rows, cols2);

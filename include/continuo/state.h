@@ -53,8 +53,10 @@ void cn_state_free(CnState *state);
 
 /* Shares every matrix-vector product of a step (own kernels) between the calling thread
  * and n_threads - 1 helper threads started here, which spin briefly between products and
- * sleep when no step comes. 1 (the default) stops them. Not for a real-time thread: the
- * caller waits for its helpers by spinning. Not RT; -1 with a message on failure. */
+ * sleep when no step comes. 1 (the default) stops them. The helpers keep the state's
+ * address, so a state with helpers must not be moved (copy it with cn_state_copy). Not for
+ * a real-time thread: the caller waits for its helpers by spinning. Not RT; -1 with a
+ * message on failure. */
 int cn_state_set_threads(CnState *state, int n_threads, CnError *err);
 
 /* Back to the start of a stream: zero state, empty history. */
