@@ -81,6 +81,8 @@ typedef struct {
 
     Loaded *current, *pending;     /* RT side: playing, and waiting to be swapped in */
     _Atomic int pass_pending;      /* a worker pass is scheduled and not done */
+    _Atomic uint64_t due_frame;    /* the last pass wants the next one by this frame */
+    int poked;                     /* the engine got something since the last pass */
     uint64_t frame;                /* frames since instantiation */
     double bpm, speed;
     uint64_t beat_frame;
@@ -245,6 +247,7 @@ static void activate(LV2_Handle instance)
 {
     Continuo *self = instance;
     cn_engine_panic(&self->current->engine); /* whatever sounded before is released */
+    self->poked = 1;
 }
 
 static void collect(uint32_t offset, const uint8_t *bytes, int size, void *user)
@@ -396,8 +399,10 @@ static void run(LV2_Handle instance, uint32_t n_frames)
     cn_engine_rt_clock(e, self->frame);
     int enabled = control(self, PORT_ENABLE, 1, 0, 1) >= 0.5f;
     int thru = control(self, PORT_THRU, 1, 0, 1) >= 0.5f;
-    if (self->was_enabled && !enabled)
+    if (self->was_enabled && !enabled) {
         cn_engine_panic(e);
+        self->poked = 1;
+    }
     self->was_enabled = enabled;
 
     const LV2_Atom_Event *thru_events[MAX_OUT];
@@ -407,15 +412,19 @@ static void run(LV2_Handle instance, uint32_t n_frames)
         {
             uint32_t offset = ev->time.frames < n_frames ? (uint32_t)ev->time.frames : 0;
             if (ev->body.type == u->midi_Event && is_midi_message(ev)) {
-                if (enabled)
+                if (enabled) {
                     cn_engine_rt_input(e, self->frame + offset, LV2_ATOM_BODY_CONST(&ev->body),
                                        ev->body.size);
+                    self->poked = 1;
+                }
                 if ((thru || !enabled) && n_thru < MAX_OUT)
                     thru_events[n_thru++] = ev;
             } else if (ev->body.type == u->atom_Object || ev->body.type == u->atom_Blank) {
                 const LV2_Atom_Object *obj = (const LV2_Atom_Object *)&ev->body;
-                if (obj->body.otype == u->time_Position)
+                if (obj->body.otype == u->time_Position) {
                     follow_position(self, obj, offset);
+                    self->poked = 1;
+                }
                 else if (obj->body.otype == u->patch_Set || obj->body.otype == u->patch_Get)
                     handle_patch(self, obj);
             }
@@ -450,14 +459,18 @@ static void run(LV2_Handle instance, uint32_t n_frames)
     }
     lv2_atom_forge_pop(&self->forge, &seq);
 
-    if (!atomic_load(&self->pass_pending)) { /* one worker pass at a time */
-        CnEngineOptions now = options_from_controls(self);
-        WorkMessage msg = {.type = WORK_PASS, .loaded = self->current,
-                           .configure = self->configure_next || !same_controls(&now, &self->sent),
+    /* One worker pass at a time, and only when there is something to do: input or a change
+       came, or the engine's next deadline falls in this cycle. */
+    CnEngineOptions now = options_from_controls(self);
+    int configure = self->configure_next || !same_controls(&now, &self->sent);
+    if (!atomic_load(&self->pass_pending) &&
+        (self->poked || configure || self->frame + n_frames >= atomic_load(&self->due_frame))) {
+        WorkMessage msg = {.type = WORK_PASS, .loaded = self->current, .configure = configure,
                            .options = now};
         atomic_store(&self->pass_pending, 1);
         if (self->schedule->schedule_work(self->schedule->handle, sizeof msg, &msg) ==
             LV2_WORKER_SUCCESS) {
+            self->poked = 0;
             if (msg.configure) {
                 self->sent = now;
                 self->configure_next = 0;
@@ -483,7 +496,7 @@ static LV2_Worker_Status work(LV2_Handle instance, LV2_Worker_Respond_Function r
         CnError err = {{0}};
         if (msg.configure && cn_engine_configure(&msg.loaded->engine, &msg.options, &err))
             lv2_log_warning(&self->logger, "continuo: %s\n", err.message);
-        cn_engine_work(&msg.loaded->engine);
+        atomic_store(&self->due_frame, cn_engine_work(&msg.loaded->engine));
         atomic_store(&self->pass_pending, 0);
     } else if (type == WORK_LOAD && size > offsetof(LoadMessage, path) &&
                size <= sizeof(LoadMessage)) {

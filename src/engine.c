@@ -1,5 +1,6 @@
 /* The play-along engine: RT side (clock, input, output with the note table) and the worker
  * thread (live tokenizer, model state, answers scheduled ahead on the eighth-note grid). */
+#define _GNU_SOURCE /* sem_clockwait */
 #include "continuo/engine.h"
 
 #include <errno.h>
@@ -167,10 +168,12 @@ struct CnWorker {
     uint64_t chord_start;
     /* the answer being prepared or played (respond) */
     int answering;
-    uint64_t answer_start, answer_end;
+    uint64_t answer_end;     /* UINT64_MAX until all of the answer is scheduled */
+    uint64_t answer_next;    /* frame of the next token to sample */
     int answer_ids[MAX_ANSWER];
     uint64_t answer_frames[MAX_ANSWER];
     int answer_length;
+    int answer_sampled;      /* tokens of the answer sampled and scheduled so far */
     CnState scratch;         /* the answer is sampled on a copy of the listening state */
     /* continuous */
     uint64_t scheduled_until;
@@ -216,12 +219,13 @@ static void flush_chord(CnEngine *e, Worker *w)
 /* Feeds the played part of the current answer into the listening state. */
 static void finish_answer(CnEngine *e, Worker *w, uint64_t played_until)
 {
-    for (int i = 0; i < w->answer_length && w->answer_frames[i] < played_until; i++) {
+    for (int i = 0; i < w->answer_sampled && w->answer_frames[i] < played_until; i++) {
         cn_state_step(&e->state, w->answer_ids[i]);
         e->stats.tokens_played++;
     }
     w->answering = 0;
     w->answer_length = 0;
+    w->answer_sampled = 0;
 }
 
 static void cancel_output(CnEngine *e, Worker *w)
@@ -315,35 +319,50 @@ static int sample_next(CnEngine *e, const float *probs)
     return cn_sampler_sample(&e->sampler, probs);
 }
 
-/* Samples a whole answer on a copy of the listening state and schedules it. */
-static void prepare_answer(CnEngine *e, Worker *w, uint64_t start)
+/* Samples the answer's tokens due before horizon, one model step each, on the copy of
+ * the listening state the answer started from. Pacing the steps a beat ahead (rather than
+ * the whole answer at once) keeps the worker from hogging a core and the memory bus for
+ * the length of an answer, and lets a temperature change reach the answer being played. */
+static void extend_answer(CnEngine *e, Worker *w, uint64_t horizon)
+{
+    uint32_t generation = atomic_load(&e->generation);
+    while (w->answer_sampled < w->answer_length) {
+        int i = w->answer_sampled;
+        if (i > 0 && w->answer_next >= horizon)
+            return;
+        if (i > 0)
+            cn_state_step(&w->scratch, w->answer_ids[i - 1]);
+        int id = sample_next(e, w->scratch.probs);
+        w->answer_ids[i] = id;
+        w->answer_frames[i] = w->answer_next;
+        schedule_token(e, w, id, w->answer_next, generation);
+        w->answer_sampled++;
+        w->answer_next += frames_per_beat(e) / 2; /* the tempo may change mid-answer */
+    }
+    if (w->answer_end == UINT64_MAX) { /* all scheduled: the last notes end a beat later */
+        flush_offs(e, w, generation);
+        w->answer_end = w->answer_next + frames_per_beat(e);
+    }
+}
+
+static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now)
 {
     flush_chord(e, w);
     cn_state_copy(&w->scratch, &e->state);
-    const float *probs = e->state.probs;
-    uint64_t eighth = frames_per_beat(e) / 2;
-    uint32_t generation = atomic_load(&e->generation);
-    int length = e->options.length < MAX_ANSWER ? e->options.length : MAX_ANSWER;
-    for (int i = 0; i < length; i++) {
-        int id = sample_next(e, probs);
-        w->answer_ids[i] = id;
-        w->answer_frames[i] = start + (uint64_t)i * eighth;
-        schedule_token(e, w, id, w->answer_frames[i], generation);
-        if (i + 1 < length)
-            probs = cn_state_step(&w->scratch, id);
-    }
-    flush_offs(e, w, generation);
-    w->answer_length = length;
+    w->answer_length = e->options.length < MAX_ANSWER ? e->options.length : MAX_ANSWER;
+    w->answer_sampled = 0;
     w->answering = 1;
-    w->answer_start = start;
-    w->answer_end = start + (uint64_t)length * eighth + frames_per_beat(e);
+    w->answer_next = start;
+    w->answer_end = UINT64_MAX;
     w->heard_since_answer = 0;
     e->stats.answers++;
+    extend_answer(e, w, now + frames_per_beat(e));
 }
 
 static void respond(CnEngine *e, Worker *w, uint64_t now)
 {
     if (w->answering) {
+        extend_answer(e, w, now + frames_per_beat(e));
         if (now >= w->answer_end)
             finish_answer(e, w, UINT64_MAX);
         return;
@@ -357,7 +376,7 @@ static void respond(CnEngine *e, Worker *w, uint64_t now)
                            (uint64_t)(e->options.wait_beats * (double)frames_per_beat(e));
     uint64_t ahead = (uint64_t)(PREPARE_AHEAD_SECONDS * e->options.sample_rate);
     if (now + ahead >= silence_end)
-        prepare_answer(e, w, next_grid(e, silence_end));
+        start_answer(e, w, next_grid(e, silence_end), now);
 }
 
 static void play_on(CnEngine *e, Worker *w, uint64_t now)
@@ -380,20 +399,35 @@ static void play_on(CnEngine *e, Worker *w, uint64_t now)
     }
 }
 
-static void wait_a_little(CnEngine *e)
+/* The frame by which the worker has something to do if the player does nothing: the
+ * edge of a chord, the moment to prepare an answer, the next token a beat ahead, the end
+ * of an answer. UINT64_MAX: nothing until the player plays. */
+static uint64_t next_due(CnEngine *e, Worker *w)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 2 * 1000 * 1000; /* 2 ms: the grain of the worker's clock */
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
+    uint64_t due = UINT64_MAX, beat = frames_per_beat(e);
+    uint64_t chord_window = (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
+    if (w->n_chord > 0)
+        due = w->chord_start + chord_window + 1;
+    if (w->mode == CN_PLAY_CONTINUOUS) {
+        uint64_t next = w->scheduled_until > beat ? w->scheduled_until - beat + 1 : 0;
+        return next < due ? next : due;
     }
-    while (sem_timedwait(&e->wake, &until) != 0 && errno == EINTR)
-        ;
+    if (w->answering) {
+        uint64_t next = w->answer_end;
+        if (w->answer_sampled < w->answer_length)
+            next = w->answer_next > beat ? w->answer_next - beat + 1 : 0;
+        return next < due ? next : due;
+    }
+    if (w->heard_since_answer && w->held == 0) {
+        uint64_t silence_end = w->last_activity + (uint64_t)(e->options.wait_beats * (double)beat);
+        uint64_t ahead = (uint64_t)(PREPARE_AHEAD_SECONDS * e->options.sample_rate);
+        uint64_t next = silence_end > ahead ? silence_end - ahead : 0;
+        return next < due ? next : due;
+    }
+    return due;
 }
 
-void cn_engine_work(CnEngine *e)
+uint64_t cn_engine_work(CnEngine *e)
 {
     Worker *w = e->work;
     CnTimedEvent ev;
@@ -415,15 +449,32 @@ void cn_engine_work(CnEngine *e)
         respond(e, w, now);
     else
         play_on(e, w, now);
+    return next_due(e, w);
+}
+
+/* Sleeps until the RT side posts (player input, panic, stop) or the next pass is due.
+ * The frame clock only moves with the host's cycles, so the wait is bounded both ways:
+ * at least 1 ms (no spinning on a stopped clock), at most 50 ms (tempo and option
+ * changes, which post nothing, are seen within that). */
+static void wait_until_due(CnEngine *e, uint64_t due)
+{
+    uint64_t now = atomic_load_explicit(&e->now_frame, memory_order_acquire);
+    double seconds = due > now ? (double)(due - now) / e->options.sample_rate : 0;
+    seconds = seconds < 0.001 ? 0.001 : seconds > 0.05 ? 0.05 : seconds;
+    struct timespec until; /* on the monotonic clock: a wall-clock jump must not stall it */
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    long nanos = until.tv_nsec + (long)(seconds * 1e9);
+    until.tv_sec += nanos / 1000000000;
+    until.tv_nsec = nanos % 1000000000;
+    while (sem_clockwait(&e->wake, CLOCK_MONOTONIC, &until) != 0 && errno == EINTR)
+        ;
 }
 
 static void *worker_main(void *arg)
 {
     CnEngine *e = arg;
-    while (!atomic_load(&e->stop)) {
-        wait_a_little(e);
-        cn_engine_work(e);
-    }
+    while (!atomic_load(&e->stop))
+        wait_until_due(e, cn_engine_work(e));
     return NULL;
 }
 

@@ -211,6 +211,100 @@ static void test_a_flood_of_junk_does_no_harm(void)
            (unsigned long long)s.dropped_in);
 }
 
+/* ----- Driven by the host, without the engine's thread (as in the LV2 plugin) ----- */
+
+static int input_came, passes;
+static uint64_t due;
+
+/* One cycle: clock, a worker pass when the host must give one (every cycle, or only on
+ * input and at the deadline the last pass returned), output. */
+static void drive(CnEngine *e, int n, int every_cycle)
+{
+    for (int i = 0; i < n; i++) {
+        cn_engine_rt_clock(e, cycle_frame);
+        if (every_cycle || input_came || cycle_frame + PERIOD > due) {
+            due = cn_engine_work(e);
+            CHECK(due > cycle_frame); /* a pass leaves nothing due now */
+            passes++;
+            input_came = 0;
+        }
+        cn_engine_rt_output(e, cycle_frame, PERIOD, 512, record, NULL);
+        cycle_frame += PERIOD;
+    }
+}
+
+static void play_driven(CnEngine *e, int every_cycle)
+{
+    static const uint8_t keys[] = {60, 62, 64, 65, 67, 65, 64, 62};
+    for (int i = 0; i < 8; i++) {
+        play(e, 0x90, keys[i], 96);
+        input_came = 1;
+        drive(e, 40, every_cycle);
+        play(e, 0x80, keys[i], 0);
+        input_came = 1;
+        drive(e, 7, every_cycle);
+    }
+}
+
+static Recorded answered_every_cycle[20000];
+static int n_answered_every_cycle;
+
+/* The same phrase and seed, the worker run every cycle and then only when due: the same
+ * answer, note for note, from a fraction of the passes; and the answer is sampled a beat
+ * ahead of the music, not all at once when it starts. */
+static void test_passes_only_when_due_and_an_answer_paced(void)
+{
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.length = 32;
+    CnError err = {{0}};
+    int passes_of[2] = {0, 0}, cycles = 8 * 47 + 1900;
+    size_t most_ahead = 0;
+    for (int every_cycle = 1; every_cycle >= 0; every_cycle--) {
+        CnEngine e;
+        CHECK(cn_engine_init(&e, &model, &o, &err) == 0);
+        cycle_frame = 0;
+        n_out = 0;
+        passes = 0;
+        due = 0;
+        input_came = 0;
+        play_driven(&e, every_cycle);
+        for (int i = 0; i < 1900; i++) { /* 10 s: the wait (1 s), the answer (8 s), its end */
+            size_t before = cn_ring_count(&e.out);
+            drive(&e, 1, every_cycle);
+            size_t after = cn_ring_count(&e.out);
+            if (before == 0 && after > most_ahead) /* the pass that started the answer */
+                most_ahead = after;
+        }
+        passes_of[every_cycle] = passes;
+        CnEngineStats s = cn_engine_stats(&e);
+        CHECK(s.answers == 1 && s.late_events == 0 && s.dropped_out == 0);
+        cn_engine_stop(&e);
+        if (every_cycle) {
+            memcpy(answered_every_cycle, out, sizeof out);
+            n_answered_every_cycle = n_out;
+        }
+    }
+    int n_on = 0, off_grid = 0, same = n_out == n_answered_every_cycle;
+    for (int i = 0; i < n_out; i++) {
+        if (is_on(&out[i])) {
+            n_on++;
+            off_grid += out[i].frame % EIGHTH != 0;
+        }
+        same = same && out[i].frame == answered_every_cycle[i].frame &&
+               !memcmp(out[i].bytes, answered_every_cycle[i].bytes, 3);
+    }
+    printf("# %d cycles: %d passes when due, %d every cycle; %d note-ons, %d off the grid; "
+           "%zu events scheduled by the pass that started the answer\n",
+           cycles, passes_of[0], passes_of[1], n_on, off_grid, most_ahead);
+    CHECK(n_on >= 32 && off_grid == 0 && all_released());
+    CHECK(same);
+    CHECK(passes_of[1] == cycles);
+    CHECK(passes_of[0] < cycles / 10);
+    /* two tokens (the first and the next, a beat ahead), at most 13 keys each, whereas
+       the whole answer is at least 32 note-ons and their note-offs */
+    CHECK(most_ahead > 0 && most_ahead <= 2 * 13);
+}
+
 int main(void)
 {
     CnError err = {{0}};
@@ -222,6 +316,7 @@ int main(void)
     RUN(test_the_player_interrupts_within_a_cycle);
     RUN(test_continuous_mode_keeps_playing_and_panic_silences);
     RUN(test_a_flood_of_junk_does_no_harm);
+    RUN(test_passes_only_when_due_and_an_answer_paced);
     cn_model_free(&model);
     return test_finish();
 }

@@ -147,6 +147,7 @@ typedef struct {
     Note out[8000];
     int n_out;
     char notified[4200]; /* the last model path the plugin reported (patch:Set) */
+    int n_blocks, n_work;  /* blocks run, worker requests the plugin made */
 } Host;
 
 static Host *host_new(uint32_t block)
@@ -283,6 +284,8 @@ static void run_block(Host *h)
     rt_leave();
     read_output(h);
 
+    h->n_blocks++;
+    h->n_work += n_requests;
     for (int i = 0; i < n_requests; i++)
         h->worker->work(lilv_instance_get_handle(h->instance), respond, NULL,
                         requests[i].size, requests[i].data);
@@ -396,13 +399,17 @@ static void answers_on_the_grid(uint32_t block, double bpm, uint64_t position_fr
     Answer a = answer_from(h, 1, 0, origin, eighth);
     Answer thru = answer_from(h, 0, 0, 0, 1);
     printf("# %g bpm, blocks of %u: %d answer note-ons, first at %llu (expected %llu), %d off "
-           "the grid; %d notes passed through\n", bpm, block, a.n_on,
-           (unsigned long long)a.first, (unsigned long long)expected, a.off_grid, thru.n_on);
+           "the grid; %d notes passed through; worker asked %d times in %d blocks\n", bpm, block,
+           a.n_on, (unsigned long long)a.first, (unsigned long long)expected, a.off_grid,
+           thru.n_on, h->n_work, h->n_blocks);
     CHECK(a.n_on >= 16);
     CHECK(a.first == expected);
     CHECK(a.off_grid == 0);
     CHECK(sounding(h, 1, UINT64_MAX) == 0);
     CHECK(thru.n_on == 8 && thru.first == phrase_start);
+    /* the worker runs on input and when the engine has something due, not every block:
+       16 input events, about 20 answer steps and deadlines */
+    CHECK(h->n_work > 16 && h->n_work < 100 && h->n_work < h->n_blocks / 4);
     host_free(h);
 }
 

@@ -92,15 +92,17 @@ int cn_engine_start(CnEngine *engine, const CnModel *model, const CnEngineOption
                     CnError *err);
 
 /* Allocates everything like cn_engine_start but starts no thread: the host runs
- * cn_engine_work itself, from a non-RT thread of its own (the LV2 worker), often enough
- * (every cycle or few milliseconds). Not RT. */
+ * cn_engine_work itself, from a non-RT thread of its own (the LV2 worker): after input
+ * comes, by the frame the last pass returned, and after option changes. Not RT. */
 int cn_engine_init(CnEngine *engine, const CnModel *model, const CnEngineOptions *options,
                    CnError *err);
 
 /* One pass of the worker: takes in what the player played, and prepares and schedules
- * what is due (an answer about 0.15 s before it starts). Never blocks; the time it takes
- * is that of the model steps it makes. Not RT; never called by two threads at once. */
-void cn_engine_work(CnEngine *engine);
+ * what is due (an answer starts about 0.15 s before its first note and is sampled a beat
+ * ahead of the music from then on). Never blocks; the time it takes is that of the model
+ * steps it makes. Returns the frame by which the next pass is needed if no input comes
+ * (UINT64_MAX: only when input comes). Not RT; never called by two threads at once. */
+uint64_t cn_engine_work(CnEngine *engine);
 
 /* Stops the worker (if started) and frees everything. Not RT. Send cn_engine_panic first and render one
  * more cycle if notes may be sounding. */
