@@ -1,43 +1,65 @@
 #!/bin/sh
 # Real-time behaviour of `continuo jack` with the default-sized network (3 x LSTM(512), or
-# MODEL=FILE) on
-# a dummy JACK server at 64 and 256 frames per period, 48 kHz: callback time (median, p99,
-# worst) as a share of the period, xruns, and when the answer comes against the wait asked.
-# Before each run, the same server for the same time with the player and, in continuo's
-# place in the graph, a client that does nothing but take MIDI in (jack_midi_dump): the
-# xruns a two-client graph has on this machine without continuo, the baseline for
-# continuo's.
-# Usage: [JACKD_MODE=--no-realtime|-R] bench/realtime.sh [SECONDS=60] [BUILD_DIR]
+# MODEL=FILE) on a dummy JACK server at 64 and 256 frames per period, 48 kHz: callback
+# time (median, p99, worst) as a share of the period, xruns, and when the answer comes
+# against the wait asked for.
+# Baseline: each run of continuo is paired with a run of the same length on a fresh server
+# in which bench/jack_idle takes continuo's place in the graph (same name, ports and
+# connections; a process callback that only clears its output). Its xruns are what the
+# graph costs on this machine without continuo's work. ROUNDS pairs per period, baseline
+# first, alternating, so slow drifts of a shared machine hit both sides alike.
+# Usage: [JACKD_MODE=--no-realtime|-R] [ROUNDS=1] [PERIODS="64 256"] \
+#        bench/realtime.sh [SECONDS=60] [BUILD_DIR]
 # (-R runs the server's threads with real-time priority, as on a musician's machine; it
 # needs the right to, e.g. root or the audio group with rtprio.)
 set -eu
 seconds=${1:-60}
 build=${2:-build}
+mode=${JACKD_MODE:---no-realtime}
 work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 if [ -n "${MODEL:-}" ]; then      # MODEL=weights/default.cnw: the shipped small network
   cp "$MODEL" "$work/model.cnw"
 else
   "$build"/bench/bench_infer --repeats 1 --save-model "$work/model.cnw" >/dev/null
 fi
-for period in 64 256; do
+
+# one run: a fresh server, the client in continuo's place ($1: idle or continuo), the
+# player for $seconds; prints the player's xrun count (and continuo's summary)
+run() {
   server=continuo-bench-$$-$period
-  jackd ${JACKD_MODE:---no-realtime} -n "$server" -d dummy -r 48000 -p "$period" >/dev/null 2>&1 &
+  jackd $mode -n "$server" -d dummy -r 48000 -p "$period" >/dev/null 2>&1 &
   jackd_pid=$!
-  jack_wait -s "$server" -w -t 10 >/dev/null
+  jack_wait -s "$server" -w -t 10 >/dev/null 2>&1
   export JACK_DEFAULT_SERVER="$server"
-  echo "== jackd ${JACKD_MODE:---no-realtime}, period $period frames, $seconds s, baseline: the player and jack_midi_dump as continuo"
-  jack_midi_dump continuo >/dev/null 2>&1 &
-  dump=$!
-  sleep 1
-  "$build"/bench/jack_player "$seconds" 2 | grep xruns
-  kill $dump; wait $dump 2>/dev/null || true
-  "$build"/continuo jack -w "$work/model.cnw" --wait 2 --length 32 >/dev/null 2>"$work/continuo.log" &
-  cont=$!
+  if [ "$1" = idle ]; then
+    "$build"/bench/jack_idle &
+  else
+    "$build"/continuo jack -w "$work/model.cnw" --wait 2 --length 32 >/dev/null \
+      2>"$work/continuo.log" &
+  fi
+  client=$!
   sleep 2
-  echo "== jackd ${JACKD_MODE:---no-realtime}, period $period frames ($(awk "BEGIN{printf \"%.2f\", $period/48}") ms), $seconds s"
-  "$build"/bench/jack_player "$seconds" 2
-  kill -TERM $cont; wait $cont || true
-  grep "stopped:" "$work/continuo.log" | sed 's/^continuo: //'
+  "$build"/bench/jack_player "$seconds" 2 >"$work/player.log"
+  kill -TERM $client; wait $client || true
   kill $jackd_pid; wait $jackd_pid 2>/dev/null || true
+  xruns=$(sed -n 's/^xruns the server reported during the [0-9]* s: //p' "$work/player.log")
+  if [ "$1" = idle ]; then
+    echo "  baseline: $xruns xruns"
+    base_total=$((base_total + xruns))
+  else
+    echo "  continuo: $xruns xruns; $(grep '^answers' "$work/player.log")"
+    grep "stopped:" "$work/continuo.log" | sed 's/^continuo: /    /'
+    cont_total=$((cont_total + xruns))
+  fi
+}
+
+for period in ${PERIODS:-64 256}; do
+  echo "== jackd $mode, period $period frames ($(awk "BEGIN{printf \"%.2f\", $period/48}") ms), ${ROUNDS:-1} x $seconds s each side"
+  base_total=0 cont_total=0
+  for round in $(seq "${ROUNDS:-1}"); do
+    run idle
+    run continuo
+  done
+  echo "  total xruns over ${ROUNDS:-1} x $seconds s: baseline $base_total, continuo $cont_total"
 done
-rm -rf "$work"
