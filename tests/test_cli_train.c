@@ -83,6 +83,13 @@ static void make_data_folder(void)
 
 static void test_two_epochs_on_seed_files(void)
 {
+    char stale[4400], stale_best[4400], kept[4400];
+    snprintf(stale, sizeof stale, "%s.tmp-k9Xq2Z", out); /* what a kill -9 mid-write leaves */
+    snprintf(stale_best, sizeof stale_best, "%s/model.best.cnw.tmp-a1b2c3", dir);
+    snprintf(kept, sizeof kept, "%s.tmp-notours", out); /* not mkstemp's pattern: kept */
+    test_write_file(stale, "half a checkpoint", 17);
+    test_write_file(stale_best, "half a checkpoint", 17);
+    test_write_file(kept, "someone else's", 14);
     const char *args[] = {"train", "--data", data_dir, "--out", out, "--epochs", "2",
                           "--hidden", "16", "--layers", "2", "--dense", "8", "--embed", "8",
                           "--seq", "20", "--batch", "8", "--val-split", "0.25", NULL};
@@ -91,6 +98,9 @@ static void test_two_epochs_on_seed_files(void)
     CHECK(test_file_contains(log_path, "truncated"));
     CHECK(test_file_contains(log_path, "epoch 2/2"));
     CHECK(count_lines(csv) == 3); /* header and two epochs */
+    CHECK(access(stale, F_OK) != 0 && access(stale_best, F_OK) != 0);
+    CHECK(test_file_contains(log_path, "model.cnw.tmp-k9Xq2Z, left by an interrupted"));
+    CHECK(access(kept, F_OK) == 0);
     const char *info[] = {"info", out, NULL};
     CHECK(run_cli(info, log_path, 1) == 0);
     CHECK(test_file_contains(log_path, "2 epochs"));
