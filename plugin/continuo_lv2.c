@@ -53,13 +53,15 @@ typedef struct {
     uint32_t type;
     Loaded *loaded;
     int configure;           /* WORK_PASS: the controls changed, apply options first */
+    int path_refused;        /* WORK_PASS: a model path too long to load came in */
     CnEngineOptions options;
 } WorkMessage;
 
+/* The path travels in the plugin's load_path, not in the message: a host's worker ring
+ * may be smaller than a long path. */
 typedef struct {
     uint32_t type;           /* WORK_LOAD */
     CnEngineOptions options; /* the controls when it was asked: the worker reads no port */
-    char path[MAX_PATH];
 } LoadMessage;
 
 typedef struct {
@@ -95,6 +97,12 @@ typedef struct {
        not being read is written, then the index flips. */
     char path_slot[2][MAX_PATH];
     _Atomic int path_index;
+    /* A model the host asked for: kept by run() until the worker is free to load it (the
+       latest ask wins), then copied to load_path, which the worker reads. */
+    char request_path[MAX_PATH];
+    int request_pending, path_refused;
+    char load_path[MAX_PATH];
+    _Atomic int load_busy;         /* load_path is the worker's until it clears this */
 } Continuo;
 
 static void map_uris(LV2_URID_Map *map, Uris *u)
@@ -302,14 +310,31 @@ static void follow_position(Continuo *self, const LV2_Atom_Object *obj, uint32_t
 
 static void request_load(Continuo *self, const LV2_Atom *value)
 {
-    if (!value || value->type != self->uris.atom_Path || value->size == 0 ||
-        value->size >= MAX_PATH)
+    if (!value || value->type != self->uris.atom_Path || value->size == 0)
         return;
+    if (value->size >= MAX_PATH) { /* said by the next worker pass (no logging here) */
+        self->path_refused = 1;
+        return;
+    }
+    memcpy(self->request_path, LV2_ATOM_BODY_CONST(value), value->size);
+    self->request_path[value->size] = '\0';
+    self->request_pending = 1;
+}
+
+/* Hands the requested model to the worker once it is free; retried every cycle until the
+ * host's worker takes the message. */
+static void send_load(Continuo *self)
+{
+    if (!self->request_pending || atomic_load(&self->load_busy))
+        return;
+    memcpy(self->load_path, self->request_path, strlen(self->request_path) + 1);
+    atomic_store(&self->load_busy, 1);
     LoadMessage msg = {.type = WORK_LOAD, .options = options_from_controls(self)};
-    memcpy(msg.path, LV2_ATOM_BODY_CONST(value), value->size);
-    msg.path[value->size] = '\0';
-    uint32_t size = (uint32_t)(offsetof(LoadMessage, path) + strlen(msg.path) + 1);
-    self->schedule->schedule_work(self->schedule->handle, size, &msg);
+    if (self->schedule->schedule_work(self->schedule->handle, sizeof msg, &msg) ==
+        LV2_WORKER_SUCCESS)
+        self->request_pending = 0;
+    else
+        atomic_store(&self->load_busy, 0);
 }
 
 static void handle_patch(Continuo *self, const LV2_Atom_Object *obj)
@@ -463,14 +488,17 @@ static void run(LV2_Handle instance, uint32_t n_frames)
        came, or the engine's next deadline falls in this cycle. */
     CnEngineOptions now = options_from_controls(self);
     int configure = self->configure_next || !same_controls(&now, &self->sent);
+    send_load(self);
     if (!atomic_load(&self->pass_pending) &&
-        (self->poked || configure || self->frame + n_frames >= atomic_load(&self->due_frame))) {
+        (self->poked || configure || self->path_refused ||
+         self->frame + n_frames >= atomic_load(&self->due_frame))) {
         WorkMessage msg = {.type = WORK_PASS, .loaded = self->current, .configure = configure,
-                           .options = now};
+                           .path_refused = self->path_refused, .options = now};
         atomic_store(&self->pass_pending, 1);
         if (self->schedule->schedule_work(self->schedule->handle, sizeof msg, &msg) ==
             LV2_WORKER_SUCCESS) {
             self->poked = 0;
+            self->path_refused = 0;
             if (msg.configure) {
                 self->sent = now;
                 self->configure_next = 0;
@@ -496,14 +524,18 @@ static LV2_Worker_Status work(LV2_Handle instance, LV2_Worker_Respond_Function r
         CnError err = {{0}};
         if (msg.configure && cn_engine_configure(&msg.loaded->engine, &msg.options, &err))
             lv2_log_warning(&self->logger, "continuo: %s\n", err.message);
+        if (msg.path_refused)
+            lv2_log_warning(&self->logger, "continuo: cannot load the model: its path is "
+                                           "longer than %d bytes\n", MAX_PATH - 1);
         atomic_store(&self->due_frame, cn_engine_work(&msg.loaded->engine));
         atomic_store(&self->pass_pending, 0);
-    } else if (type == WORK_LOAD && size > offsetof(LoadMessage, path) &&
-               size <= sizeof(LoadMessage)) {
+    } else if (type == WORK_LOAD && size == sizeof(LoadMessage)) {
         LoadMessage msg;
         memcpy(&msg, data, size);
-        msg.path[size - offsetof(LoadMessage, path) - 1] = '\0';
-        Loaded *l = load_model(self, msg.path, &msg.options);
+        char path[MAX_PATH];
+        memcpy(path, self->load_path, sizeof path);
+        atomic_store(&self->load_busy, 0);
+        Loaded *l = load_model(self, path, &msg.options);
         if (l) { /* on failure the current model plays on; load_model said why */
             WorkMessage reply = {.type = WORK_LOADED, .loaded = l};
             if (respond(handle, sizeof reply, &reply) != LV2_WORKER_SUCCESS)
