@@ -185,6 +185,37 @@ static void test_continuous_mode_keeps_playing_and_panic_silences(void)
     cn_engine_stop(&e);
 }
 
+/* CC 80 switches a listening engine into continuous mode and back, releasing what
+ * sounds; CC 71 sets the temperature, 0..127 to 0..2. */
+static void test_control_changes_switch_mode_and_temperature(void)
+{
+    CnEngine e;
+    start(&e, CN_PLAY_RESPOND);
+    run_cycles(&e, 200); /* a second of listening to nobody: silence */
+    CHECK(n_out == 0);
+    play(&e, 0xb0, CN_CC_TEMPERATURE, 127);
+    run_cycles(&e, 2);
+    CHECK(atomic_load(&e.temperature_milli) == 2000);
+    play(&e, 0xb0, CN_CC_TEMPERATURE, 32);
+    play(&e, 0xb0, CN_CC_MODE, 100);
+    run_cycles(&e, 400); /* 2.1 s of continuous play */
+    CHECK(atomic_load(&e.temperature_milli) == 32 * 2000 / 127);
+    CHECK(atomic_load(&e.mode) == CN_PLAY_CONTINUOUS);
+    int n_on = 0;
+    for (int i = 0; i < n_out; i++)
+        n_on += is_on(&out[i]);
+    play(&e, 0xb0, CN_CC_MODE, 0);
+    run_cycles(&e, 3);
+    CHECK(all_released()); /* the switch released what was sounding */
+    int after_switch = n_out;
+    run_cycles(&e, 200);
+    printf("# CC 80: %d note-ons in 2.1 s of continuous play, %d events after switching "
+           "back\n", n_on, n_out - after_switch);
+    CHECK(n_on >= 5); /* eight eighths fit; a slow worker may start a little late */
+    CHECK(n_out == after_switch); /* listening again: nothing more */
+    cn_engine_stop(&e);
+}
+
 static void test_a_flood_of_junk_does_no_harm(void)
 {
     CnEngine e;
@@ -315,6 +346,7 @@ int main(void)
     RUN(test_an_answer_follows_the_silence_on_the_grid);
     RUN(test_the_player_interrupts_within_a_cycle);
     RUN(test_continuous_mode_keeps_playing_and_panic_silences);
+    RUN(test_control_changes_switch_mode_and_temperature);
     RUN(test_a_flood_of_junk_does_no_harm);
     RUN(test_passes_only_when_due_and_an_answer_paced);
     cn_model_free(&model);
