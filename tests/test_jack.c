@@ -189,11 +189,13 @@ static int start_server(void)
     return wait_exit(spawn(wait_args, NULL, 0), 15) == 0 ? 0 : -1;
 }
 
-static pid_t start_continuo(int trap)
+/* continuo on the default weights, float32 or (bf16) bfloat16, connected to our clients */
+static pid_t start_continuo(int trap, int bf16)
 {
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
                           "-n", "cont", "--wait", "2", "--length", "16", "--seed", "4",
-                          "-i", "player:out", "-o", "recorder:in", NULL};
+                          "-i", "player:out", "-o", "recorder:in", bf16 ? "--bf16" : NULL,
+                          NULL};
     pid_t pid = spawn(args, log_path, trap);
     for (int i = 0; i < 100; i++) { /* until its ports are connected to ours */
         if (jack_port_connected(player_in) > 0 && jack_port_connected(player_out) > 0)
@@ -329,7 +331,7 @@ static void test_the_transport_tempo_and_beats_are_followed(void)
     CHECK(jack_set_timebase_callback(player, 0, timebase, NULL) == 0);
     jack_transport_locate(player, 0);
     jack_transport_start(player);
-    pid_t cont = start_continuo(0);
+    pid_t cont = start_continuo(0, 1); /* and on the bfloat16 weights */
     sleep_ms(300);
     int from = atomic_load(&n_received);
     play_phrase();
@@ -352,6 +354,7 @@ static void test_the_transport_tempo_and_beats_are_followed(void)
            off_beat_grid);
     CHECK(n_on >= 8);
     CHECK(off_beat_grid == 0);
+    CHECK(log_contains("bfloat16 weights"));
     jack_transport_stop(player); /* mid-answer: everything must stop */
     uint64_t stopped = now_frame();
     sleep_ms(300);
@@ -368,7 +371,7 @@ static void test_the_transport_tempo_and_beats_are_followed(void)
 
 static void test_a_vanishing_server_ends_the_client_cleanly(void)
 {
-    pid_t cont = start_continuo(0);
+    pid_t cont = start_continuo(0, 0);
     sleep_ms(500);
     jack_client_close(player);
     jack_client_close(recorder);
@@ -466,7 +469,7 @@ int main(void)
         jack_set_process_callback(recorder, recorder_process, NULL);
         jack_activate(recorder);
         int trap = CONTINUO_TRAP_AVAILABLE;
-        cont_pid = start_continuo(trap);
+        cont_pid = start_continuo(trap, 0);
         RUN(test_answers_on_the_grid_and_interruptions);
         RUN(test_a_flood_does_no_harm);
         sleep_ms(3000); /* the whole run under the trap lasts over 20 s */

@@ -216,10 +216,11 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
     int n_fds = snd_seq_poll_descriptors_count(c->seq, POLLIN);
     struct pollfd fds[8];
     n_fds = snd_seq_poll_descriptors(c->seq, fds, (unsigned)(n_fds < 8 ? n_fds : 8), POLLIN);
-    printf("continuo: listening on %d:%d, playing on %d:%d (%s mode, %g bpm%s); Ctrl-C stops\n",
-           snd_seq_client_id(c->seq), c->in_port, snd_seq_client_id(c->seq), c->out_port,
-           a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous", a->engine.bpm,
-           a->clock_in ? " until a MIDI clock says otherwise" : "");
+    printf("continuo: listening on %d:%d, playing on %d:%d (%s mode, %g bpm%s%s); Ctrl-C "
+           "stops\n", snd_seq_client_id(c->seq), c->in_port, snd_seq_client_id(c->seq),
+           c->out_port, a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
+           a->engine.bpm, a->clock_in ? " until a MIDI clock says otherwise" : "",
+           a->bf16 ? ", bfloat16 weights" : "");
     fflush(stdout);
     for (unsigned long pass = 1; !stop_requested; pass++) {
         poll(fds, (nfds_t)n_fds, PUMP_MS);
@@ -250,8 +251,7 @@ int cmd_alsa(int argc, char **argv)
     if (cn_seq_check_device(CN_SEQ_DEVICE, &err))
         return cli_error(2, "%s", err.message);
     CnModel model;
-    if (cn_model_load(&model, a.weights, 0, NULL, &err) || /* before any port exists */
-        cn_model_pack_f32(&model, &err))
+    if (cli_load_live_model(&model, &a, &err)) /* before any port exists */
         return cli_error(1, "%s", err.message);
     static AlsaClient c;
     memset(&c, 0, sizeof c);

@@ -212,9 +212,9 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
     }
     connect_ports(c, a);
     printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until a timebase "
-           "master says otherwise); Ctrl-C stops\n", jack_port_name(c->in),
+           "master says otherwise%s); Ctrl-C stops\n", jack_port_name(c->in),
            jack_port_name(c->out), a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
-           a->engine.bpm);
+           a->engine.bpm, a->bf16 ? ", bfloat16 weights" : "");
     fflush(stdout);
     for (int tick = 1; !stop_requested && !atomic_load(&c->shutdown); tick++) {
         usleep(50000);
@@ -262,8 +262,7 @@ int cmd_jack(int argc, char **argv)
         return parsed > 0 ? 0 : 2;
     CnModel model;
     CnError err = {{0}};
-    if (cn_model_load(&model, a.weights, 0, NULL, &err) || /* before any port exists */
-        cn_model_pack_f32(&model, &err))
+    if (cli_load_live_model(&model, &a, &err)) /* before any port exists */
         return cli_error(1, "%s", err.message);
     static JackClient c; /* the process thread reaches it until the client is closed */
     memset(&c, 0, sizeof c);

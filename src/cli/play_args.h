@@ -13,6 +13,7 @@ typedef struct {
     const char *weights, *name;
     const char *ins[CLI_MAX_PORTS], *outs[CLI_MAX_PORTS];
     int n_ins, n_outs, verbose;
+    int bf16;      /* run the network on bfloat16 weights */
     int reconnect; /* jack: wait for the server to come back */
     int clock_in;  /* alsa: follow an incoming MIDI clock */
     CnEngineOptions engine;
@@ -25,6 +26,9 @@ enum { CLI_PLAY_RECONNECT = 1, CLI_PLAY_CLOCK_IN = 2 };
  * error (printed). */
 int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FILE *),
                         CliPlayArgs *a);
+
+/* Loads the weights for live play, laid out for the step (bfloat16 with --bf16). */
+int cli_load_live_model(CnModel *model, const CliPlayArgs *a, CnError *err);
 
 /* The help lines of the shared options, for each command's usage(). */
 void cli_play_usage(FILE *out, const char *port_example);
