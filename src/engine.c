@@ -198,6 +198,22 @@ static uint64_t next_grid(CnEngine *e, uint64_t frame)
     return origin + (frame - origin + eighth - 1) / eighth * eighth;
 }
 
+static uint64_t chord_window(CnEngine *e)
+{
+    return (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
+}
+
+/* The frame the player's silence has lasted the wait by. */
+static uint64_t silence_end(CnEngine *e, const Worker *w)
+{
+    return w->last_activity + (uint64_t)(e->options.wait_beats * (double)frames_per_beat(e));
+}
+
+static uint64_t prepare_ahead(CnEngine *e)
+{
+    return (uint64_t)(PREPARE_AHEAD_SECONDS * e->options.sample_rate);
+}
+
 static void hear_token(CnEngine *e, CnToken token)
 {
     int id = cn_vocab_index(&e->model->vocab, token);
@@ -254,8 +270,7 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
             cancel_output(e, w);
             e->stats.interruptions++;
         }
-        uint64_t window = (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
-        if (w->n_chord > 0 && ev->frame - w->chord_start > window)
+        if (w->n_chord > 0 && ev->frame - w->chord_start > chord_window(e))
             flush_chord(e, w);
         if (w->n_chord == 0)
             w->chord_start = ev->frame;
@@ -367,22 +382,17 @@ static void respond(CnEngine *e, Worker *w, uint64_t now)
             finish_answer(e, w, UINT64_MAX);
         return;
     }
-    uint64_t chord_window = (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
-    if (w->n_chord > 0 && now > w->chord_start + chord_window)
+    if (w->n_chord > 0 && now > w->chord_start + chord_window(e))
         flush_chord(e, w);
     if (!w->heard_since_answer || w->held > 0 || e->state.n_steps == 0)
         return;
-    uint64_t silence_end = w->last_activity +
-                           (uint64_t)(e->options.wait_beats * (double)frames_per_beat(e));
-    uint64_t ahead = (uint64_t)(PREPARE_AHEAD_SECONDS * e->options.sample_rate);
-    if (now + ahead >= silence_end)
-        start_answer(e, w, next_grid(e, silence_end), now);
+    if (now + prepare_ahead(e) >= silence_end(e, w))
+        start_answer(e, w, next_grid(e, silence_end(e, w)), now);
 }
 
 static void play_on(CnEngine *e, Worker *w, uint64_t now)
 {
-    uint64_t chord_window = (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
-    if (w->n_chord > 0 && now > w->chord_start + chord_window)
+    if (w->n_chord > 0 && now > w->chord_start + chord_window(e))
         flush_chord(e, w);
     uint64_t eighth = frames_per_beat(e) / 2, horizon = now + frames_per_beat(e);
     if (w->scheduled_until < now + eighth / 4) /* starting, or after a cancel */
@@ -405,9 +415,8 @@ static void play_on(CnEngine *e, Worker *w, uint64_t now)
 static uint64_t next_due(CnEngine *e, Worker *w)
 {
     uint64_t due = UINT64_MAX, beat = frames_per_beat(e);
-    uint64_t chord_window = (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
     if (w->n_chord > 0)
-        due = w->chord_start + chord_window + 1;
+        due = w->chord_start + chord_window(e) + 1;
     if (w->mode == CN_PLAY_CONTINUOUS) {
         uint64_t next = w->scheduled_until > beat ? w->scheduled_until - beat + 1 : 0;
         return next < due ? next : due;
@@ -419,9 +428,8 @@ static uint64_t next_due(CnEngine *e, Worker *w)
         return next < due ? next : due;
     }
     if (w->heard_since_answer && w->held == 0) {
-        uint64_t silence_end = w->last_activity + (uint64_t)(e->options.wait_beats * (double)beat);
-        uint64_t ahead = (uint64_t)(PREPARE_AHEAD_SECONDS * e->options.sample_rate);
-        uint64_t next = silence_end > ahead ? silence_end - ahead : 0;
+        uint64_t end = silence_end(e, w), ahead = prepare_ahead(e);
+        uint64_t next = end > ahead ? end - ahead : 0;
         return next < due ? next : due;
     }
     return due;

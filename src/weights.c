@@ -1,5 +1,6 @@
 /* The .cnw weights file: writing it atomically and reading it back with every size,
  * checksum and shape checked before use (the format is in docs/FORMAT.md). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -212,14 +213,16 @@ static int fsync_folder(const char *path)
     return rc;
 }
 
+#define TMP_SUFFIX ".tmp-XXXXXX" /* mkstemp's pattern, after the target's name */
+
 static int write_atomically(const char *path, const Section *sections, int n, CnError *err)
 {
     size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
+    char *tmp = malloc(len + sizeof TMP_SUFFIX);
     if (!tmp)
         return cn_fail(err, "out of memory");
     memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp-XXXXXX", 12);
+    memcpy(tmp + len, TMP_SUFFIX, sizeof TMP_SUFFIX);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
@@ -243,6 +246,39 @@ static int write_atomically(const char *path, const Section *sections, int n, Cn
         fsync_folder(path); /* the rename itself survives a power cut */
     free(tmp);
     return rc;
+}
+
+int cn_model_remove_interrupted_saves(const char *path,
+                                      void (*removed)(const char *file, void *user),
+                                      void *user, CnError *err)
+{
+    char *copy = strdup(path), *copy2 = strdup(path);
+    char *folder = copy ? dirname(copy) : NULL, *base = copy2 ? basename(copy2) : NULL;
+    DIR *d = folder && base ? opendir(folder) : NULL;
+    int n = 0;
+    if (!d) {
+        n = copy && copy2 ? cn_fail(err, "cannot read the folder of %s: %s", path, strerror(errno))
+                          : cn_fail(err, "out of memory");
+    }
+    size_t n_base = base ? strlen(base) : 0, n_suffix = strlen(TMP_SUFFIX);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        const char *name = e->d_name;
+        if (strlen(name) != n_base + n_suffix || strncmp(name, base, n_base) != 0 ||
+            strncmp(name + n_base, TMP_SUFFIX, n_suffix - 6) != 0)
+            continue; /* not the target's name followed by ".tmp-" and mkstemp's 6 letters */
+        char file[8200];
+        snprintf(file, sizeof file, "%s/%s", folder, name);
+        if (unlink(file) == 0) {
+            n++;
+            if (removed)
+                removed(file, user);
+        }
+    }
+    if (d)
+        closedir(d);
+    free(copy);
+    free(copy2);
+    return n;
 }
 
 int cn_model_save(const CnModel *model, const CnTrainState *train_state, const char *path,

@@ -126,6 +126,14 @@ typedef struct {
 int cn_model_save(const CnModel *model, const CnTrainState *train_state, const char *path,
                   CnError *err);
 
+/* Removes the temporary files that saves to path interrupted by a kill left beside it
+ * (path itself is intact: a save only ever replaces it by a rename), calling
+ * removed(file, user) for each when removed is not NULL. Returns how many, or -1 when the
+ * folder cannot be read. Not for a path another process is saving to at the same time. */
+int cn_model_remove_interrupted_saves(const char *path,
+                                      void (*removed)(const char *file, void *user),
+                                      void *user, CnError *err);
+
 /* Loads and validates a weights file: magic, version, sizes against the file length,
  * checksums, shapes against the hyperparameters. Refuses anything else with a message
  * saying which and why. The parameters are memory-mapped read-only when writable is 0,

@@ -1,7 +1,6 @@
 /* continuo train: reads a folder of MIDI files, trains the LSTM, checkpoints every epoch,
  * stops cleanly on Ctrl-C or SIGTERM and resumes exactly with --resume. */
 #include <cblas.h>
-#include <dirent.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -360,41 +359,10 @@ static void print_start(const TrainArgs *a, const CnModel *m, const CnCorpus *co
     fflush(stdout);
 }
 
-/* Removes the temporary files that a kill -9 in the middle of a checkpoint write leaves
- * beside path (NAME.tmp-XXXXXX). The checkpoint itself is intact (a write only ever
- * replaces it by a rename), so nothing is lost; each removal is said. */
-static void remove_interrupted_writes(const char *path)
+static void say_removed(const char *file, void *user)
 {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t n_dir = slash ? (size_t)(slash - path) : 0;
-    if (n_dir >= sizeof dir)
-        return;
-    if (!slash)
-        strcpy(dir, ".");
-    else if (n_dir == 0)
-        strcpy(dir, "/");
-    else {
-        memcpy(dir, path, n_dir);
-        dir[n_dir] = '\0';
-    }
-    size_t n_base = strlen(base);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        const char *name = e->d_name;
-        if (strncmp(name, base, n_base) != 0 || strncmp(name + n_base, ".tmp-", 5) != 0 ||
-            strlen(name + n_base + 5) != 6)
-            continue;
-        char full[8200];
-        snprintf(full, sizeof full, "%s/%s", dir, name);
-        if (unlink(full) == 0)
-            fprintf(stderr, "continuo: removed %s, left by an interrupted checkpoint write\n",
-                    full);
-    }
-    closedir(d);
+    (void)user;
+    fprintf(stderr, "continuo: removed %s, left by an interrupted checkpoint write\n", file);
 }
 
 int cmd_train(int argc, char **argv)
@@ -420,8 +388,9 @@ int cmd_train(int argc, char **argv)
     uint16_t *storage = NULL;
     int rc = prepare_model(&a, &model, &state, &corpus, &vocab, &songs, &storage);
     if (rc == 0) {
-        remove_interrupted_writes(a.train.out_path);
-        remove_interrupted_writes(a.train.best_path);
+        CnError ignored; /* an unreadable folder: the first checkpoint will say so */
+        cn_model_remove_interrupted_saves(a.train.out_path, say_removed, NULL, &ignored);
+        cn_model_remove_interrupted_saves(a.train.best_path, say_removed, NULL, &ignored);
         if (!a.quiet)
             print_start(&a, &model, &corpus);
         struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
