@@ -59,7 +59,9 @@ static double batch_flops(const CnModelConfig *c, int B, int T, int head_last)
 
 int main(int argc, char **argv)
 {
-    const char *seed_dir = CONTINUO_SEED_DIR;
+    const char *seed_dir = getenv("CONTINUO_SEED_DIR"); /* else the folder beside the project */
+    if (!seed_dir || !*seed_dir)
+        seed_dir = CONTINUO_SEED_DIR;
     int head_last = 0, n_batches = 6, embed = 0, threads = 2;
     static const struct option options[] = {
         {"objective", required_argument, 0, 'o'}, {"batches", required_argument, 0, 'n'},

@@ -7,7 +7,7 @@ set -eu
 . "$(dirname "$0")/heldout.sh"
 epochs=${1:-8}
 build=${2:-build}
-seed=../shared/corpus/seed
+seed=${CONTINUO_SEED_DIR:-../shared/corpus/seed}
 work=$(mktemp -d)
 mkdir "$work/val"
 heldout_links "$seed" "$work/val"

@@ -9,7 +9,7 @@ set -eu
 epochs_last=${1:-1}
 max_all=${2:-10}
 build=${3:-build}
-seed=../shared/corpus/seed
+seed=${CONTINUO_SEED_DIR:-../shared/corpus/seed}
 work=$(mktemp -d)
 mkdir "$work/val"
 heldout_links "$seed" "$work/val"

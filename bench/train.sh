@@ -5,7 +5,7 @@
 set -eu
 build=${1:-build}
 reference=../shared/reference/torch_seed_model.py
-vocab=$("$build"/continuo corpus -q ../shared/corpus/seed 2>/dev/null | sed -n 's/.*vocabulary of \([0-9]*\).*/\1/p')
+vocab=$("$build"/continuo corpus -q "${CONTINUO_SEED_DIR:-../shared/corpus/seed}" 2>/dev/null | sed -n 's/.*vocabulary of \([0-9]*\).*/\1/p')
 
 run() { "$build"/bench/bench_train "$@"; }
 ours_last=$(run --objective last --batches 6); echo "$ours_last"
