@@ -151,14 +151,13 @@ int main(int argc, char **argv)
     CnVocab vocab;
     CnError err = {{0}};
     CnModel m;
-    CnModelConfig config = {.n_vocab = n_vocab, .n_embed = 64, .n_layers = 3, .n_hidden = 512,
-                            .n_dense = 256, .dropout = 0.3f};
+    CnModelConfig config = cn_model_default_config(n_vocab);
     if (cn_vocab_from_names(name_ptrs, (size_t)n_vocab, &vocab, &err) ||
         cn_model_init(&m, &config, &vocab, 1, &err)) {
         fprintf(stderr, "bench_infer: %s\n", err.message);
         return 1;
     }
-    size_t weight_bytes = (cn_model_count_weights(&config) - (size_t)n_vocab * 64) * 4;
+    size_t weight_bytes = (cn_model_count_weights(&config) - (size_t)n_vocab * (size_t)config.n_embed) * 4;
     double flops = 2.0 * (double)weight_bytes / 4;
     if (cn_model_make_bf16(&m, &err)) {
         fprintf(stderr, "bench_infer: %s\n", err.message);
@@ -201,10 +200,10 @@ int main(int argc, char **argv)
         bandwidth[2][t] = read_bandwidth(weight_bytes / 2, t);
     }
     openblas_set_num_threads(1);
-    double gflops = sgemv_rate(2048, 512);
+    double gflops = sgemv_rate(4 * config.n_hidden, config.n_hidden);
     printf("machine: read bandwidth over the float32 weights' %.1f MB %.1f GB/s (1 thread), "
            "%.1f GB/s (2); over the bfloat16 weights' %.1f MB %.1f GB/s (1), %.1f GB/s (2); "
-           "sgemv 2048x512 %.1f GFLOP/s (1 thread), so %.2f GFLOP a step takes %.0f us\n",
+           "sgemv of the recurrent kernel %.1f GFLOP/s (1 thread), so %.2f GFLOP a step takes %.0f us\n",
            weight_bytes / 1e6, bandwidth[4][1], bandwidth[4][2], weight_bytes / 2e6,
            bandwidth[2][1], bandwidth[2][2], gflops, flops / 1e9, flops / (gflops * 1e3));
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {

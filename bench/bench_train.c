@@ -94,8 +94,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_train: %s\n", err.message);
         return 1;
     }
-    CnModelConfig config = {.n_vocab = (int)vocab.n, .n_embed = embed, .n_layers = 3,
-                            .n_hidden = 512, .n_dense = 256, .dropout = 0.3f};
+    CnModelConfig config = cn_model_default_config((int)vocab.n);
+    config.n_embed = embed;
     CnModel m;
     if (cn_model_init(&m, &config, &vocab, 1, &err)) {
         fprintf(stderr, "bench_train: %s\n", err.message);
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
     }
     double seconds = now() - t_start;
     double rate = items / seconds;
-    double gflops = sgemm_rate(B, 512);
+    double gflops = sgemm_rate(B, config.n_hidden);
     double floor_rate = (head_last ? B : (double)B * T) / (batch_flops(&config, B, T, head_last) /
                                                           (gflops * 1e9));
     printf("continuo train-%s %.1f %s/s (embed %d, %d threads, %d batches of %d x %d); "

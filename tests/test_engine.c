@@ -22,31 +22,55 @@ static Recorded out[20000];
 static int n_out;
 static uint64_t cycle_frame;
 
-static void record(uint32_t offset, const uint8_t *bytes, int size, void *user)
-{
-    (void)user;
-    if (n_out < 20000 && size == 3) {
-        out[n_out].frame = cycle_frame + offset;
-        memcpy(out[n_out].bytes, bytes, 3);
-        n_out++;
-    }
-}
+/* What the player plays goes into the next cycle's input, at its start. */
+static CnMidiEvent input[4096];
+static uint8_t input_bytes[4096][3];
+static int n_input;
 
-/* One host cycle: clock, input due in it, output, then the wall-clock period. */
-static void run_cycles(CnEngine *e, int n)
+static void play_bytes(const uint8_t *bytes, size_t size)
 {
-    for (int i = 0; i < n; i++) {
-        cn_engine_rt_clock(e, cycle_frame);
-        cn_engine_rt_output(e, cycle_frame, PERIOD, 512, record, NULL);
-        cycle_frame += PERIOD;
-        usleep((useconds_t)(PERIOD / RATE * 1e6));
+    if (n_input < 4096) {
+        memcpy(input_bytes[n_input], bytes, size);
+        input[n_input] = (CnMidiEvent){.offset = 0, .size = (uint32_t)size,
+                                       .data = input_bytes[n_input]};
+        n_input++;
     }
 }
 
 static void play(CnEngine *e, uint8_t status, uint8_t key, uint8_t velocity)
 {
+    (void)e;
     uint8_t msg[3] = {status, key, velocity};
-    cn_engine_rt_input(e, cycle_frame, msg, 3);
+    play_bytes(msg, 3);
+}
+
+static void record(const CnMidiEvent *events, int n)
+{
+    for (int i = 0; i < n && n_out < 20000; i++)
+        if (events[i].size == 3) {
+            out[n_out].frame = cycle_frame + events[i].offset;
+            memcpy(out[n_out].bytes, events[i].data, 3);
+            n_out++;
+        }
+}
+
+/* One host cycle: the input played since the last, the output due in it. */
+static void cycle(CnEngine *e, uint32_t n_frames)
+{
+    static CnMidiEvent events[512];
+    int n = cn_engine_rt_cycle(e, cycle_frame, n_frames, input, n_input, 0, events, 512);
+    n_input = 0;
+    record(events, n);
+}
+
+/* Cycles, each followed by the wall-clock period. */
+static void run_cycles(CnEngine *e, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cycle(e, PERIOD);
+        cycle_frame += PERIOD;
+        usleep((useconds_t)(PERIOD / RATE * 1e6));
+    }
 }
 
 static void play_phrase(CnEngine *e)
@@ -80,24 +104,27 @@ static int all_released(void)
 
 static CnModel model;
 
-static void start(CnEngine *e, CnPlayMode mode)
+static CnEngine *start(CnPlayMode mode)
 {
     CnEngineOptions o = cn_engine_defaults(RATE);
     o.mode = mode;
     o.length = 16;
     CnError err = {{0}};
-    CHECK(cn_engine_start(e, &model, &o, &err) == 0);
+    CnEngine *e = cn_engine_new(&model, &o, &err);
+    CHECK(e != NULL);
+    CHECK(e && cn_engine_start_worker(e, &err) == 0);
     cycle_frame = 0;
     n_out = 0;
+    n_input = 0;
+    return e;
 }
 
 static void test_an_answer_follows_the_silence_on_the_grid(void)
 {
-    CnEngine e;
-    start(&e, CN_PLAY_RESPOND);
-    play_phrase(&e);
+    CnEngine *e = start(CN_PLAY_RESPOND);
+    play_phrase(e);
     uint64_t last_activity = cycle_frame - 7 * PERIOD; /* the last note-off */
-    run_cycles(&e, 1000); /* 5.3 s: two beats of silence (1 s) and the 16-eighth answer (4 s) */
+    run_cycles(e, 1000); /* 5.3 s: two beats of silence (1 s) and the 16-eighth answer (4 s) */
     uint64_t silence_end = last_activity + 2 * 2 * EIGHTH;
     uint64_t expected = (silence_end + EIGHTH - 1) / EIGHTH * EIGHTH;
     int n_on = 0, off_grid = 0;
@@ -116,24 +143,24 @@ static void test_an_answer_follows_the_silence_on_the_grid(void)
     CHECK(first >= expected && first < expected + PERIOD);
     CHECK(off_grid == 0);
     CHECK(all_released());
-    cn_engine_stop(&e);
-    CnEngineStats s = cn_engine_stats(&e);
+    cn_engine_stop_worker(e);
+    CnEngineStats s = cn_engine_stats(e);
     CHECK(s.answers == 1 && s.tokens_heard == 8 && s.late_events == 0);
+    cn_engine_free(e);
 }
 
 static void test_the_player_interrupts_within_a_cycle(void)
 {
-    CnEngine e;
-    start(&e, CN_PLAY_RESPOND);
-    play_phrase(&e);
+    CnEngine *e = start(CN_PLAY_RESPOND);
+    play_phrase(e);
     int before = n_out;
     for (int i = 0; i < 400 && n_out == before; i++) /* until the answer sounds */
-        run_cycles(&e, 1);
-    run_cycles(&e, 60); /* a few notes into it */
+        run_cycles(e, 1);
+    run_cycles(e, 60); /* a few notes into it */
     uint64_t interrupted = cycle_frame;
-    play(&e, 0x90, 72, 100);
-    run_cycles(&e, 100);
-    play(&e, 0x80, 72, 0);
+    play(e, 0x90, 72, 100);
+    run_cycles(e, 100);
+    play(e, 0x80, 72, 0);
     int late_ons = 0;
     for (int i = 0; i < n_out; i++)
         late_ons += is_on(&out[i]) && out[i].frame >= interrupted + PERIOD;
@@ -150,15 +177,15 @@ static void test_the_player_interrupts_within_a_cycle(void)
     for (int k = 0; k < 128; k++)
         released &= sounding[k] == 0;
     CHECK(released);
-    cn_engine_stop(&e);
-    CHECK(cn_engine_stats(&e).interruptions == 1);
+    cn_engine_stop_worker(e);
+    CHECK(cn_engine_stats(e).interruptions == 1);
+    cn_engine_free(e);
 }
 
 static void test_continuous_mode_keeps_playing_and_panic_silences(void)
 {
-    CnEngine e;
-    start(&e, CN_PLAY_CONTINUOUS);
-    run_cycles(&e, 800); /* 4.3 s: 17 eighths at 120 bpm */
+    CnEngine *e = start(CN_PLAY_CONTINUOUS);
+    run_cycles(e, 800); /* 4.3 s: 17 eighths at 120 bpm */
     int n_on = 0, off_grid = 0;
     for (int i = 0; i < n_out; i++)
         if (is_on(&out[i])) {
@@ -173,73 +200,72 @@ static void test_continuous_mode_keeps_playing_and_panic_silences(void)
     CHECK(n_on >= 15);
     CHECK(off_grid == 0);
     uint8_t all_off[3] = {0xb0, CN_CC_ALL_NOTES_OFF, 0};
-    cn_engine_rt_input(&e, cycle_frame, all_off, 3);
-    run_cycles(&e, 3);
+    play_bytes(all_off, 3);
+    run_cycles(e, 3);
     uint64_t silenced = cycle_frame;
     CHECK(all_released());
-    run_cycles(&e, 20); /* continuous mode goes on after a panic, but from a clean slate */
+    run_cycles(e, 20); /* continuous mode goes on after a panic, but from a clean slate */
     (void)silenced;
-    cn_engine_panic(&e);
-    run_cycles(&e, 2);
+    cn_engine_rt_panic(e);
+    run_cycles(e, 2);
     CHECK(all_released());
-    cn_engine_stop(&e);
+    cn_engine_free(e);
 }
 
 /* CC 80 switches a listening engine into continuous mode and back, releasing what
  * sounds; CC 71 sets the temperature, 0..127 to 0..2. */
 static void test_control_changes_switch_mode_and_temperature(void)
 {
-    CnEngine e;
-    start(&e, CN_PLAY_RESPOND);
-    run_cycles(&e, 200); /* a second of listening to nobody: silence */
+    CnEngine *e = start(CN_PLAY_RESPOND);
+    run_cycles(e, 200); /* a second of listening to nobody: silence */
     CHECK(n_out == 0);
-    play(&e, 0xb0, CN_CC_TEMPERATURE, 127);
-    run_cycles(&e, 2);
-    CHECK(atomic_load(&e.temperature_milli) == 2000);
-    play(&e, 0xb0, CN_CC_TEMPERATURE, 32);
-    play(&e, 0xb0, CN_CC_MODE, 100);
-    run_cycles(&e, 400); /* 2.1 s of continuous play */
-    CHECK(atomic_load(&e.temperature_milli) == 32 * 2000 / 127);
-    CHECK(atomic_load(&e.mode) == CN_PLAY_CONTINUOUS);
+    play(e, 0xb0, CN_CC_TEMPERATURE, 127);
+    run_cycles(e, 2);
+    CHECK(cn_engine_temperature(e) == 2.0f);
+    play(e, 0xb0, CN_CC_TEMPERATURE, 32);
+    play(e, 0xb0, CN_CC_MODE, 100);
+    run_cycles(e, 400); /* 2.1 s of continuous play */
+    CHECK(cn_engine_temperature(e) == (float)(32 * 2000 / 127) / 1000.0f);
+    CHECK(cn_engine_mode(e) == CN_PLAY_CONTINUOUS);
     int n_on = 0;
     for (int i = 0; i < n_out; i++)
         n_on += is_on(&out[i]);
-    play(&e, 0xb0, CN_CC_MODE, 0);
-    run_cycles(&e, 3);
+    play(e, 0xb0, CN_CC_MODE, 0);
+    run_cycles(e, 3);
     CHECK(all_released()); /* the switch released what was sounding */
     int after_switch = n_out;
-    run_cycles(&e, 200);
+    run_cycles(e, 200);
     printf("# CC 80: %d note-ons in 2.1 s of continuous play, %d events after switching "
            "back\n", n_on, n_out - after_switch);
     CHECK(n_on >= 5); /* eight eighths fit; a slow worker may start a little late */
     CHECK(n_out == after_switch); /* listening again: nothing more */
-    cn_engine_stop(&e);
+    cn_engine_free(e);
 }
 
 static void test_a_flood_of_junk_does_no_harm(void)
 {
-    CnEngine e;
-    start(&e, CN_PLAY_RESPOND);
+    CnEngine *e = start(CN_PLAY_RESPOND);
     uint8_t junk[3];
     uint64_t state = 12345;
     for (int i = 0; i < 20000; i++) {
         state = state * 6364136223846793005ull + 1442695040888963407ull;
         junk[0] = (uint8_t)(state >> 56), junk[1] = (uint8_t)(state >> 48),
         junk[2] = (uint8_t)(state >> 40);
-        cn_engine_rt_input(&e, cycle_frame, junk, 1 + (size_t)(i % 3));
+        play_bytes(junk, 1 + (size_t)(i % 3));
         uint8_t clock = 0xf8;
-        cn_engine_rt_input(&e, cycle_frame, &clock, 1);
+        play_bytes(&clock, 1);
         if (i % 500 == 0)
-            run_cycles(&e, 1);
+            run_cycles(e, 1);
     }
-    run_cycles(&e, 50);
-    cn_engine_panic(&e);
-    run_cycles(&e, 3);
+    run_cycles(e, 50);
+    cn_engine_rt_panic(e);
+    run_cycles(e, 3);
     CHECK(all_released());
-    cn_engine_stop(&e);
-    CnEngineStats s = cn_engine_stats(&e);
+    cn_engine_stop_worker(e);
+    CnEngineStats s = cn_engine_stats(e);
     printf("# flood: %llu input events dropped while the ring was full\n",
            (unsigned long long)s.dropped_in);
+    cn_engine_free(e);
 }
 
 /* ----- Driven by the host, without the engine's thread (as in the LV2 plugin) ----- */
@@ -252,14 +278,14 @@ static uint64_t due;
 static void drive(CnEngine *e, int n, int every_cycle)
 {
     for (int i = 0; i < n; i++) {
-        cn_engine_rt_clock(e, cycle_frame);
+        cycle(e, 0); /* the clock and the input, as a host's cycle gives them first */
         if (every_cycle || input_came || cycle_frame + PERIOD > due) {
             due = cn_engine_work(e);
             CHECK(due > cycle_frame); /* a pass leaves nothing due now */
             passes++;
             input_came = 0;
         }
-        cn_engine_rt_output(e, cycle_frame, PERIOD, 512, record, NULL);
+        cycle(e, PERIOD); /* then the output the pass prepared */
         cycle_frame += PERIOD;
     }
 }
@@ -291,25 +317,26 @@ static void test_passes_only_when_due_and_an_answer_paced(void)
     int passes_of[2] = {0, 0}, cycles = 8 * 47 + 1900;
     size_t most_ahead = 0;
     for (int every_cycle = 1; every_cycle >= 0; every_cycle--) {
-        CnEngine e;
-        CHECK(cn_engine_init(&e, &model, &o, &err) == 0);
+        CnEngine *e = cn_engine_new(&model, &o, &err);
+        CHECK(e != NULL);
         cycle_frame = 0;
         n_out = 0;
+        n_input = 0;
         passes = 0;
         due = 0;
         input_came = 0;
-        play_driven(&e, every_cycle);
+        play_driven(e, every_cycle);
         for (int i = 0; i < 1900; i++) { /* 10 s: the wait (1 s), the answer (8 s), its end */
-            size_t before = cn_ring_count(&e.out);
-            drive(&e, 1, every_cycle);
-            size_t after = cn_ring_count(&e.out);
+            size_t before = cn_engine_scheduled(e);
+            drive(e, 1, every_cycle);
+            size_t after = cn_engine_scheduled(e);
             if (before == 0 && after > most_ahead) /* the pass that started the answer */
                 most_ahead = after;
         }
         passes_of[every_cycle] = passes;
-        CnEngineStats s = cn_engine_stats(&e);
+        CnEngineStats s = cn_engine_stats(e);
         CHECK(s.answers == 1 && s.late_events == 0 && s.dropped_out == 0);
-        cn_engine_stop(&e);
+        cn_engine_free(e);
         if (every_cycle) {
             memcpy(answered_every_cycle, out, sizeof out);
             n_answered_every_cycle = n_out;

@@ -87,12 +87,6 @@ static void test_ring_traffic_allocates_nothing(void)
     cn_ring_free(&ring);
 }
 
-static void write_nothing(uint32_t offset, const uint8_t *bytes, int size, void *user)
-{
-    (void)offset, (void)bytes, (void)size;
-    (*(int *)user)++;
-}
-
 /* The host's cycles and the worker answering a phrase, counted together: nothing is
  * allocated once the engine has started. */
 static void test_the_engine_allocates_nothing_while_playing(void)
@@ -100,31 +94,40 @@ static void test_the_engine_allocates_nothing_while_playing(void)
     CnModel m;
     CnError err = {{0}};
     CHECK(cn_model_load(&m, CONTINUO_SOURCE_DIR "/weights/default.cnw", 0, NULL, &err) == 0);
-    CnEngine e;
     CnEngineOptions o = cn_engine_defaults(48000);
     o.wait_beats = 0.5;
     o.length = 8;
-    CHECK(cn_engine_start(&e, &m, &o, &err) == 0);
+    CnEngine *e = cn_engine_new(&m, &o, &err);
+    CHECK(e != NULL);
+    CHECK(e && cn_engine_start_worker(e, &err) == 0);
     usleep(20000); /* let the worker reach its loop */
-    int written = 0;
+    int made = 0, passed = 0;
     uint64_t frame = 0;
+    static CnMidiEvent out[256];
     alloc_counter_start();
     for (int cycle = 0; cycle < 600; cycle++) {
-        cn_engine_rt_clock(&e, frame);
+        CnMidiEvent in[2];
+        int n_in = 0;
+        uint8_t on[3] = {0x90, (uint8_t)(60 + cycle / 10), 90}, off[3] = {0x80, on[1], 0};
         if (cycle < 80 && cycle % 10 == 0) {
-            uint8_t on[3] = {0x90, (uint8_t)(60 + cycle / 10), 90}, off[3] = {0x80, on[1], 0};
-            cn_engine_rt_input(&e, frame, on, 3);
-            cn_engine_rt_input(&e, frame + 100, off, 3);
+            in[n_in++] = (CnMidiEvent){.offset = 0, .size = 3, .data = on};
+            in[n_in++] = (CnMidiEvent){.offset = 100, .size = 3, .data = off};
         }
-        cn_engine_rt_output(&e, frame, 256, 256, write_nothing, &written);
+        int n = cn_engine_rt_cycle(e, frame, 256, in, n_in, CN_CYCLE_THRU, out, 256);
+        for (int i = 0; i < n; i++) {
+            made += out[i].data == out[i].bytes;
+            passed += out[i].data != out[i].bytes;
+        }
         frame += 256;
         usleep(2000);
     }
     long n = alloc_counter_stop();
-    printf("# engine: %d events written over 600 cycles, %ld allocations\n", written, n);
-    CHECK(written > 8);
+    printf("# engine: %d events made and %d passed through over 600 cycles, %ld "
+           "allocations\n", made, passed, n);
+    CHECK(made > 8);
+    CHECK(passed == 16);
     CHECK(n == 0);
-    cn_engine_stop(&e);
+    cn_engine_free(e);
     cn_model_free(&m);
 }
 

@@ -1,20 +1,16 @@
 /* The play-along engine every real-time host shares (JACK, ALSA, LV2): it listens to a
  * player, feeds what is played into the model as tokens, and schedules answers in musical
- * time. Two sides: functions marked RT run on the host's audio thread and only move
- * fixed-size events through lock-free rings (no allocation, lock, I/O or unbounded loop);
- * a worker thread owned by the engine does the tokenizing, stepping and sampling. */
+ * time. Two sides: the functions named cn_engine_rt_* may run on the host's audio thread
+ * (src/live/engine_rt.c: no allocation, lock, I/O or unbounded loop, checked by a test);
+ * the others run on a worker, the engine's own thread or one of the host's, which does
+ * the tokenizing, stepping and sampling. */
 #ifndef CONTINUO_ENGINE_H
 #define CONTINUO_ENGINE_H
 
-#include <pthread.h>
-#include <semaphore.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "continuo/model.h"
-#include "continuo/ring.h"
 #include "continuo/sampler.h"
-#include "continuo/state.h"
 
 typedef enum {
     CN_PLAY_RESPOND,    /* call and response: answer after the player falls silent */
@@ -27,10 +23,13 @@ typedef enum {
 #define CN_CC_ALL_NOTES_OFF 123
 #define CN_CC_ALL_SOUND_OFF 120
 
+/* The longest answer, in tokens. */
+#define CN_ENGINE_MAX_LENGTH 1024
+
 typedef struct {
     CnPlayMode mode;
     double sample_rate;     /* frames per second */
-    double bpm;             /* tempo, until the host says otherwise (cn_engine_set_tempo) */
+    double bpm;             /* tempo, until the host says otherwise (cn_engine_rt_set_tempo) */
     double wait_beats;      /* silence before an answer (respond) */
     int length;             /* tokens in an answer (respond) */
     uint8_t channel;        /* output channel, 0..15 */
@@ -40,15 +39,22 @@ typedef struct {
 } CnEngineOptions;
 
 /* respond, 120 bpm, wait 2 beats, 32 tokens, channel 1, chords within 40 ms, temperature
- * 0.9 and top-p 0.95. */
+ * 0.9 and top-p 0.95. Hosts take their fallbacks from here. */
 CnEngineOptions cn_engine_defaults(double sample_rate);
 
+/* One MIDI message in a host cycle. Input: the host's bytes, offsets in time order.
+ * Output: data points at the host's input bytes (thru) or at bytes[] of the same element,
+ * so read an output element where it is, before the array is filled again. */
 typedef struct {
-    uint64_t frame;   /* absolute frame time */
-    uint8_t bytes[3];
-    uint8_t size;
-    uint32_t generation; /* answers are numbered; a stale answer's events are dropped */
-} CnTimedEvent;
+    uint32_t offset;     /* frames from the start of the cycle */
+    uint32_t size;       /* bytes of the message */
+    const uint8_t *data; /* the message */
+    uint8_t bytes[3];    /* room for a message the engine makes */
+} CnMidiEvent;
+
+/* Flags of a cycle. */
+#define CN_CYCLE_THRU 1u   /* the input also goes to the output, merged in time order */
+#define CN_CYCLE_DEAF 2u   /* the engine does not hear this cycle's input (bypassed) */
 
 typedef struct {
     uint64_t dropped_in, dropped_out; /* full rings */
@@ -57,94 +63,71 @@ typedef struct {
     uint64_t tokens_heard, tokens_played;
 } CnEngineStats;
 
-typedef struct {
-    const CnModel *model;
-    CnEngineOptions options;
-    CnState state;
-    CnSampler sampler;
-    CnRing in, out;                /* RT -> worker (player events), worker -> RT (notes) */
-    struct CnWorker *work;         /* the worker's own state (tokenizer, answer, schedule) */
-    sem_t wake;                    /* posted by the RT side, never waited on there */
-    int has_wake;
-    pthread_t worker;
-    int worker_running;
-    _Atomic int stop;
-    _Atomic uint64_t now_frame;    /* start of the host's current cycle, from the RT side */
-    _Atomic uint32_t generation;   /* bumped by the worker to cancel scheduled notes */
-    _Atomic uint32_t panic;        /* bumped by anyone: release everything at once */
-    _Atomic int mode;              /* CnPlayMode, changeable live */
-    _Atomic uint32_t temperature_milli;
-    _Atomic uint64_t frames_per_beat_milli; /* tempo, settable from the RT side */
-    _Atomic uint64_t grid_origin;  /* a frame on a beat (the host transport's bar start) */
-    CnEngineStats stats;           /* worker-side counters (read them after stop, or as a
-                                      rough snapshot); the rings count their own drops */
-    _Atomic uint64_t late;         /* events written after their frame (RT side) */
-    /* RT side only */
-    uint8_t sounding[16][128];     /* note-ons sent and not yet released, per channel/key */
-    uint32_t rt_generation, rt_panic;
-    CnTimedEvent pending;          /* an event popped but due in a later cycle */
-    int has_pending;
-} CnEngine;
+typedef struct CnEngine CnEngine;
 
-/* Loads nothing: model must stay alive. Allocates everything and starts the worker thread.
- * Not RT. */
-int cn_engine_start(CnEngine *engine, const CnModel *model, const CnEngineOptions *options,
-                    CnError *err);
+/* Allocates everything for playing model (which must outlive the engine) and starts no
+ * thread: the host runs cn_engine_work itself from a non-RT thread of its own (the LV2
+ * worker), or calls cn_engine_start_worker. NULL and a message on failure. */
+CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *options, CnError *err);
 
-/* Allocates everything like cn_engine_start but starts no thread: the host runs
- * cn_engine_work itself, from a non-RT thread of its own (the LV2 worker): after input
- * comes, by the frame the last pass returned, and after option changes. Not RT. */
-int cn_engine_init(CnEngine *engine, const CnModel *model, const CnEngineOptions *options,
-                   CnError *err);
+/* Starts the engine's own worker thread, which runs cn_engine_work when input comes or a
+ * pass is due. */
+int cn_engine_start_worker(CnEngine *engine, CnError *err);
+
+/* Stops the worker thread if it runs; the counters stay readable. Send cn_engine_rt_panic
+ * and render one more cycle first if notes may be sounding. */
+void cn_engine_stop_worker(CnEngine *engine);
+
+/* Stops the worker if it runs, and frees everything (NULL is fine). */
+void cn_engine_free(CnEngine *engine);
 
 /* One pass of the worker: takes in what the player played, and prepares and schedules
  * what is due (an answer starts about 0.15 s before its first note and is sampled a beat
  * ahead of the music from then on). Never blocks; the time it takes is that of the model
  * steps it makes. Returns the frame by which the next pass is needed if no input comes
- * (UINT64_MAX: only when input comes). Not RT; never called by two threads at once. */
+ * (UINT64_MAX: only when input comes). Never called by two threads at once. */
 uint64_t cn_engine_work(CnEngine *engine);
-
-/* Stops the worker (if started) and frees everything. Not RT. Send cn_engine_panic first and render one
- * more cycle if notes may be sounding. */
-void cn_engine_stop(CnEngine *engine);
-
-/* RT. Marks the start of a host cycle (absolute frame count). */
-void cn_engine_rt_clock(CnEngine *engine, uint64_t cycle_frame);
-
-/* RT. One incoming MIDI message at an absolute frame. Note on/off and control changes are
- * passed to the worker; clock, sysex and malformed messages are ignored. */
-void cn_engine_rt_input(CnEngine *engine, uint64_t frame, const uint8_t *bytes, size_t size);
-
-/* RT. Calls write(offset, bytes, size, user) for every event due in [cycle_frame,
- * cycle_frame + n_frames), in order, at most max_events times (what does not fit waits
- * for the next cycle, written late at offset 0). Releases sounding notes
- * when an answer is cancelled or on panic. Returns the number of events written. */
-int cn_engine_rt_output(CnEngine *engine, uint64_t cycle_frame, uint32_t n_frames,
-                        int max_events,
-                        void (*write)(uint32_t offset, const uint8_t *bytes, int size,
-                                      void *user),
-                        void *user);
-
-/* RT. Note-offs for every note this engine has sounding, at offset 0, now: for a host
- * about to retire the engine (a new model swapped in). Returns the events written. */
-int cn_engine_rt_release_all(CnEngine *engine, int max_events,
-                             void (*write)(uint32_t offset, const uint8_t *bytes, int size,
-                                           void *user),
-                             void *user);
 
 /* Changes the musical options live: mode, wait, length, channel and sampling (the sample
  * rate and starting tempo stay). A new channel first releases what sounds on the old one.
- * Not RT: from the thread that runs cn_engine_work, between passes; -1 and nothing changed
- * when a value is out of range. */
+ * From the thread that runs cn_engine_work, between passes; -1 and nothing changed when a
+ * value is out of range. */
 int cn_engine_configure(CnEngine *engine, const CnEngineOptions *options, CnError *err);
 
-/* RT or not. Stops every note at the next cycle and drops what was scheduled. */
-void cn_engine_panic(CnEngine *engine);
+/* The options in force (worker side). */
+const CnEngineOptions *cn_engine_options(const CnEngine *engine);
 
-/* RT or not. Tempo in beats per minute and a frame that falls on a beat. */
-void cn_engine_set_tempo(CnEngine *engine, double bpm, uint64_t beat_frame);
+/* The mode and temperature in force, which the player's control changes may have set. */
+CnPlayMode cn_engine_mode(const CnEngine *engine);
+float cn_engine_temperature(const CnEngine *engine);
 
-/* Not RT: a snapshot of the counters. */
-CnEngineStats cn_engine_stats(CnEngine *engine);
+/* A snapshot of the counters (exact once the worker has stopped). */
+CnEngineStats cn_engine_stats(const CnEngine *engine);
+
+/* Events the worker has scheduled and the audio thread not yet taken. */
+size_t cn_engine_scheduled(const CnEngine *engine);
+
+/* ----- Audio thread ----- */
+
+/* RT. One host cycle of n_frames starting at cycle_frame (an absolute frame count): hears
+ * the player's events in[0..n_in), and writes into out at most max_out events due in the
+ * cycle, in time order: note-offs of what an interruption or panic released, the answer's
+ * notes, and with CN_CYCLE_THRU the input itself. Returns the events written; what does
+ * not fit waits for the next cycle (and goes out late, at offset 0). Note-on, note-off and
+ * control changes are heard; clock, sysex and malformed messages are not. */
+int cn_engine_rt_cycle(CnEngine *engine, uint64_t cycle_frame, uint32_t n_frames,
+                       const CnMidiEvent *in, int n_in, unsigned flags, CnMidiEvent *out,
+                       int max_out);
+
+/* RT. Note-offs for every note this engine has sounding, at offset 0: for a host about to
+ * retire the engine (a new model swapped in). Returns the events written. */
+int cn_engine_rt_release_all(CnEngine *engine, CnMidiEvent *out, int max_out);
+
+/* RT, or any thread. Stops every note at the next cycle and drops what was scheduled. */
+void cn_engine_rt_panic(CnEngine *engine);
+
+/* RT, or any thread. Tempo in beats per minute and a frame that falls on a beat; a tempo
+ * outside 10..400 bpm is ignored. */
+void cn_engine_rt_set_tempo(CnEngine *engine, double bpm, uint64_t beat_frame);
 
 #endif

@@ -68,9 +68,13 @@ typedef struct {
     size_t mapping_size;
     uint16_t *params_bf16; /* (n_params) bfloat16 copy for inference, its matrices packed
                               for the step (cn_model_make_bf16), or NULL */
-    int bf16_kernel;       /* the product kernel they are packed for (src/kernels.h) */
+    int bf16_kernel;       /* the product kernel they are packed for (src/nn/kernels.h) */
     int f32_packed;        /* the float32 matrices are packed for the step (inference only) */
 } CnModel;
+
+/* The default network: an embedding of 64, 3 x LSTM(512), dense 256, dropout 0.3, for a
+ * vocabulary of n_vocab tokens (the original project's is the same without embedding). */
+CnModelConfig cn_model_default_config(int n_vocab);
 
 /* Checks a configuration; the message says which value is out of range. */
 int cn_model_config_check(const CnModelConfig *config, CnError *err);

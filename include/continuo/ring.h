@@ -20,7 +20,8 @@ typedef struct {
     _Atomic uint64_t dropped; /* messages refused because the ring was full */
 } CnRing;
 
-/* Room for at least min_messages messages of message_size bytes. Not real-time safe. */
+/* Room for at least min_messages messages of message_size bytes. Not real-time safe
+ * (ring.c); the rest is (ring_rt.c). */
 int cn_ring_init(CnRing *ring, size_t message_size, size_t min_messages, CnError *err);
 void cn_ring_free(CnRing *ring);
 
@@ -31,8 +32,8 @@ int cn_ring_push(CnRing *ring, const void *message);
 int cn_ring_pop(CnRing *ring, void *message);
 
 /* Messages waiting (a snapshot; exact only from the consumer). */
-size_t cn_ring_count(CnRing *ring);
+size_t cn_ring_count(const CnRing *ring);
 
-uint64_t cn_ring_dropped(CnRing *ring);
+uint64_t cn_ring_dropped(const CnRing *ring);
 
 #endif

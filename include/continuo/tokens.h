@@ -32,6 +32,14 @@ int cn_normal_order(uint16_t pc_mask, int order[12]);
 
 int cn_token_equal(CnToken a, CnToken b);
 
+/* The most keys a token sounds: twelve pitch classes, or one and its octave. */
+#define CN_TOKEN_MAX_KEYS 13
+
+/* The keys a token sounds, as the original voiced them: a note its own key; a chord its
+ * pitch classes from C4 to B4, low to high (a chord of one pitch class, which came from
+ * octaves, adds the octave below). Returns how many were written. */
+int cn_token_keys(CnToken token, uint8_t keys[CN_TOKEN_MAX_KEYS]);
+
 /* ----- MIDI notes to tokens and back ------------------------------------------------- */
 
 typedef struct {
@@ -62,8 +70,7 @@ typedef struct {
 /* The original's defaults: a token every eighth note, each a quarter note long. */
 CnRenderOptions cn_render_defaults(void);
 
-/* Renders tokens as notes; chords sound their pitch classes from C4 to B4 (a chord of
- * one pitch class, which came from octaves, adds the octave below). *notes is allocated
+/* Renders tokens as notes, each voiced by cn_token_keys. *notes is allocated
  * here (free() it); *n_notes receives the count. */
 int cn_render_tokens(const CnToken *tokens, size_t n_tokens, const CnRenderOptions *options,
                      CnNote **notes, size_t *n_notes, CnError *err);

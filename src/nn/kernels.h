@@ -1,5 +1,6 @@
-/* Vectorized element-wise kernels shared by training and inference: activations,
- * softmax, and the LSTM cell update. Internal to the library. Real-time safe: no
+/* The kernels shared by training and inference: element-wise (exp, softmax, the LSTM
+ * cell and its backward pass, RMSprop), and the matrix-vector products of an inference
+ * step on float32 and packed bfloat16 weights. Internal to the library. Real-time safe: no
  * allocation, no locks, bounded loops. */
 #ifndef CONTINUO_KERNELS_H
 #define CONTINUO_KERNELS_H
@@ -30,7 +31,6 @@ void cn_lstm_cell_backward(const float *gates, const float *tanh_c, const float 
 /* params -= lr * grad / (sqrt(mean_sq) + eps), mean_sq = rho * mean_sq + (1 - rho) * grad^2 */
 void cn_rmsprop_update(float *params, const float *grad, float *mean_sq, size_t n, float lr,
                        float rho, float eps);
-#endif
 
 /* y[r] += sum_k w[r * n_cols + k] * x[k] for every row r: the matrix-vector product of an
  * inference step, streamed once through memory, four rows at a time. */
@@ -78,3 +78,5 @@ void cn_gemv_bf16(float *y, const uint16_t *w, const float *x, size_t n_rows, si
 
 /* Rounds float32 values to bfloat16 (to nearest, ties to even). */
 void cn_to_bf16(uint16_t *out, const float *in, size_t n);
+
+#endif

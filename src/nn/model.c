@@ -12,6 +12,12 @@
 
 #define ALIGN_FLOATS 16 /* 64 bytes */
 
+CnModelConfig cn_model_default_config(int n_vocab)
+{
+    return (CnModelConfig){.n_vocab = n_vocab, .n_embed = 64, .n_layers = 3, .n_hidden = 512,
+                           .n_dense = 256, .dropout = 0.3f};
+}
+
 int cn_model_config_check(const CnModelConfig *c, CnError *err)
 {
     if (c->n_vocab < 2 || c->n_vocab > CN_MAX_VOCAB)

@@ -10,7 +10,8 @@ enum { OPT_BPM = 256, OPT_WAIT, OPT_RECONNECT, OPT_CLOCK_IN, OPT_BF16 };
 void cli_play_usage(FILE *out, const char *port_example)
 {
     fprintf(out,
-            "  -w, --weights FILE    weights to load (default: weights/default.cnw)\n"
+            "  -w, --weights FILE    weights to load\n"
+            "                        " CLI_WEIGHTS_HELP "\n"
             "  -n, --name NAME       client name (continuo)\n"
             "  -i, --in PORT         connect this port to our input (repeatable; e.g. %s)\n"
             "  -o, --out PORT        connect our output to this port (repeatable)\n"
@@ -81,7 +82,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         {"clock-in", no_argument, 0, OPT_CLOCK_IN},
         {"bf16", no_argument, 0, OPT_BF16},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    *a = (CliPlayArgs){.weights = "weights/default.cnw", .name = "continuo",
+    *a = (CliPlayArgs){.weights = NULL, .name = "continuo",
                        .engine = cn_engine_defaults(48000)};
     long v = 1;
     int c, rc = 0;
@@ -137,5 +138,5 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         cli_error(2, "unexpected argument '%s'", argv[optind]);
         return -1;
     }
-    return 0;
+    return cli_resolve_weights(&a->weights);
 }

@@ -95,8 +95,7 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
     };
     a->data_dir = "midi_songs";
     a->out_path = "weights/model.cnw";
-    a->config = (CnModelConfig){.n_embed = 64, .n_layers = 3, .n_hidden = 512, .n_dense = 256,
-                                .dropout = 0.3f};
+    a->config = cn_model_default_config(0); /* the vocabulary comes from the corpus */
     a->train = cn_train_options_default();
     int c;
     long v;

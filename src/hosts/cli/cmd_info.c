@@ -8,9 +8,10 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: continuo info FILE.cnw\n"
+    fprintf(out, "Usage: continuo info [FILE.cnw]\n"
                  "Check a weights file and print its hyperparameters, vocabulary size,\n"
-                 "parameter count, training epochs and last losses.\n\n"
+                 "parameter count, training epochs and last losses. Without FILE, the\n"
+                 "default model " CLI_WEIGHTS_HELP ".\n\n"
                  "  -h, --help  show this help\n");
 }
 
@@ -26,18 +27,21 @@ int cmd_info(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (optind != argc - 1) {
+    if (optind < argc - 1) {
         usage(stderr);
         return 2;
     }
+    const char *path = optind == argc - 1 ? argv[optind] : NULL;
+    if (cli_resolve_weights(&path))
+        return 2;
     CnModel m;
     CnTrainState state;
     CnError err = {{0}};
-    if (cn_model_load(&m, argv[optind], 0, &state, &err))
+    if (cn_model_load(&m, path, 0, &state, &err))
         return cli_error(1, "%s", err.message);
     const CnModelConfig *cf = &m.config;
     const CnTrainInfo *in = &m.info;
-    printf("file:        %s (format version %d, checksums good)\n", argv[optind],
+    printf("file:        %s (format version %d, checksums good)\n", path,
            CN_WEIGHTS_VERSION);
     printf("network:     %s -> %d x LSTM(%d)%s -> ", cf->n_embed ? "embedding" : "scalar input",
            cf->n_layers, cf->n_hidden, cf->dropout > 0 ? " with dropout" : "");

@@ -39,6 +39,17 @@ enum { CLI_OPT_TOP_K = 1001, CLI_OPT_TOP_P, CLI_OPT_REP_PENALTY, CLI_OPT_REP_WIN
  * option, 0 when not, -1 when its value was refused (the message is printed). */
 int cli_sampler_option(int code, const char *arg, double max_temperature, void *sampler);
 
+/* The default model: weights/default.cnw in the current folder (a clone of the project),
+ * else the one installed with the program (PREFIX/share/continuo/default.cnw, found from
+ * where the program is, or from the prefix it was built for); NULL when there is none. */
+#define CLI_LOCAL_WEIGHTS "weights/default.cnw"
+#define CLI_WEIGHTS_HELP "(default: " CLI_LOCAL_WEIGHTS ", else the installed default model)"
+const char *cli_default_weights(void);
+
+/* Leaves *weights alone when set, else sets the default model; -1 and a message saying
+ * where it looked when there is none. */
+int cli_resolve_weights(const char **weights);
+
 /* Parses a whole decimal number or fails with a message naming the option. */
 int cli_parse_long(const char *option, const char *text, long min, long max, long *value);
 int cli_parse_double(const char *option, const char *text, double min, double max,

@@ -1,7 +1,8 @@
-/* The play-along engine: RT side (clock, input, output with the note table) and the worker
- * thread (live tokenizer, model state, answers scheduled ahead on the eighth-note grid). */
+/* The play-along engine's worker side: the live tokenizer, the model state, answers
+ * scheduled ahead on the eighth-note grid; and the engine's creation and teardown. The
+ * audio-thread side is engine_rt.c. */
 #define _GNU_SOURCE /* sem_clockwait */
-#include "continuo/engine.h"
+#include "engine_impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,7 +12,7 @@
 
 #define IN_RING 4096
 #define OUT_RING 8192
-#define MAX_ANSWER 1024
+#define MAX_ANSWER CN_ENGINE_MAX_LENGTH
 #define PREPARE_AHEAD_SECONDS 0.15 /* an answer is computed this long before it starts */
 
 CnEngineOptions cn_engine_defaults(double sample_rate)
@@ -21,132 +22,6 @@ CnEngineOptions cn_engine_defaults(double sample_rate)
         .length = 32, .channel = 0, .chord_window_ms = 40,
         .sampler = {.temperature = 0.9f, .top_p = 0.95f, .repetition_penalty = 1.0f},
         .seed = 1};
-}
-
-/* ----- RT side ------------------------------------------------------------------------- */
-
-void cn_engine_rt_clock(CnEngine *e, uint64_t cycle_frame)
-{
-    atomic_store_explicit(&e->now_frame, cycle_frame, memory_order_release);
-}
-
-void cn_engine_rt_input(CnEngine *e, uint64_t frame, const uint8_t *bytes, size_t size)
-{
-    if (size < 2 || size > 3 || !(bytes[0] & 0x80))
-        return;
-    uint8_t kind = bytes[0] & 0xf0;
-    if ((kind != 0x80 && kind != 0x90 && kind != 0xb0) || size != 3 || (bytes[1] & 0x80) ||
-        (bytes[2] & 0x80))
-        return; /* clock, sysex, program changes, malformed: not ours */
-    CnTimedEvent ev = {.frame = frame, .bytes = {bytes[0], bytes[1], bytes[2]}, .size = 3};
-    cn_ring_push(&e->in, &ev); /* a full ring drops the newest and counts it */
-    if (e->has_wake)
-        sem_post(&e->wake);    /* never blocks */
-}
-
-void cn_engine_panic(CnEngine *e)
-{
-    atomic_fetch_add(&e->panic, 1);
-    if (e->has_wake)
-        sem_post(&e->wake);
-}
-
-void cn_engine_set_tempo(CnEngine *e, double bpm, uint64_t beat_frame)
-{
-    if (!(bpm >= 10 && bpm <= 400))
-        return;
-    atomic_store(&e->frames_per_beat_milli,
-                 (uint64_t)(e->options.sample_rate * 60.0 / bpm * 1000.0));
-    atomic_store(&e->grid_origin, beat_frame);
-}
-
-typedef void (*WriteFn)(uint32_t offset, const uint8_t *bytes, int size, void *user);
-
-/* Note-offs for everything sounding, at offset 0. Bounded: 16 x 128. */
-static int release_all(CnEngine *e, WriteFn write, void *user, int budget)
-{
-    int n = 0;
-    for (int ch = 0; ch < 16; ch++)
-        for (int key = 0; key < 128; key++)
-            if (e->sounding[ch][key] && n < budget) {
-                uint8_t off[3] = {(uint8_t)(0x80 | ch), (uint8_t)key, 0};
-                write(0, off, 3, user);
-                e->sounding[ch][key] = 0;
-                n++;
-            }
-    return n;
-}
-
-/* Writes a scheduled note event through the note table. A key struck again while it
- * sounds is released first and struck anew (so every note-on is followed by exactly one
- * note-off); its release is sent when the last scheduled note-off for it comes. Returns
- * the events written. */
-static int write_note(CnEngine *e, uint32_t offset, const uint8_t *b, WriteFn write,
-                      void *user)
-{
-    uint8_t ch = b[0] & 0x0f, key = b[1] & 0x7f;
-    uint8_t *count = &e->sounding[ch][key];
-    if ((b[0] & 0xf0) == 0x90 && b[2] > 0) {
-        int n = 1;
-        if (*count > 0) {
-            uint8_t off[3] = {(uint8_t)(0x80 | ch), key, 0};
-            write(offset, off, 3, user);
-            n++;
-        }
-        if (*count < 255)
-            (*count)++;
-        write(offset, b, 3, user);
-        return n;
-    }
-    if (*count == 0)
-        return 0; /* never started, or already released by a cancel */
-    if (--*count > 0)
-        return 0;
-    write(offset, b, 3, user);
-    return 1;
-}
-
-int cn_engine_rt_output(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames, int max_events,
-                        WriteFn write, void *user)
-{
-    int n = 0;
-    uint32_t panic = atomic_load_explicit(&e->panic, memory_order_acquire);
-    uint32_t generation = atomic_load_explicit(&e->generation, memory_order_acquire);
-    if (panic != e->rt_panic || generation != e->rt_generation) {
-        n += release_all(e, write, user, max_events);
-        e->rt_panic = panic;
-        e->rt_generation = generation;
-    }
-    uint64_t end = cycle_frame + n_frames;
-    /* bounded: at most the ring's capacity plus the one held back */
-    for (size_t k = 0; k <= e->out.capacity && n + 2 <= max_events; k++) {
-        CnTimedEvent ev;
-        if (e->has_pending) {
-            ev = e->pending;
-            e->has_pending = 0;
-        } else if (cn_ring_pop(&e->out, &ev) != 0) {
-            break;
-        }
-        int32_t age = (int32_t)(ev.generation - e->rt_generation);
-        if (age < 0)
-            continue; /* from a cancelled answer */
-        if (age > 0) { /* a newer answer: the old one was cancelled during this cycle */
-            n += release_all(e, write, user, max_events - n);
-            e->rt_generation = ev.generation;
-        }
-        if (ev.frame >= end) {
-            e->pending = ev;
-            e->has_pending = 1;
-            break;
-        }
-        uint32_t offset = 0;
-        if (ev.frame >= cycle_frame)
-            offset = (uint32_t)(ev.frame - cycle_frame);
-        else
-            atomic_fetch_add_explicit(&e->late, 1, memory_order_relaxed);
-        n += write_note(e, offset, ev.bytes, write, user);
-    }
-    return n;
 }
 
 /* ----- Worker -------------------------------------------------------------------------- */
@@ -177,7 +52,7 @@ struct CnWorker {
     CnState scratch;         /* the answer is sampled on a copy of the listening state */
     /* continuous */
     uint64_t scheduled_until;
-    PendingOff offs[MAX_ANSWER * 13];
+    PendingOff offs[MAX_ANSWER * CN_TOKEN_MAX_KEYS];
     size_t offs_head, offs_tail;
     uint32_t seen_panic;
 };
@@ -200,7 +75,7 @@ static uint64_t next_grid(CnEngine *e, uint64_t frame)
 
 static uint64_t chord_window(CnEngine *e)
 {
-    return (uint64_t)(e->options.chord_window_ms * e->options.sample_rate / 1000);
+    return (uint64_t)(e->options.chord_window_ms * e->sample_rate / 1000);
 }
 
 /* The frame the player's silence has lasted the wait by. */
@@ -211,7 +86,7 @@ static uint64_t silence_end(CnEngine *e, const Worker *w)
 
 static uint64_t prepare_ahead(CnEngine *e)
 {
-    return (uint64_t)(PREPARE_AHEAD_SECONDS * e->options.sample_rate);
+    return (uint64_t)(PREPARE_AHEAD_SECONDS * e->sample_rate);
 }
 
 static void hear_token(CnEngine *e, CnToken token)
@@ -255,7 +130,7 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
     uint8_t kind = ev->bytes[0] & 0xf0, a = ev->bytes[1], b = ev->bytes[2];
     if (kind == 0xb0) {
         if (a == CN_CC_ALL_NOTES_OFF || a == CN_CC_ALL_SOUND_OFF) {
-            cn_engine_panic(e);
+            cn_engine_rt_panic(e);
         } else if (a == CN_CC_TEMPERATURE) {
             atomic_store(&e->temperature_milli, (uint32_t)(b * 2000 / 127));
         } else if (a == CN_CC_MODE) {
@@ -287,18 +162,8 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
 /* Note events of token id at frame, lasting a quarter note; note-offs wait in w->offs. */
 static void schedule_token(CnEngine *e, Worker *w, int id, uint64_t frame, uint32_t generation)
 {
-    CnToken t = e->model->vocab.tokens[id];
-    uint8_t keys[13];
-    int n = 0;
-    if (!t.is_chord) {
-        keys[n++] = t.pitch;
-    } else {
-        for (int pc = 0; pc < 12; pc++)
-            if (t.pc_mask >> pc & 1)
-                keys[n++] = (uint8_t)(60 + pc);
-        if (n == 1)
-            keys[n++] = (uint8_t)(keys[0] - 12);
-    }
+    uint8_t keys[CN_TOKEN_MAX_KEYS];
+    int n = cn_token_keys(e->model->vocab.tokens[id], keys);
     uint64_t quarter = frames_per_beat(e);
     while (w->offs_head != w->offs_tail && w->offs[w->offs_head].frame <= frame) {
         PendingOff *off = &w->offs[w->offs_head];
@@ -467,7 +332,7 @@ uint64_t cn_engine_work(CnEngine *e)
 static void wait_until_due(CnEngine *e, uint64_t due)
 {
     uint64_t now = atomic_load_explicit(&e->now_frame, memory_order_acquire);
-    double seconds = due > now ? (double)(due - now) / e->options.sample_rate : 0;
+    double seconds = due > now ? (double)(due - now) / e->sample_rate : 0;
     seconds = seconds < 0.001 ? 0.001 : seconds > 0.05 ? 0.05 : seconds;
     struct timespec until; /* on the monotonic clock: a wall-clock jump must not stall it */
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -502,7 +367,7 @@ static int check_options(const CnEngineOptions *o, CnError *err)
 int cn_engine_configure(CnEngine *e, const CnEngineOptions *o, CnError *err)
 {
     CnEngineOptions next = *o;
-    next.sample_rate = e->options.sample_rate; /* fixed for the engine's life */
+    next.sample_rate = e->sample_rate; /* fixed for the engine's life */
     next.bpm = e->options.bpm;
     if (check_options(&next, err))
         return -1;
@@ -520,28 +385,31 @@ int cn_engine_configure(CnEngine *e, const CnEngineOptions *o, CnError *err)
     return 0;
 }
 
-int cn_engine_rt_release_all(CnEngine *e, int max_events,
-                             void (*write)(uint32_t offset, const uint8_t *bytes, int size,
-                                           void *user),
-                             void *user)
+const CnEngineOptions *cn_engine_options(const CnEngine *e)
 {
-    return release_all(e, write, user, max_events);
+    return &e->options;
 }
 
-int cn_engine_init(CnEngine *e, const CnModel *model, const CnEngineOptions *o, CnError *err)
+CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError *err)
 {
-    memset(e, 0, sizeof *e);
     if (check_options(o, err))
-        return -1;
+        return NULL;
+    CnEngine *e = calloc(1, sizeof *e);
+    if (!e) {
+        cn_fail(err, "out of memory for the engine");
+        return NULL;
+    }
     e->model = model;
+    e->sample_rate = o->sample_rate;
     e->options = *o;
     atomic_init(&e->mode, o->mode);
     atomic_init(&e->temperature_milli, (uint32_t)(o->sampler.temperature * 1000));
     atomic_init(&e->frames_per_beat_milli, (uint64_t)(o->sample_rate * 60.0 / o->bpm * 1000.0));
     e->work = calloc(1, sizeof *e->work);
     if (!e->work) {
-        cn_engine_stop(e);
-        return cn_fail(err, "out of memory for the engine's worker state");
+        cn_engine_free(e);
+        cn_fail(err, "out of memory for the engine's worker state");
+        return NULL;
     }
     e->work->velocity = 80;
     e->work->mode = o->mode;
@@ -550,57 +418,77 @@ int cn_engine_init(CnEngine *e, const CnModel *model, const CnEngineOptions *o, 
         cn_sampler_init(&e->sampler, model->config.n_vocab, &o->sampler, o->seed, err) ||
         cn_ring_init(&e->in, sizeof(CnTimedEvent), IN_RING, err) ||
         cn_ring_init(&e->out, sizeof(CnTimedEvent), OUT_RING, err)) {
-        cn_engine_stop(e);
-        return -1;
+        cn_engine_free(e);
+        return NULL;
     }
-    return 0;
+    return e;
 }
 
-int cn_engine_start(CnEngine *e, const CnModel *model, const CnEngineOptions *o, CnError *err)
+int cn_engine_start_worker(CnEngine *e, CnError *err)
 {
-    if (cn_engine_init(e, model, o, err))
-        return -1;
-    if (sem_init(&e->wake, 0, 0) != 0) {
-        cn_engine_stop(e);
-        return cn_fail(err, "cannot create the worker's semaphore");
+    if (e->worker_running)
+        return 0;
+    if (!e->has_wake) {
+        if (sem_init(&e->wake, 0, 0) != 0)
+            return cn_fail(err, "cannot create the worker's semaphore: %s", strerror(errno));
+        e->has_wake = 1;
     }
-    e->has_wake = 1;
-    if (pthread_create(&e->worker, NULL, worker_main, e) != 0) {
-        cn_engine_stop(e);
-        return cn_fail(err, "cannot start the worker thread");
-    }
+    atomic_store(&e->stop, 0);
+    int rc = pthread_create(&e->worker, NULL, worker_main, e);
+    if (rc != 0)
+        return cn_fail(err, "cannot start the worker thread: %s", strerror(rc));
     e->worker_running = 1;
     return 0;
 }
 
-void cn_engine_stop(CnEngine *e)
+void cn_engine_stop_worker(CnEngine *e)
 {
-    if (e->worker_running) {
-        atomic_store(&e->stop, 1);
-        sem_post(&e->wake);
-        pthread_join(e->worker, NULL);
-        e->worker_running = 0;
-    }
-    if (e->has_wake) {
+    if (!e || !e->worker_running)
+        return;
+    atomic_store(&e->stop, 1);
+    sem_post(&e->wake);
+    pthread_join(e->worker, NULL);
+    e->worker_running = 0;
+}
+
+void cn_engine_free(CnEngine *e)
+{
+    if (!e)
+        return;
+    cn_engine_stop_worker(e);
+    if (e->has_wake)
         sem_destroy(&e->wake);
-        e->has_wake = 0;
-    }
     if (e->work) {
         cn_state_free(&e->work->scratch);
         free(e->work);
-        e->work = NULL;
     }
     cn_state_free(&e->state);
     cn_sampler_free(&e->sampler);
     cn_ring_free(&e->in);
     cn_ring_free(&e->out);
+    free(e);
 }
 
-CnEngineStats cn_engine_stats(CnEngine *e)
+CnPlayMode cn_engine_mode(const CnEngine *e)
+{
+    return (CnPlayMode)atomic_load(&e->mode);
+}
+
+float cn_engine_temperature(const CnEngine *e)
+{
+    return (float)atomic_load(&e->temperature_milli) / 1000.0f;
+}
+
+CnEngineStats cn_engine_stats(const CnEngine *e)
 {
     CnEngineStats s = e->stats;
     s.dropped_in = cn_ring_dropped(&e->in);
     s.dropped_out = cn_ring_dropped(&e->out);
     s.late_events = atomic_load(&e->late);
     return s;
+}
+
+size_t cn_engine_scheduled(const CnEngine *e)
+{
+    return cn_ring_count(&e->out);
 }

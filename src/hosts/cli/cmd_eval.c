@@ -17,7 +17,8 @@ static void usage(FILE *out)
             "Usage: continuo eval [OPTION]... DIR\n"
             "Measure a model on the MIDI files in DIR (music it did not train on) and on\n"
             "continuations it generates.\n\n"
-            "  -w, --weights FILE     weights to measure (default: weights/default.cnw)\n"
+            "  -w, --weights FILE     weights to measure\n"
+            "                         " CLI_WEIGHTS_HELP "\n"
             "      --seq N            window length for window mode (default: the model's)\n"
             "      --samples N        continuations to generate (4)\n"
             "  -n, --length N         tokens in each (200)\n"
@@ -49,7 +50,7 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
         {"json", no_argument, 0, OPT_JSON},         {"help", no_argument, 0, 'h'},
         {"bf16", no_argument, 0, OPT_BF16},
         {0, 0, 0, 0}};
-    *a = (EvalArgs){.weights = "weights/default.cnw", .samples = 4, .length = 200};
+    *a = (EvalArgs){.weights = NULL, .samples = 4, .length = 200};
     a->gen = (CnGenerateOptions){.mode = CN_MODE_STATEFUL, .seed = 1,
                                  .sampler = {.temperature = 1.0f, .top_p = 0.95f,
                                              .repetition_penalty = 1.0f}};
@@ -95,7 +96,7 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
         return -1;
     }
     a->dir = argv[optind];
-    return 0;
+    return cli_resolve_weights(&a->weights);
 }
 
 /* Cross-entropy of a model that knows only the training corpus's token frequencies

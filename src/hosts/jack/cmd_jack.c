@@ -1,39 +1,21 @@
-/* continuo jack: the play-along engine as a JACK MIDI client. process() only moves events
- * between the JACK port buffers and the engine's rings; everything else (loading, the
- * model, printing) happens before activation or on the main thread. */
+/* continuo jack: the play-along engine as a JACK MIDI client. The process callback
+ * (process.c) only moves events between the JACK port buffers and the engine; everything
+ * here (loading, the model, printing) runs before activation or on the main thread. */
 #include <jack/jack.h>
-#include <jack/midiport.h>
-#include <jack/transport.h>
-#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "jack_client.h"
 #include "play_args.h"
-#include "continuo/engine.h"
 
 /* Real-time checks of the test suite hook in here (tests/rt_trap.c); unset otherwise. */
 __attribute__((weak)) void continuo_rt_enter(void);
 __attribute__((weak)) void continuo_rt_leave(void);
-
-typedef struct {
-    jack_client_t *client;
-    jack_port_t *in, *out;
-    CnEngine engine;
-    uint64_t frame;          /* 64-bit frame clock (JACK's wraps after a day) */
-    uint32_t last_frame32;
-    int clock_started;
-    _Atomic uint64_t worst_ns, cycles;
-    _Atomic uint32_t histogram[4096]; /* callbacks by duration in microseconds (last: more) */
-    _Atomic uint32_t xruns;
-    _Atomic int shutdown;    /* the server went away */
-    int was_rolling;
-} JackClient;
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -41,71 +23,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static void write_event(uint32_t offset, const uint8_t *bytes, int size, void *user)
-{
-    jack_midi_event_write(user, offset, bytes, (size_t)size);
-}
-
-/* Tempo and beat grid from a timebase master, when one runs and the transport rolls. */
-static void follow_transport(JackClient *c)
-{
-    jack_position_t pos;
-    int rolling = jack_transport_query(c->client, &pos) == JackTransportRolling;
-    if (c->was_rolling && !rolling)
-        cn_engine_panic(&c->engine); /* the transport stopped: so does the music */
-    c->was_rolling = rolling;
-    if (!rolling || !(pos.valid & JackPositionBBT) || pos.beats_per_minute <= 0 ||
-        pos.ticks_per_beat <= 0)
-        return;
-    double frames_per_beat = pos.frame_rate * 60.0 / pos.beats_per_minute;
-    double into_beat = pos.tick / pos.ticks_per_beat * frames_per_beat;
-    cn_engine_set_tempo(&c->engine, pos.beats_per_minute,
-                        c->frame - (uint64_t)fmin((double)c->frame, into_beat));
-}
-
-static int process(jack_nframes_t n_frames, void *arg)
-{
-    JackClient *c = arg;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (continuo_rt_enter)
-        continuo_rt_enter();
-    uint32_t frame32 = jack_last_frame_time(c->client);
-    c->frame += c->clock_started ? (uint32_t)(frame32 - c->last_frame32) : frame32;
-    c->last_frame32 = frame32;
-    c->clock_started = 1;
-    cn_engine_rt_clock(&c->engine, c->frame);
-    follow_transport(c);
-
-    void *in = jack_port_get_buffer(c->in, n_frames);
-    uint32_t n_in = jack_midi_get_event_count(in);
-    for (uint32_t i = 0; i < n_in; i++) {
-        jack_midi_event_t ev;
-        if (jack_midi_event_get(&ev, in, i) == 0)
-            cn_engine_rt_input(&c->engine, c->frame + ev.time, ev.buffer, ev.size);
-    }
-    void *out = jack_port_get_buffer(c->out, n_frames);
-    jack_midi_clear_buffer(out);
-    cn_engine_rt_output(&c->engine, c->frame, n_frames, 256, write_event, out);
-
-    if (continuo_rt_leave)
-        continuo_rt_leave();
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    uint64_t ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec));
-    if (ns > atomic_load_explicit(&c->worst_ns, memory_order_relaxed))
-        atomic_store_explicit(&c->worst_ns, ns, memory_order_relaxed);
-    uint64_t us = ns / 1000 < 4095 ? ns / 1000 : 4095;
-    atomic_fetch_add_explicit(&c->histogram[us], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->cycles, 1, memory_order_relaxed);
-    return 0;
-}
-
-static int on_xrun(void *arg)
-{
-    atomic_fetch_add(&((JackClient *)arg)->xruns, 1);
-    return 0;
 }
 
 static void on_shutdown(jack_status_t code, const char *reason, void *arg)
@@ -139,7 +56,7 @@ static double callback_quantile(JackClient *c, double q)
 
 static void print_counters(JackClient *c, const char *when)
 {
-    CnEngineStats s = cn_engine_stats(&c->engine);
+    CnEngineStats s = cn_engine_stats(c->engine);
     jack_nframes_t period = jack_get_buffer_size(c->client);
     double period_ms = 1000.0 * period / jack_get_sample_rate(c->client);
     double worst_ms = atomic_load(&c->worst_ns) / 1e6;
@@ -152,7 +69,7 @@ static void print_counters(JackClient *c, const char *when)
             100 * p99 / period_ms, worst_ms, 100 * worst_ms / period_ms,
             period_ms, atomic_load(&c->xruns), (unsigned long long)s.tokens_heard,
             (unsigned long long)s.answers, (unsigned long long)s.interruptions,
-            (unsigned long long)s.dropped_in, (unsigned long long)s.dropped_out,
+            (unsigned long long)(s.dropped_in + atomic_load(&c->in_overflow)), (unsigned long long)s.dropped_out,
             (unsigned long long)s.late_events);
 }
 
@@ -197,10 +114,11 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
     CnError err = {{0}};
     CnEngineOptions options = a->engine;
     options.sample_rate = jack_get_sample_rate(c->client);
-    if (cn_engine_start(&c->engine, model, &options, &err))
+    c->engine = cn_engine_new(model, &options, &err);
+    if (!c->engine || cn_engine_start_worker(c->engine, &err))
         return cli_error(1, "%s", err.message);
-    jack_set_process_callback(c->client, process, c);
-    jack_set_xrun_callback(c->client, on_xrun, c);
+    jack_set_process_callback(c->client, continuo_jack_process, c);
+    jack_set_xrun_callback(c->client, continuo_jack_xrun, c);
     jack_on_info_shutdown(c->client, on_shutdown, c);
     if (jack_activate(c->client) != 0) {
         if (!a->reconnect)
@@ -222,7 +140,7 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
             print_counters(c, "running");
     }
     if (!atomic_load(&c->shutdown)) { /* release every sounding note before leaving */
-        cn_engine_panic(&c->engine);
+        cn_engine_rt_panic(c->engine);
         usleep((useconds_t)(3e6 * jack_get_buffer_size(c->client) /
                             jack_get_sample_rate(c->client)) + 20000);
         jack_deactivate(c->client);
@@ -250,7 +168,7 @@ static void close_session(JackClient *c)
 {
     if (c->client)
         jack_client_close(c->client);
-    cn_engine_stop(&c->engine);
+    cn_engine_free(c->engine);
     memset(c, 0, sizeof *c);
 }
 

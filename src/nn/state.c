@@ -1,5 +1,6 @@
 /* One stream's inference: the stacked LSTM stepped one token at a time on preallocated
- * buffers (matrix-vector products through BLAS), in stateful or window mode. A step may
+ * buffers (matrix-vector products through our own kernels on packed float32 or bfloat16
+ * weights, BLAS when asked), in stateful or window mode. A step may
  * run on a worker thread next to an audio thread: it allocates nothing and takes no lock. */
 #include "continuo/state.h"
 

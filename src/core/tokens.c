@@ -328,6 +328,21 @@ CnRenderOptions cn_render_defaults(void)
                              .velocity = 90, .channel = 0};
 }
 
+int cn_token_keys(CnToken token, uint8_t keys[CN_TOKEN_MAX_KEYS])
+{
+    if (!token.is_chord) {
+        keys[0] = token.pitch;
+        return 1;
+    }
+    int n = 0;
+    for (int pc = 0; pc < 12; pc++)
+        if (token.pc_mask >> pc & 1)
+            keys[n++] = (uint8_t)(60 + pc);
+    if (n == 1)
+        keys[n++] = (uint8_t)(keys[0] - 12);
+    return n;
+}
+
 int cn_render_tokens(const CnToken *tokens, size_t n_tokens, const CnRenderOptions *options,
                      CnNote **notes, size_t *n_notes, CnError *err)
 {
@@ -338,8 +353,9 @@ int cn_render_tokens(const CnToken *tokens, size_t n_tokens, const CnRenderOptio
         return cn_fail(err, "render options out of range (ppqn, step, length, velocity 1..127, "
                             "channel 0..15)");
     size_t n = 0;
+    uint8_t keys[CN_TOKEN_MAX_KEYS];
     for (size_t i = 0; i < n_tokens; i++)
-        n += tokens[i].is_chord ? (size_t)__builtin_popcount(tokens[i].pc_mask) + 1 : 1;
+        n += (size_t)cn_token_keys(tokens[i], keys);
     if ((double)n_tokens * options->step_quarters * options->ppqn > (double)INT32_MAX / 2)
         return cn_fail(err, "%zu tokens are too long a piece to render", n_tokens);
     CnNote *out = malloc((n ? n : 1) * sizeof *out);
@@ -349,24 +365,10 @@ int cn_render_tokens(const CnToken *tokens, size_t n_tokens, const CnRenderOptio
     size_t k = 0;
     for (size_t i = 0; i < n_tokens; i++) {
         uint32_t onset = (uint32_t)(i * options->step_quarters * options->ppqn + 0.5);
-        CnNote base = {.onset = onset, .duration = duration, .velocity = options->velocity,
-                       .channel = options->channel};
-        if (!tokens[i].is_chord) {
-            out[k] = base;
-            out[k++].pitch = tokens[i].pitch;
-            continue;
-        }
-        for (int pc = 0; pc < 12; pc++)
-            if (tokens[i].pc_mask >> pc & 1) {
-                out[k] = base;
-                out[k++].pitch = (uint8_t)(60 + pc);
-                /* A chord of one pitch class came from octaves: sound the octave below
-                 * too, so the file reads back as the same chord and not as a note. */
-                if (__builtin_popcount(tokens[i].pc_mask) == 1) {
-                    out[k] = base;
-                    out[k++].pitch = (uint8_t)(48 + pc);
-                }
-            }
+        int n_keys = cn_token_keys(tokens[i], keys);
+        for (int j = 0; j < n_keys; j++)
+            out[k++] = (CnNote){.onset = onset, .duration = duration, .pitch = keys[j],
+                                .velocity = options->velocity, .channel = options->channel};
     }
     *notes = out;
     *n_notes = k;

@@ -17,7 +17,8 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: continuo generate [OPTION]...\n"
             "Continue a prime with the trained network and write a MIDI file.\n\n"
-            "  -w, --weights FILE      weights to load (default: weights/default.cnw)\n"
+            "  -w, --weights FILE      weights to load\n"
+            "                          " CLI_WEIGHTS_HELP "\n"
             "  -n, --length N          tokens to generate (500)\n"
             "  -p, --prime SOURCE      'random' (a stretch of the training corpus; default)\n"
             "                          or a MIDI file to continue\n"
@@ -72,7 +73,7 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         {"bf16", no_argument, 0, OPT_BF16},
         {"threads", required_argument, 0, OPT_THREADS},
         {0, 0, 0, 0}};
-    *a = (GenerateArgs){.weights = "weights/default.cnw", .prime = "random",
+    *a = (GenerateArgs){.weights = NULL, .prime = "random",
                         .output = "continuo.mid", .length = 500, .bpm = 120};
     a->gen.mode = CN_MODE_STATEFUL;
     a->gen.sampler = (CnSamplerOptions){.temperature = 1.0f, .top_p = 0.95f,
@@ -137,7 +138,7 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
     }
     if (!a->seed_given)
         a->gen.seed = (uint64_t)time(NULL) % 1000000;
-    return 0;
+    return cli_resolve_weights(&a->weights);
 }
 
 /* Tokens of a MIDI file mapped onto the vocabulary; *n_mapped counts the substitutes. */

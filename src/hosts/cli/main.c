@@ -8,13 +8,10 @@
 
 #include "cli.h"
 
-#ifndef CONTINUO_VERSION
-#define CONTINUO_VERSION "0.1.0"
-#endif
-
-/* `continuo jack` is a program of its own beside this one, so that the other commands
- * run where JACK is not installed and do not carry its libraries. */
-static int cmd_jack_program(int argc, char **argv)
+/* The live clients are programs of their own beside this one (continuo-jack,
+ * continuo-alsa), so that the other commands run where JACK or ALSA is not installed and
+ * do not carry their libraries. */
+static int run_companion(const char *program, char **argv)
 {
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
@@ -22,12 +19,23 @@ static int cmd_jack_program(int argc, char **argv)
         return cli_error(1, "cannot find where continuo is: %s", strerror(errno));
     self[n] = '\0';
     char *slash = strrchr(self, '/');
-    strcpy(slash ? slash + 1 : self, "continuo-jack");
-    argv[0] = "continuo-jack";
-    (void)argc;
+    strcpy(slash ? slash + 1 : self, program);
+    argv[0] = (char *)program;
     execv(self, argv);
-    return cli_error(1, "cannot run %s, the JACK client that comes with continuo: %s", self,
+    return cli_error(1, "cannot run %s, the live client that comes with continuo: %s", self,
                      strerror(errno));
+}
+
+static int cmd_jack_program(int argc, char **argv)
+{
+    (void)argc;
+    return run_companion("continuo-jack", argv);
+}
+
+static int cmd_alsa_program(int argc, char **argv)
+{
+    (void)argc;
+    return run_companion("continuo-alsa", argv);
 }
 
 static const struct {
@@ -43,7 +51,7 @@ static const struct {
     {"info", cmd_info, "check a weights file and describe it"},
     {"roll", cmd_roll, "draw a MIDI file as a piano roll (SVG)"},
     {"jack", cmd_jack_program, "play along live as a JACK MIDI client"},
-    {"alsa", cmd_alsa, "play along live as an ALSA sequencer client (no JACK needed)"},
+    {"alsa", cmd_alsa_program, "play along live as an ALSA sequencer client (no JACK needed)"},
 };
 
 static void usage(FILE *out)

@@ -3,6 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "continuo/sampler.h"
@@ -16,6 +19,48 @@ int cli_error(int code, const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     return code;
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+const char *cli_default_weights(void)
+{
+    static char path[4200];
+    if (is_file(CLI_LOCAL_WEIGHTS))
+        return CLI_LOCAL_WEIGHTS;
+    /* installed: PREFIX/bin/continuo beside PREFIX/share/continuo/default.cnw, wherever
+       the prefix was moved */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(path, sizeof path, "%s/../share/continuo/default.cnw", self);
+            if (is_file(path))
+                return path;
+        }
+    }
+    if (is_file(CONTINUO_DATADIR "/default.cnw"))
+        return CONTINUO_DATADIR "/default.cnw";
+    return NULL;
+}
+
+int cli_resolve_weights(const char **weights)
+{
+    if (*weights)
+        return 0;
+    *weights = cli_default_weights();
+    if (*weights)
+        return 0;
+    cli_error(2, "no model given, and no default model in %s or %s: give one with --weights",
+              CLI_LOCAL_WEIGHTS, CONTINUO_DATADIR "/default.cnw");
+    return -1;
 }
 
 int cli_parse_long(const char *option, const char *text, long min, long max, long *value)

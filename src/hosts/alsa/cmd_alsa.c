@@ -17,14 +17,17 @@
 #define FRAME_RATE 48000.0  /* virtual frames per second of queue time */
 #define LOOKAHEAD 960       /* frames handed to the queue ahead of time: 20 ms */
 #define PUMP_MS 5           /* the output is topped up at least this often */
+#define MAX_IN 1024         /* player events one pass takes (the rest wait for the next) */
+#define MAX_OUT 512         /* events one pass hands to the queue at most */
 
 typedef struct {
     snd_seq_t *seq;
     int in_port, out_port, queue;
-    CnEngine engine;
-    int engine_started;
+    CnEngine *engine;
     uint64_t cursor;        /* output handed to the queue up to this frame */
-    uint64_t cycle_start;   /* of the window being written */
+    CnMidiEvent in_events[MAX_IN], out_events[MAX_OUT];
+    uint8_t in_bytes[MAX_IN][3];
+    int n_in;
     CnClockFollower clock;
     int clock_in;
     unsigned long scheduled, refused;
@@ -132,19 +135,25 @@ static void connect_ports(AlsaClient *c, const CliPlayArgs *a)
     }
 }
 
+/* One sequencer event from the player: a note or control change joins this pass's input
+ * (the player played it just now: the pass starts at the queue's present), clock and
+ * transport go to the clock follower. */
 static void handle_input(AlsaClient *c, const snd_seq_event_t *ev, uint64_t now)
 {
     uint64_t frame = now;
     if ((ev->flags & SND_SEQ_TIME_STAMP_MASK) == SND_SEQ_TIME_STAMP_REAL &&
         ev->queue == c->queue)
         frame = to_frames(&ev->time.time);
-    uint8_t bytes[3];
+    uint8_t *bytes = c->in_bytes[c->n_in];
     double beat_time = 0, bpm;
     switch (cn_seq_to_midi(ev, bytes)) {
-    case CN_SEQ_MIDI: cn_engine_rt_input(&c->engine, frame, bytes, 3); break;
+    case CN_SEQ_MIDI:
+        c->in_events[c->n_in] = (CnMidiEvent){.offset = 0, .size = 3, .data = bytes};
+        c->n_in++;
+        break;
     case CN_SEQ_CLOCK:
         if (c->clock_in && (bpm = cn_clock_tick(&c->clock, frame / FRAME_RATE, &beat_time)) > 0)
-            cn_engine_set_tempo(&c->engine, bpm, (uint64_t)(beat_time * FRAME_RATE));
+            cn_engine_rt_set_tempo(c->engine, bpm, (uint64_t)(beat_time * FRAME_RATE));
         break;
     case CN_SEQ_START:
         if (c->clock_in)
@@ -152,29 +161,19 @@ static void handle_input(AlsaClient *c, const snd_seq_event_t *ev, uint64_t now)
         break;
     case CN_SEQ_STOP:
         if (c->clock_in)
-            cn_engine_panic(&c->engine);
+            cn_engine_rt_panic(c->engine);
         break;
     default: break; /* sysex, program changes, continue: not ours */
     }
 }
 
-static void read_input(AlsaClient *c)
+static void schedule_event(AlsaClient *c, uint64_t frame, const CnMidiEvent *out)
 {
-    uint64_t now = queue_now(c);
-    snd_seq_event_t *ev;
-    for (int i = 0; i < 4096 && snd_seq_event_input(c->seq, &ev) >= 0; i++)
-        if (ev)
-            handle_input(c, ev, now);
-}
-
-static void schedule_event(uint32_t offset, const uint8_t *bytes, int size, void *user)
-{
-    AlsaClient *c = user;
     snd_seq_event_t ev;
     snd_seq_ev_clear(&ev);
-    if (cn_seq_from_midi(bytes, size, &ev) != 0)
+    if (cn_seq_from_midi(out->data, (int)out->size, &ev) != 0)
         return;
-    snd_seq_real_time_t when = from_frames(c->cycle_start + offset);
+    snd_seq_real_time_t when = from_frames(frame);
     snd_seq_ev_set_source(&ev, c->out_port);
     snd_seq_ev_set_subs(&ev);
     snd_seq_ev_schedule_real(&ev, c->queue, 0, &when);
@@ -184,26 +183,30 @@ static void schedule_event(uint32_t offset, const uint8_t *bytes, int size, void
         c->scheduled++;
 }
 
-/* Hands the queue everything due before now + LOOKAHEAD. */
-static void pump_output(AlsaClient *c)
+/* One pass, the engine's cycle from the queue's present to LOOKAHEAD ahead: what the
+ * player played since the last pass goes in, everything due in the window goes to the
+ * queue with its exact time. */
+static void pump(AlsaClient *c)
 {
     uint64_t now = queue_now(c);
-    cn_engine_rt_clock(&c->engine, now);
-    if (c->cursor < now)
-        c->cursor = now;
+    c->n_in = 0;
+    snd_seq_event_t *ev;
+    while (c->n_in < MAX_IN && snd_seq_event_input(c->seq, &ev) >= 0)
+        if (ev)
+            handle_input(c, ev, now);
     uint64_t horizon = now + LOOKAHEAD;
-    if (horizon > c->cursor) {
-        c->cycle_start = c->cursor;
-        cn_engine_rt_output(&c->engine, c->cursor, (uint32_t)(horizon - c->cursor), 512,
-                            schedule_event, c);
+    int n_out = cn_engine_rt_cycle(c->engine, now, LOOKAHEAD, c->in_events, c->n_in, 0,
+                                   c->out_events, MAX_OUT);
+    for (int i = 0; i < n_out; i++)
+        schedule_event(c, now + c->out_events[i].offset, &c->out_events[i]);
+    if (c->cursor < horizon)
         c->cursor = horizon;
-    }
     snd_seq_drain_output(c->seq);
 }
 
 static void print_counters(AlsaClient *c, const char *when)
 {
-    CnEngineStats s = cn_engine_stats(&c->engine);
+    CnEngineStats s = cn_engine_stats(c->engine);
     fprintf(stderr, "continuo: %s: heard %llu tokens, %llu answers, %llu interruptions; "
                     "%lu events to the queue (%lu refused); dropped %llu in, %llu out\n", when,
             (unsigned long long)s.tokens_heard, (unsigned long long)s.answers,
@@ -224,16 +227,15 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
     fflush(stdout);
     for (unsigned long pass = 1; !stop_requested; pass++) {
         poll(fds, (nfds_t)n_fds, PUMP_MS);
-        read_input(c);
-        pump_output(c);
+        pump(c);
         if (a->verbose && pass % (5000 / PUMP_MS) == 0)
             print_counters(c, "running");
     }
     /* release every sounding note, then let the queue play out what it holds */
-    cn_engine_panic(&c->engine);
+    cn_engine_rt_panic(c->engine);
     for (int i = 0; i < 10; i++) {
         usleep(PUMP_MS * 1000);
-        pump_output(c);
+        pump(c);
     }
     uint64_t last = c->cursor;
     for (int i = 0; i < 100 && queue_now(c) < last; i++)
@@ -260,10 +262,9 @@ int cmd_alsa(int argc, char **argv)
     int rc = open_sequencer(&c, &a);
     if (rc == 0) {
         a.engine.sample_rate = FRAME_RATE;
-        if (cn_engine_start(&c.engine, &model, &a.engine, &err))
+        c.engine = cn_engine_new(&model, &a.engine, &err);
+        if (!c.engine || cn_engine_start_worker(c.engine, &err))
             rc = cli_error(1, "%s", err.message);
-        else
-            c.engine_started = 1;
     }
     if (rc == 0) {
         struct sigaction sa = {.sa_handler = on_signal};
@@ -273,8 +274,7 @@ int cmd_alsa(int argc, char **argv)
         connect_ports(&c, &a);
         play(&c, &a);
     }
-    if (c.engine_started)
-        cn_engine_stop(&c.engine);
+    cn_engine_free(c.engine);
     if (c.seq) {
         if (c.queue >= 0)
             snd_seq_free_queue(c.seq, c.queue);

@@ -1,0 +1,36 @@
+/* The plugin's control ports as engine options; safe on the audio thread (pure reads).
+ * A port the host left unconnected, or not a number, takes the engine's default. */
+#include <math.h>
+
+#include "continuo.h"
+
+float plugin_control(const Continuo *self, int port, float fallback, float lo, float hi)
+{
+    const float *p = self->control[port];
+    if (!p || !isfinite(*p))
+        return fallback;
+    return *p < lo ? lo : *p > hi ? hi : *p;
+}
+
+CnEngineOptions plugin_options_from_controls(const Continuo *self)
+{
+    CnEngineOptions o = self->defaults;
+    float continuous = o.mode == CN_PLAY_CONTINUOUS;
+    o.mode = plugin_control(self, PORT_MODE, continuous, 0, 1) >= 0.5f ? CN_PLAY_CONTINUOUS
+                                                                      : CN_PLAY_RESPOND;
+    o.wait_beats = plugin_control(self, PORT_WAIT, (float)o.wait_beats, 0, 16);
+    o.length = (int)lrintf(plugin_control(self, PORT_LENGTH, (float)o.length, 1, 256));
+    o.sampler.temperature = plugin_control(self, PORT_TEMPERATURE, o.sampler.temperature, 0, 2);
+    o.sampler.top_p = plugin_control(self, PORT_TOP_P, o.sampler.top_p, 0.05f, 1);
+    o.channel = (uint8_t)(lrintf(plugin_control(self, PORT_CHANNEL, o.channel + 1.0f, 1, 16)) - 1);
+    if (self->bpm >= 10 && self->bpm <= 400)
+        o.bpm = self->bpm;
+    return o;
+}
+
+int plugin_same_controls(const CnEngineOptions *a, const CnEngineOptions *b)
+{
+    return a->mode == b->mode && a->wait_beats == b->wait_beats && a->length == b->length &&
+           a->sampler.temperature == b->sampler.temperature &&
+           a->sampler.top_p == b->sampler.top_p && a->channel == b->channel;
+}

@@ -1,0 +1,201 @@
+/* The plugin's audio thread: activate() and run(). run() gathers the cycle's MIDI and the
+ * host's transport, lets the engine hear and answer in one cycle call, writes the result,
+ * and asks the host's worker for an engine pass only when one is due. Nothing here
+ * allocates, locks, prints or sleeps (tests/check_rt_symbols.sh). */
+#include <math.h>
+#include <string.h>
+
+#include <lv2/atom/util.h>
+
+#include "continuo.h"
+
+/* Audio thread. */
+void plugin_activate(LV2_Handle instance)
+{
+    Continuo *self = instance;
+    cn_engine_rt_panic(self->current->engine); /* whatever sounded before is released */
+    self->poked = 1;
+}
+
+static double atom_number(const Uris *u, const LV2_Atom *a, double fallback)
+{
+    if (!a)
+        return fallback;
+    if (a->type == u->atom_Float)
+        return ((const LV2_Atom_Float *)a)->body;
+    if (a->type == u->atom_Double)
+        return ((const LV2_Atom_Double *)a)->body;
+    if (a->type == u->atom_Int)
+        return ((const LV2_Atom_Int *)a)->body;
+    if (a->type == u->atom_Long)
+        return (double)((const LV2_Atom_Long *)a)->body;
+    return fallback;
+}
+
+/* The host's transport: tempo, where the beat falls, and whether it rolls. */
+static void follow_position(Continuo *self, const LV2_Atom_Object *obj, uint32_t offset)
+{
+    const Uris *u = &self->uris;
+    const LV2_Atom *bpm = NULL, *bar_beat = NULL, *speed = NULL;
+    lv2_atom_object_get(obj, u->time_beatsPerMinute, &bpm, u->time_barBeat, &bar_beat,
+                        u->time_speed, &speed, 0);
+    CnEngine *e = self->current->engine;
+    double new_speed = atom_number(u, speed, self->speed);
+    if (self->speed != 0 && new_speed == 0)
+        cn_engine_rt_panic(e); /* the transport stopped: so does the music */
+    self->speed = new_speed;
+    double tempo = atom_number(u, bpm, self->bpm);
+    if (!(tempo >= 10 && tempo <= 400))
+        return;
+    self->bpm = tempo;
+    uint64_t now = self->frame + offset;
+    if (bar_beat) {
+        double beat = atom_number(u, bar_beat, 0), into = beat - floor(beat);
+        double back = into * self->sample_rate * 60.0 / tempo;
+        self->beat_frame = now - (uint64_t)fmin((double)now, back);
+    }
+    cn_engine_rt_set_tempo(e, tempo, self->beat_frame);
+}
+
+static void handle_patch(Continuo *self, const LV2_Atom_Object *obj)
+{
+    const Uris *u = &self->uris;
+    const LV2_Atom *property = NULL, *value = NULL;
+    if (obj->body.otype == u->patch_Get) {
+        self->notify = 1;
+        return;
+    }
+    lv2_atom_object_get(obj, u->patch_property, &property, u->patch_value, &value, 0);
+    if (property && property->type == u->atom_URID &&
+        ((const LV2_Atom_URID *)property)->body == u->model)
+        plugin_request_load(self, value);
+}
+
+static void write_midi(Continuo *self, const CnMidiEvent *ev)
+{
+    if (lv2_atom_forge_frame_time(&self->forge, ev->offset))
+        if (lv2_atom_forge_atom(&self->forge, ev->size, self->uris.midi_Event))
+            lv2_atom_forge_write(&self->forge, ev->data, ev->size);
+}
+
+static void write_model_path(Continuo *self)
+{
+    const Uris *u = &self->uris;
+    const char *path = self->current->path;
+    LV2_Atom_Forge_Frame frame;
+    if (!lv2_atom_forge_frame_time(&self->forge, 0) ||
+        !lv2_atom_forge_object(&self->forge, &frame, 0, u->patch_Set))
+        return;
+    lv2_atom_forge_key(&self->forge, u->patch_property);
+    lv2_atom_forge_urid(&self->forge, u->model);
+    lv2_atom_forge_key(&self->forge, u->patch_value);
+    lv2_atom_forge_path(&self->forge, path, (uint32_t)strlen(path));
+    lv2_atom_forge_pop(&self->forge, &frame);
+}
+
+static int is_midi_message(const LV2_Atom_Event *ev)
+{
+    const uint8_t *b = (const uint8_t *)LV2_ATOM_BODY_CONST(&ev->body);
+    return ev->body.size >= 1 && (b[0] & 0x80);
+}
+
+/* The cycle's MIDI into in_events; transport and patch messages acted on. */
+static int read_input(Continuo *self, uint32_t n_frames, int enabled)
+{
+    const Uris *u = &self->uris;
+    int n_in = 0;
+    if (!self->in)
+        return 0;
+    LV2_ATOM_SEQUENCE_FOREACH(self->in, ev)
+    {
+        uint32_t offset = ev->time.frames < n_frames ? (uint32_t)ev->time.frames : 0;
+        if (ev->body.type == u->midi_Event && is_midi_message(ev)) {
+            if (n_in < MAX_IN)
+                self->in_events[n_in++] = (CnMidiEvent){
+                    .offset = offset, .size = ev->body.size,
+                    .data = (const uint8_t *)LV2_ATOM_BODY_CONST(&ev->body)};
+            self->poked |= enabled;
+        } else if (ev->body.type == u->atom_Object || ev->body.type == u->atom_Blank) {
+            const LV2_Atom_Object *obj = (const LV2_Atom_Object *)&ev->body;
+            if (obj->body.otype == u->time_Position) {
+                follow_position(self, obj, offset);
+                self->poked = 1;
+            } else if (obj->body.otype == u->patch_Set || obj->body.otype == u->patch_Get) {
+                handle_patch(self, obj);
+            }
+        }
+    }
+    return n_in;
+}
+
+/* One worker pass at a time, and only when there is something to do: input or a change
+ * came, or the engine's next deadline falls in this cycle. */
+static void ask_for_pass(Continuo *self, uint32_t n_frames)
+{
+    CnEngineOptions now = plugin_options_from_controls(self);
+    int configure = self->configure_next || !plugin_same_controls(&now, &self->sent);
+    if (atomic_load(&self->pass_pending) ||
+        !(self->poked || configure || self->path_refused ||
+          self->frame + n_frames >= atomic_load(&self->due_frame)))
+        return;
+    WorkMessage msg = {.type = WORK_PASS, .loaded = self->current, .configure = configure,
+                       .path_refused = self->path_refused, .options = now};
+    atomic_store(&self->pass_pending, 1);
+    if (self->schedule->schedule_work(self->schedule->handle, sizeof msg, &msg) !=
+        LV2_WORKER_SUCCESS) {
+        atomic_store(&self->pass_pending, 0);
+        return;
+    }
+    self->poked = 0;
+    self->path_refused = 0;
+    if (configure) {
+        self->sent = now;
+        self->configure_next = 0;
+    }
+}
+
+/* Audio thread. */
+void plugin_run(LV2_Handle instance, uint32_t n_frames)
+{
+    Continuo *self = instance;
+    if (!self->out)
+        return;
+    uint32_t capacity = self->out->atom.size;
+    lv2_atom_forge_set_buffer(&self->forge, (uint8_t *)self->out, capacity);
+    LV2_Atom_Forge_Frame seq;
+    lv2_atom_forge_sequence_head(&self->forge, &seq, 0);
+    if (n_frames == 0) { /* an empty cycle: an empty sequence out */
+        lv2_atom_forge_pop(&self->forge, &seq);
+        return;
+    }
+
+    int room = (int)(capacity / 24) - 8; /* a MIDI event takes 24 bytes of the sequence */
+    room = room < 0 ? 0 : room > MAX_OUT ? MAX_OUT : room;
+    int n_out = 0;
+    if (self->pending)
+        n_out = plugin_swap_model(self, self->out_events, room);
+    CnEngine *e = self->current->engine;
+    int enabled = plugin_control(self, PORT_ENABLE, 1, 0, 1) >= 0.5f;
+    int thru = plugin_control(self, PORT_THRU, 1, 0, 1) >= 0.5f;
+    if (self->was_enabled && !enabled) {
+        cn_engine_rt_panic(e);
+        self->poked = 1;
+    }
+    self->was_enabled = enabled;
+
+    int n_in = read_input(self, n_frames, enabled);
+    unsigned flags = (thru || !enabled ? CN_CYCLE_THRU : 0) | (enabled ? 0 : CN_CYCLE_DEAF);
+    n_out += cn_engine_rt_cycle(e, self->frame, n_frames, self->in_events, n_in, flags,
+                                self->out_events + n_out, room - n_out);
+    if (self->notify) {
+        write_model_path(self);
+        self->notify = 0;
+    }
+    for (int i = 0; i < n_out; i++)
+        write_midi(self, &self->out_events[i]);
+    lv2_atom_forge_pop(&self->forge, &seq);
+
+    plugin_send_load(self);
+    ask_for_pass(self, n_frames);
+    self->frame += n_frames;
+}

@@ -1,0 +1,60 @@
+/* The engine's insides, shared by its two sides: engine_rt.c (the audio thread) and
+ * engine.c (the worker, creation and teardown). Each field says which side owns it; the
+ * sides meet only through the rings and the atomics. Internal to the live layer. */
+#ifndef CONTINUO_ENGINE_IMPL_H
+#define CONTINUO_ENGINE_IMPL_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+
+#include "continuo/engine.h"
+#include "continuo/ring.h"
+#include "continuo/state.h"
+
+/* A MIDI message at an absolute frame, as it crosses the rings. */
+typedef struct {
+    uint64_t frame;
+    uint8_t bytes[3];
+    uint8_t size;
+    uint32_t generation; /* answers are numbered; a stale answer's events are dropped */
+} CnTimedEvent;
+
+struct CnWorker;
+
+struct CnEngine {
+    /* Fixed at creation */
+    const CnModel *model;
+    double sample_rate;
+
+    /* Shared: the rings (RT -> worker: the player; worker -> RT: notes) and atomics */
+    CnRing in, out;
+    sem_t wake;                    /* posted by the RT side, never waited on there */
+    int has_wake;
+    _Atomic int stop;
+    _Atomic uint64_t now_frame;    /* start of the host's current cycle, from the RT side */
+    _Atomic uint32_t generation;   /* bumped by the worker to cancel scheduled notes */
+    _Atomic uint32_t panic;        /* bumped by anyone: release everything at once */
+    _Atomic int mode;              /* CnPlayMode, changeable live */
+    _Atomic uint32_t temperature_milli;
+    _Atomic uint64_t frames_per_beat_milli; /* tempo, settable from the RT side */
+    _Atomic uint64_t grid_origin;  /* a frame on a beat (the host transport's bar start) */
+    _Atomic uint64_t late;         /* events written after their frame (RT side) */
+
+    /* Worker side */
+    CnEngineOptions options;
+    CnState state;
+    CnSampler sampler;
+    struct CnWorker *work;         /* tokenizer, answer, schedule (engine.c) */
+    CnEngineStats stats;           /* the rings count their own drops */
+    pthread_t worker;
+    int worker_running;
+
+    /* Audio-thread side */
+    uint8_t sounding[16][128];     /* note-ons sent and not yet released, per channel/key */
+    uint32_t rt_generation, rt_panic;
+    CnTimedEvent pending;          /* an event popped but due in a later cycle */
+    int has_pending;
+};
+
+#endif
