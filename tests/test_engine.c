@@ -363,6 +363,44 @@ static void test_passes_only_when_due_and_an_answer_paced(void)
     CHECK(most_ahead > 0 && most_ahead <= 2 * 13);
 }
 
+/* Keys are tracked one by one: a key struck twice and released once is up, a note-off of
+ * a key never struck changes nothing, and the answer comes after the wait. */
+static void test_held_keys_are_tracked_per_key(void)
+{
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.length = 8;
+    CnError err = {{0}};
+    CnEngine *e = cn_engine_new(&model, &o, &err);
+    CHECK(e != NULL);
+    if (!e)
+        return;
+    cycle_frame = 0;
+    n_out = 0;
+    n_input = 0;
+    due = 0;
+    play(e, 0x80, 70, 0); /* never struck */
+    static const uint8_t keys[] = {60, 62, 64, 64, 65}; /* 64 struck again while held */
+    for (int i = 0; i < 5; i++) {
+        play(e, 0x90, keys[i], 90);
+        input_came = 1;
+        drive(e, 20, 1);
+        if (keys[i] != 64 || i == 3) {
+            play(e, 0x80, keys[i], 0);
+            input_came = 1;
+        }
+        drive(e, 5, 1);
+    }
+    drive(e, 1000, 1); /* 5.3 s: the wait and the answer */
+    int n_on = 0;
+    for (int i = 0; i < n_out; i++)
+        n_on += is_on(&out[i]);
+    printf("# a key struck twice and released once, an unheld key released: %d answer "
+           "note-ons\n", n_on);
+    CHECK(n_on >= 8);
+    CHECK(all_released());
+    cn_engine_free(e);
+}
+
 int main(void)
 {
     CnError err = {{0}};
@@ -376,6 +414,7 @@ int main(void)
     RUN(test_control_changes_switch_mode_and_temperature);
     RUN(test_a_flood_of_junk_does_no_harm);
     RUN(test_passes_only_when_due_and_an_answer_paced);
+    RUN(test_held_keys_are_tracked_per_key);
     cn_model_free(&model);
     return test_finish();
 }

@@ -108,16 +108,23 @@ static uint64_t now_frame(void)
     return jack_frame_time(player);
 }
 
-/* A phrase of eight eighth notes starting a little from now; returns its last note-off. */
-static uint64_t play_phrase(void)
+/* A phrase of eight eighth notes starting a little from now, the note-off of the note
+ * numbered lost (0..7) never sent (-1: all sent); returns its last note-off. */
+static uint64_t play_phrase_losing(int lost)
 {
     static const uint8_t keys[] = {60, 62, 64, 65, 67, 65, 64, 62};
     uint64_t t = now_frame() + 4800;
     for (int i = 0; i < 8; i++) {
         queue(t + (uint64_t)i * EIGHTH, 0x90, keys[i], 96);
-        queue(t + (uint64_t)i * EIGHTH + EIGHTH * 8 / 10, 0x80, keys[i], 0);
+        if (i != lost)
+            queue(t + (uint64_t)i * EIGHTH + EIGHTH * 8 / 10, 0x80, keys[i], 0);
     }
     return t + 7 * EIGHTH + EIGHTH * 8 / 10;
+}
+
+static uint64_t play_phrase(void)
+{
+    return play_phrase_losing(-1);
 }
 
 static void sleep_ms(int ms)
@@ -260,6 +267,51 @@ static void test_answers_on_the_grid_and_interruptions(void)
     CHECK(after == 0);
     CHECK(left == 0);
     CHECK(kill(cont, 0) == 0);
+}
+
+static int answer_notes_since(int from)
+{
+    int n = 0;
+    for (int i = from; i < atomic_load(&n_received); i++)
+        n += is_on(&received[i]);
+    return n;
+}
+
+/* A note-off the keyboard never sent does not leave the responder deaf: the player's
+ * All Notes Off clears the held keys at once, and without it the key counts as released
+ * after the longest hold (8 s). */
+static void test_a_lost_note_off_does_not_silence_the_responder(void)
+{
+    int from = atomic_load(&n_received);
+    uint64_t last_off = play_phrase_losing(4); /* 67 stays down */
+    sleep_ms(2100);
+    queue(last_off + 2400, 0xb0, 123, 0); /* the player's All Notes Off */
+    sleep_ms(300);
+    play_phrase();
+    sleep_ms(2100 + 1000 + 4500 + 500);
+    int after_cc = answer_notes_since(from);
+    printf("# a note-off lost, then All Notes Off and a phrase: %d answer note-ons\n",
+           after_cc);
+    CHECK(after_cc >= 16);
+    CHECK(sounding_at_end(from) == 0);
+
+    from = atomic_load(&n_received);
+    uint64_t start = now_frame();
+    play_phrase_losing(4); /* 67 stays down, and nothing clears it */
+    sleep_ms(2100 + 3000);
+    int while_held = answer_notes_since(from);
+    sleep_ms(3500 + 1000 + 4500 + 500); /* past the longest hold: the wait and the answer */
+    int n_on = 0;
+    uint64_t first = 0;
+    for (int i = from; i < atomic_load(&n_received); i++)
+        if (is_on(&received[i]) && n_on++ == 0)
+            first = received[i].frame;
+    printf("# a note-off lost, nothing else: %d answer note-ons while it counted as held, "
+           "%d in all, the first %.1f s after the phrase began\n", while_held, n_on,
+           (double)(first - start) / 48000);
+    CHECK(while_held == 0);
+    CHECK(n_on >= 16);
+    CHECK(sounding_at_end(from) == 0);
 }
 
 static void test_a_flood_does_no_harm(void)
@@ -471,6 +523,7 @@ int main(void)
         int trap = CONTINUO_TRAP_AVAILABLE;
         cont_pid = start_continuo(trap, 0);
         RUN(test_answers_on_the_grid_and_interruptions);
+        RUN(test_a_lost_note_off_does_not_silence_the_responder);
         RUN(test_a_flood_does_no_harm);
         sleep_ms(3000); /* the whole run under the trap lasts over 20 s */
         RUN(test_sigterm_mid_answer_leaves_nothing_sounding);

@@ -13,7 +13,15 @@
 #define IN_RING 4096
 #define OUT_RING 8192
 #define MAX_ANSWER CN_ENGINE_MAX_LENGTH
-#define PREPARE_AHEAD_SECONDS 0.15 /* an answer is computed this long before it starts */
+/* An answer's first notes are computed this long before it starts, or longer when model
+ * steps are slow here (a loaded machine, a sanitizer build): STEPS_AHEAD steps' time as
+ * measured, up to MAX_PREPARE_SECONDS. */
+#define PREPARE_AHEAD_SECONDS 0.15
+#define STEPS_AHEAD 12
+#define MAX_PREPARE_SECONDS 2.0
+/* A key held longer than this counts as released: its note-off was lost (a cable, a full
+ * buffer), and the player must not be left unanswered for the rest of the session. */
+#define LONGEST_HOLD_SECONDS 8.0
 
 CnEngineOptions cn_engine_defaults(double sample_rate)
 {
@@ -34,7 +42,9 @@ typedef struct {
 struct CnWorker {
     int mode;                /* the mode the worker last acted in */
     /* the player */
+    uint64_t held_at[16][128]; /* frame + 1 of each held key's note-on; 0: not held */
     int held;                /* keys down */
+    uint64_t hold_expiry;    /* when the longest-held key counts as released */
     uint64_t last_activity;  /* frame of the last note-on or note-off */
     int heard_since_answer;
     double velocity;         /* recent loudness of the player */
@@ -55,6 +65,7 @@ struct CnWorker {
     PendingOff offs[MAX_ANSWER * CN_TOKEN_MAX_KEYS];
     size_t offs_head, offs_tail;
     uint32_t seen_panic;
+    double step_seconds;     /* a model step's time here, a moving average of the slow ones */
 };
 typedef struct CnWorker Worker;
 
@@ -86,7 +97,27 @@ static uint64_t silence_end(CnEngine *e, const Worker *w)
 
 static uint64_t prepare_ahead(CnEngine *e)
 {
-    return (uint64_t)(PREPARE_AHEAD_SECONDS * e->sample_rate);
+    double seconds = STEPS_AHEAD * e->work->step_seconds;
+    seconds = seconds < PREPARE_AHEAD_SECONDS ? PREPARE_AHEAD_SECONDS
+            : seconds > MAX_PREPARE_SECONDS ? MAX_PREPARE_SECONDS : seconds;
+    return (uint64_t)(seconds * e->sample_rate);
+}
+
+static double monotonic_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* A model step, timed: the average follows a slower step at once and a faster one slowly,
+ * so that the preparation lead covers the worker's bad moments, not its mean. */
+static void step(CnEngine *e, CnState *state, int id)
+{
+    double t0 = monotonic_seconds();
+    cn_state_step(state, id);
+    double took = monotonic_seconds() - t0, *avg = &e->work->step_seconds;
+    *avg = took > *avg ? took : 0.98 * *avg + 0.02 * took;
 }
 
 static void hear_token(CnEngine *e, CnToken token)
@@ -94,7 +125,7 @@ static void hear_token(CnEngine *e, CnToken token)
     int id = cn_vocab_index(&e->model->vocab, token);
     if (id < 0)
         id = cn_vocab_nearest(&e->model->vocab, token);
-    cn_state_step(&e->state, id);
+    step(e, &e->state, id);
     cn_sampler_observe(&e->sampler, id);
     e->stats.tokens_heard++;
 }
@@ -111,7 +142,7 @@ static void flush_chord(CnEngine *e, Worker *w)
 static void finish_answer(CnEngine *e, Worker *w, uint64_t played_until)
 {
     for (int i = 0; i < w->answer_sampled && w->answer_frames[i] < played_until; i++) {
-        cn_state_step(&e->state, w->answer_ids[i]);
+        step(e, &e->state, w->answer_ids[i]);
         e->stats.tokens_played++;
     }
     w->answering = 0;
@@ -125,11 +156,54 @@ static void cancel_output(CnEngine *e, Worker *w)
     w->offs_head = w->offs_tail = 0;
 }
 
+static void key_down(Worker *w, uint8_t channel, uint8_t key, uint64_t frame)
+{
+    if (!w->held_at[channel][key])
+        w->held++; /* a key struck again while held is still one key */
+    w->held_at[channel][key] = frame + 1;
+}
+
+static void key_up(Worker *w, uint8_t channel, uint8_t key)
+{
+    if (w->held_at[channel][key]) { /* a note-off of a key not held changes nothing */
+        w->held_at[channel][key] = 0;
+        w->held--;
+    }
+}
+
+static void channel_up(Worker *w, uint8_t channel)
+{
+    for (int key = 0; key < 128; key++)
+        key_up(w, channel, (uint8_t)key);
+}
+
+/* Releases the keys held longer than the longest hold by now, and notes when the next
+ * one will be. Bounded: 16 x 128, and only while keys are held. */
+static void expire_holds(CnEngine *e, Worker *w, uint64_t now)
+{
+    w->hold_expiry = UINT64_MAX;
+    if (w->held == 0)
+        return;
+    uint64_t longest = (uint64_t)(LONGEST_HOLD_SECONDS * e->sample_rate);
+    for (int ch = 0; ch < 16; ch++)
+        for (int key = 0; key < 128; key++) {
+            uint64_t at = w->held_at[ch][key];
+            if (!at)
+                continue;
+            if (now >= at - 1 + longest)
+                key_up(w, (uint8_t)ch, (uint8_t)key);
+            else if (at - 1 + longest < w->hold_expiry)
+                w->hold_expiry = at - 1 + longest;
+        }
+}
+
 static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
 {
-    uint8_t kind = ev->bytes[0] & 0xf0, a = ev->bytes[1], b = ev->bytes[2];
+    uint8_t kind = ev->bytes[0] & 0xf0, channel = ev->bytes[0] & 0x0f, a = ev->bytes[1],
+            b = ev->bytes[2];
     if (kind == 0xb0) {
         if (a == CN_CC_ALL_NOTES_OFF || a == CN_CC_ALL_SOUND_OFF) {
+            channel_up(w, channel); /* the player's keys on that channel are up */
             cn_engine_rt_panic(e);
         } else if (a == CN_CC_TEMPERATURE) {
             atomic_store(&e->temperature_milli, (uint32_t)(b * 2000 / 127));
@@ -151,11 +225,11 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
             w->chord_start = ev->frame;
         if (w->n_chord < 16)
             w->chord_keys[w->n_chord++] = a;
-        w->held++;
+        key_down(w, channel, a, ev->frame);
         w->heard_since_answer = 1;
         w->velocity = 0.7 * w->velocity + 0.3 * b;
-    } else if (w->held > 0) {
-        w->held--;
+    } else {
+        key_up(w, channel, a);
     }
 }
 
@@ -211,7 +285,7 @@ static void extend_answer(CnEngine *e, Worker *w, uint64_t horizon)
         if (i > 0 && w->answer_next >= horizon)
             return;
         if (i > 0)
-            cn_state_step(&w->scratch, w->answer_ids[i - 1]);
+            step(e, &w->scratch, w->answer_ids[i - 1]);
         int id = sample_next(e, w->scratch.probs);
         w->answer_ids[i] = id;
         w->answer_frames[i] = w->answer_next;
@@ -268,7 +342,7 @@ static void play_on(CnEngine *e, Worker *w, uint64_t now)
             hear_token(e, e->model->vocab.tokens[e->model->corpus ? e->model->corpus[0] : 0]);
         int id = sample_next(e, e->state.probs);
         schedule_token(e, w, id, w->scheduled_until, generation);
-        cn_state_step(&e->state, id);
+        step(e, &e->state, id);
         e->stats.tokens_played++;
         w->scheduled_until += eighth;
     }
@@ -297,6 +371,8 @@ static uint64_t next_due(CnEngine *e, Worker *w)
         uint64_t next = end > ahead ? end - ahead : 0;
         return next < due ? next : due;
     }
+    if (w->heard_since_answer && w->hold_expiry < due) /* a lost note-off */
+        due = w->hold_expiry;
     return due;
 }
 
@@ -307,6 +383,7 @@ uint64_t cn_engine_work(CnEngine *e)
     while (cn_ring_pop(&e->in, &ev) == 0)
         handle_event(e, w, &ev);
     uint64_t now = atomic_load_explicit(&e->now_frame, memory_order_acquire);
+    expire_holds(e, w, now);
     uint32_t panic = atomic_load(&e->panic);
     int mode = atomic_load(&e->mode);
     if (panic != w->seen_panic || mode != w->mode) { /* drop everything scheduled */
