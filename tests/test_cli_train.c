@@ -142,6 +142,44 @@ static void test_sigterm_checkpoints_and_resume_goes_on(void)
     CHECK(test_file_contains(log_path, "checkpoint's own"));
 }
 
+/* A resume with nothing but --resume and --out goes on as the run started: its epoch
+ * target, its corpus folder and its thread count (so the result is bit-identical to the
+ * run never stopped, here on one thread); a finished run says how to go on. */
+static void test_resume_goes_on_as_the_run_started(void)
+{
+    char ref[4400], part[4400];
+    snprintf(ref, sizeof ref, "%s/ref.cnw", dir);
+    snprintf(part, sizeof part, "%s/part.cnw", dir);
+    const char *whole[] = {"train", "--data", data_dir, "--out", ref, "--epochs", "3",
+                           "--threads", "1", "--hidden", "16", "--layers", "1", "--dense", "0",
+                           "--embed", "4", "--seq", "10", "--batch", "2", "-q", NULL};
+    CHECK(run_cli(whole, log_path, 1) == 0);
+    const char *stopped[] = {"train", "--data", data_dir, "--out", part, "--epochs", "3",
+                             "--threads", "1", "--hidden", "16", "--layers", "1", "--dense",
+                             "0", "--embed", "4", "--seq", "10", "--batch", "2",
+                             "--stop-after-batches", "7", "-q", NULL};
+    CHECK(run_cli(stopped, log_path, 1) == 0);
+    const char *resume[] = {"train", "--resume", "--out", part, NULL};
+    CHECK(run_cli(resume, log_path, 1) == 0);
+    CHECK(test_file_contains(log_path, data_dir));
+    CHECK(test_file_contains(log_path, "1 threads"));
+    CHECK(test_file_contains(log_path, "of 3"));
+    CnModel a, b;
+    CnError err = {{0}};
+    CHECK(cn_model_load(&a, ref, 0, NULL, &err) == 0);
+    CHECK(cn_model_load(&b, part, 0, NULL, &err) == 0);
+    CHECK(b.info.epochs == 3);
+    CHECK(a.n_params == b.n_params &&
+          memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0);
+    cn_model_free(&a);
+    cn_model_free(&b);
+    CHECK(run_cli(resume, log_path, 1) == 2); /* done: it says how to go on */
+    CHECK(test_file_contains(log_path, "give --epochs N above 3"));
+    const char *threads_ok[] = {"train", "--resume", "--out", part, "--threads", "1",
+                                "--epochs", "4", "-q", NULL};
+    CHECK(run_cli(threads_ok, log_path, 1) == 0); /* --threads is allowed, as said */
+}
+
 /* Big checkpoints of a model that trains on little: most of the time goes to writing. */
 static void test_kill_9_never_leaves_a_broken_checkpoint(void)
 {
@@ -218,6 +256,7 @@ int main(void)
     make_data_folder();
     RUN(test_two_epochs_on_seed_files);
     RUN(test_sigterm_checkpoints_and_resume_goes_on);
+    RUN(test_resume_goes_on_as_the_run_started);
     RUN(test_kill_9_never_leaves_a_broken_checkpoint);
     RUN(test_info_refuses_a_foreign_file);
     test_remove_tree(dir);

@@ -116,13 +116,13 @@ static void test_damaged_files_are_refused_with_reasons(void)
     memcpy(copy, good, n); /* a bit flip deep in the optimizer state */
     copy[n - 200] ^= 0x01;
     expect_refused(copy, n, "'train.moments' is corrupt");
-    { /* ... which inference does not read, so generating from it still works */
+    { /* ... which inference does not read, and refuses all the same */
         char bad[4300];
         snprintf(bad, sizeof bad, "%s/bad.cnw", dir);
         CnModel m;
         CnError err = {{0}};
-        CHECK(cn_model_load(&m, bad, 0, NULL, &err) == 0);
-        cn_model_free(&m);
+        CHECK(cn_model_load(&m, bad, 0, NULL, &err) != 0);
+        CHECK(strstr(err.message, "'train.moments' is corrupt") != NULL);
     }
 
     memcpy(copy, good, n); /* a bit flip in the parameters */
@@ -186,7 +186,7 @@ static void test_save_replaces_atomically(void)
     CHECK(back.config.n_embed == 4);
     cn_model_free(&back);
     CHECK(cn_model_save(&a, NULL, "/nonexistent/dir/model.cnw", &err) != 0);
-    CHECK(strstr(err.message, "cannot create") != NULL);
+    CHECK(strstr(err.message, "cannot write /nonexistent/dir/model.cnw: No such file") != NULL);
     cn_model_free(&a);
     cn_model_free(&b);
 }
@@ -218,6 +218,77 @@ static void test_fuzz_regressions_are_handled(void)
     CHECK(n_files >= 1);
 }
 
+/* Weights that no training makes (NaN, infinity, 1e30), saved with valid checksums, are
+ * refused by every load; so is a damaged optimizer state when it is read. */
+static void test_non_finite_weights_are_refused(void)
+{
+    const float bad[] = {NAN, INFINITY, -1e30f};
+    for (int k = 0; k < 3; k++) {
+        CnModel m, back;
+        make_model(&m, 4);
+        m.params[m.n_params / 2] = bad[k];
+        CnError err = {{0}};
+        CHECK(cn_model_save(&m, NULL, path, &err) == 0);
+        for (int writable = 0; writable < 2; writable++) {
+            CHECK(cn_model_load(&back, path, writable, NULL, &err) != 0);
+            CHECK(strstr(err.message, "damaged") != NULL);
+        }
+        size_t n;
+        uint8_t *bytes = test_read_file(path, &n);
+        CHECK(bytes && cn_model_load_bytes(&back, bytes, n, &err) != 0);
+        free(bytes);
+        cn_model_free(&m);
+    }
+    CnModel m, back;
+    make_model(&m, 0);
+    float *moments = calloc(m.n_params, sizeof(float));
+    moments[7] = -1; /* a mean of squares is never negative */
+    char blob[] = "state_format=1\nepoch=3\n";
+    CnTrainState ts = {.moments = moments, .blob = (uint8_t *)blob, .n_blob = strlen(blob)};
+    CnError err = {{0}};
+    CHECK(cn_model_save(&m, &ts, path, &err) == 0);
+    CnTrainState got;
+    CHECK(cn_model_load(&back, path, 1, &got, &err) != 0);
+    CHECK(strstr(err.message, "optimizer state") != NULL);
+    CHECK(cn_model_load(&back, path, 0, NULL, &err) == 0); /* generating does not read it */
+    cn_model_free(&back);
+    free(moments);
+    cn_model_free(&m);
+}
+
+/* One flipped bit in any section, the training ones included, is refused by a load that
+ * does not read them (generate, eval, jack), as by one that does. */
+static void test_every_section_checksum_is_verified(void)
+{
+    CnModel m, back;
+    make_model(&m, 4);
+    float *moments = calloc(m.n_params, sizeof(float));
+    char blob[] = "state_format=1\nepoch=3\n";
+    CnTrainState ts = {.moments = moments, .blob = (uint8_t *)blob, .n_blob = strlen(blob)};
+    CnError err = {{0}};
+    CHECK(cn_model_save(&m, &ts, path, &err) == 0);
+    size_t n;
+    uint8_t *bytes = test_read_file(path, &n);
+    CHECK(bytes != NULL);
+    int refused = 0, tried = 0;
+    for (size_t at = HEADER_END; bytes && at < n; at += 97) {
+        bytes[at] ^= 0x10;
+        CHECK(test_write_file(path, bytes, n) == 0);
+        if (cn_model_load(&back, path, 0, NULL, &err) == 0)
+            cn_model_free(&back);
+        else
+            refused++;
+        tried++;
+        bytes[at] ^= 0x10;
+    }
+    printf("# %d single-bit flips past the header, %d refused without reading the training "
+           "sections\n", tried, refused);
+    CHECK(refused == tried);
+    free(bytes);
+    free(moments);
+    cn_model_free(&m);
+}
+
 int main(void)
 {
     dir = test_make_temp_dir("weights");
@@ -227,6 +298,8 @@ int main(void)
     RUN(test_missing_file_says_so);
     RUN(test_save_replaces_atomically);
     RUN(test_fuzz_regressions_are_handled);
+    RUN(test_non_finite_weights_are_refused);
+    RUN(test_every_section_checksum_is_verified);
     test_remove_tree(dir);
     free(dir);
     return test_finish();

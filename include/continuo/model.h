@@ -138,6 +138,15 @@ int cn_model_remove_interrupted_saves(const char *path,
                                       void (*removed)(const char *file, void *user),
                                       void *user, CnError *err);
 
+/* The largest weight a file may hold: training never comes near it (a model's largest is
+ * a few units), so anything beyond, or not finite, is damage. */
+#define CN_MAX_ABS_WEIGHT 1e6f
+
+/* Whether path is a file that something else than continuo wrote (it exists, and does not
+ * start as a weights file does): 1 and a message saying what it seems to be, so that a
+ * save does not replace, say, a MIDI file; 0 when it is absent or ours. */
+int cn_model_file_is_foreign(const char *path, CnError *err);
+
 /* Loads and validates a weights file: magic, version, sizes against the file length,
  * checksums, shapes against the hyperparameters. Refuses anything else with a message
  * saying which and why. The parameters are memory-mapped read-only when writable is 0,

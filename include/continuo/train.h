@@ -29,6 +29,10 @@ typedef struct {
     const char *out_path;   /* checkpoint written after every epoch (and on a stop) */
     const char *best_path;  /* best-by-validation copy; NULL = none */
     const char *csv_path;   /* per-epoch log; NULL = none */
+    /* Recorded in the checkpoint so that a resume goes on as the run started (they do not
+       change the training itself): */
+    const char *data_dir;   /* the corpus folder */
+    int n_threads;          /* BLAS threads: the same count keeps a resume bit-identical */
     long stop_after_batches; /* act as if stopped after this many batches; 0 = never (tests) */
 } CnTrainOptions;
 
@@ -65,6 +69,9 @@ int cn_train(CnModel *model, const CnTrainState *resume, const CnSongIds *songs,
  * run continues exactly; fields not saved keep their values in options. */
 int cn_train_options_from_state(const CnTrainState *state, CnTrainOptions *options,
                                 CnError *err);
+
+/* The corpus folder a checkpoint's run trained on, into dir; -1 when not recorded. */
+int cn_train_state_data_dir(const CnTrainState *state, char *dir, size_t cap);
 
 const char *cn_objective_name(CnObjective objective);
 

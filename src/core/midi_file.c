@@ -2,6 +2,8 @@
  * docs/TOKENS.md) and writing (through libsmf). Any thread; not real-time safe. */
 #include "continuo/midi_file.h"
 
+#include "continuo/files.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,9 +436,9 @@ int cn_midi_parse(const uint8_t *bytes, size_t n_bytes, CnMidi *out, CnError *er
 int cn_midi_read_file(const char *path, CnMidi *out, CnError *err)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
+    FILE *f = cn_fopen_regular(path, err);
     if (!f)
-        return cn_fail(err, "cannot open: %s", strerror(errno));
+        return -1;
     uint8_t *bytes = NULL;
     size_t n_bytes = 0, cap = 0;
     int rc = 0;
@@ -607,8 +609,17 @@ int cn_midi_write_file(const char *path, const CnNote *notes, size_t n_notes,
         rc = write_track(smf, notes, n_notes, t, options, messages, err);
     if (rc == 0 && smf_set_format(smf, n_tracks > 1 ? 1 : 0) != 0)
         rc = cn_fail(err, "libsmf refused the file format");
-    if (rc == 0 && smf_save(smf, path) != 0)
-        rc = cn_fail(err, "cannot write %s (does its folder exist and is it writable?)", path);
+    CnOutFile out; /* written whole or not at all, also to a pipe (libsmf seeks) */
+    if (rc == 0 && (rc = cn_outfile_begin(&out, path, err)) == 0) {
+        errno = 0;
+        if (smf_save(smf, out.tmp) != 0) {
+            rc = cn_fail(err, "cannot write %s: %s", path,
+                         errno ? strerror(errno) : "libsmf could not write the file");
+            cn_outfile_abort(&out);
+        } else {
+            rc = cn_outfile_commit(&out, err);
+        }
+    }
     if (smf)
         smf_delete(smf);
     free(messages);

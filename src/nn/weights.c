@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "continuo/model.h"
+#include "continuo/files.h"
 #include "crc32.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -199,53 +200,19 @@ static int write_sections(int fd, const Section *sections, int n, CnError *err)
     return 0;
 }
 
-static int fsync_folder(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    free(copy);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
+#define TMP_SUFFIX CN_OUTFILE_TMP_SUFFIX
 
-#define TMP_SUFFIX ".tmp-XXXXXX" /* mkstemp's pattern, after the target's name */
-
+/* Written whole or not at all: a kill at any moment leaves the last complete file. */
 static int write_atomically(const char *path, const Section *sections, int n, CnError *err)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof TMP_SUFFIX);
-    if (!tmp)
-        return cn_fail(err, "out of memory");
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, TMP_SUFFIX, sizeof TMP_SUFFIX);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return cn_fail(err, "cannot create a file beside %s: %s", path, strerror(e));
+    CnOutFile out;
+    if (cn_outfile_begin(&out, path, err))
+        return -1;
+    if (write_sections(out.fd, sections, n, err)) {
+        cn_outfile_abort(&out);
+        return -1;
     }
-    mode_t mask = umask(0); /* mkstemp makes 0600; a weights file is as readable as any */
-    umask(mask);
-    int rc = fchmod(fd, 0666 & ~mask) == 0 ? 0 : cn_fail(err, "chmod failed: %s", strerror(errno));
-    if (rc == 0)
-        rc = write_sections(fd, sections, n, err);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = cn_fail(err, "fsync failed: %s", strerror(errno));
-    if (close(fd) != 0 && rc == 0)
-        rc = cn_fail(err, "close failed: %s", strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = cn_fail(err, "cannot rename into %s: %s", path, strerror(errno));
-    if (rc != 0)
-        unlink(tmp);
-    else
-        fsync_folder(path); /* the rename itself survives a power cut */
-    free(tmp);
-    return rc;
+    return cn_outfile_commit(&out, err);
 }
 
 int cn_model_remove_interrupted_saves(const char *path,
@@ -334,6 +301,7 @@ typedef struct {
     size_t size;
     const Entry *entries;
     uint32_t n_entries;
+    int is_mapping;  /* bytes are a read-only file mapping (else our own copy) */
 } MappedFile;
 
 static const Entry *find_entry(const MappedFile *f, const char *name)
@@ -355,6 +323,30 @@ static int explain_foreign(const uint8_t *b, size_t size, CnError *err)
         return cn_fail(err, "this is a zip archive (a PyTorch checkpoint?); continuo reads "
                             "only its own .cnw weights, made by 'continuo train'");
     return cn_fail(err, "not a continuo weights file (wrong magic number)");
+}
+
+int cn_model_file_is_foreign(const char *path, CnError *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT)
+        return 0;
+    CnError why = {{0}};
+    int fd = cn_open_regular(path, &why);
+    if (fd < 0) {
+        cn_fail(err, "%s: %s", path, why.message);
+        return 1;
+    }
+    uint8_t head[8];
+    ssize_t got = read(fd, head, sizeof head);
+    close(fd);
+    if (got == (ssize_t)sizeof head && memcmp(head, magic, sizeof magic) == 0)
+        return 0;
+    if (got == 0)
+        return 0; /* empty: nothing to lose */
+    CnError what = {{0}};
+    explain_foreign(head, got > 0 ? (size_t)got : 0, &what);
+    cn_fail(err, "%s is not a continuo weights file (%s)", path, what.message);
+    return 1;
 }
 
 static int check_header(MappedFile *f, CnError *err)
@@ -409,8 +401,20 @@ static int is_training_section(const Entry *e)
     return strncmp(e->name, "train.", 6) == 0;
 }
 
-/* Training sections (as large as the weights again) are checked only when they are read,
- * so that generating from a checkpoint does not page them in. */
+/* After checking a training section that will not be read (generating from a checkpoint),
+ * gives its pages back: they are as large as the weights again. */
+static void forget_pages(const MappedFile *f, const Entry *e)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)(f->bytes + e->offset), end = start + (uintptr_t)e->n_bytes;
+    start = (start + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    end = end / (uintptr_t)page * (uintptr_t)page;
+    if (f->is_mapping && end > start)
+        madvise((void *)start, end - start, MADV_DONTNEED); /* re-read from the file if used */
+}
+
+/* Every section's checksum is verified, whatever the command: one flipped bit anywhere in
+ * the file is refused. */
 static int check_entries(const MappedFile *f, int check_training, CnError *err)
 {
     uint64_t end_of_previous = HEADER_SIZE + (uint64_t)f->n_entries * ENTRY_SIZE;
@@ -426,9 +430,10 @@ static int check_entries(const MappedFile *f, int check_training, CnError *err)
                                                        (size_t)(e->offset - end_of_previous)))
             return cn_fail(err, "corrupt: bytes before section '%s' are not the zero padding "
                                 "the format has there", e->name);
-        if ((check_training || !is_training_section(e)) &&
-            cn_crc32(0, f->bytes + e->offset, (size_t)e->n_bytes) != e->crc)
+        if (cn_crc32(0, f->bytes + e->offset, (size_t)e->n_bytes) != e->crc)
             return cn_fail(err, "section '%s' is corrupt (checksum mismatch)", e->name);
+        if (!check_training && is_training_section(e))
+            forget_pages(f, e);
         end_of_previous = e->offset + e->n_bytes;
     }
     if (end_of_previous != f->size)
@@ -575,6 +580,10 @@ static int load_train_state(const CnModel *m, const MappedFile *f, CnTrainState 
     size_t n = 0;
     const float *moments = typed_section(f, "train.moments", DTYPE_F32, 4, &n);
     if (moments && n == m->n_params) {
+        for (size_t i = 0; i < n; i++) /* running means of squares: finite, not negative */
+            if (!(moments[i] >= 0 && moments[i] <= 3.4e38f))
+                return cn_fail(err, "the optimizer state holds %g at %zu: damaged",
+                               (double)moments[i], i);
         ts->moments = malloc(n * sizeof(float));
         if (!ts->moments)
             return cn_fail(err, "out of memory");
@@ -615,11 +624,22 @@ static int load_params(CnModel *m, const MappedFile *f, int writable, CnError *e
     if (rc)
         return -1;
     size_t n = 0;
+    const Entry *e = find_entry(f, "params");
+    if (!e)
+        return cn_fail(err, "the file has no 'params' section");
+    if (e->dtype != DTYPE_F32)
+        return cn_fail(err, "the 'params' section is not of float32 (its type is %u)",
+                       (unsigned)e->dtype);
     const float *params = typed_section(f, "params", DTYPE_F32, 4, &n);
     m->n_params = cn_params_size(&m->config);
     if (!params || n != m->n_params)
         return cn_fail(err, "the parameters hold %zu floats; the configuration needs %zu", n,
                        m->n_params);
+    for (size_t i = 0; i < n; i++) /* NaN fails the test too */
+        if (!(fabsf(params[i]) <= CN_MAX_ABS_WEIGHT))
+            return cn_fail(err, "parameter %zu of %zu is %g: a trained model's weights are "
+                                "finite and below %g in size; the file is damaged", i, n,
+                           (double)params[i], (double)CN_MAX_ABS_WEIGHT);
     if (writable) {
         m->params = aligned_alloc(64, m->n_params * sizeof(float));
         if (!m->params)
@@ -668,13 +688,14 @@ int cn_model_load(CnModel *model, const char *path, int writable, CnTrainState *
     memset(model, 0, sizeof *model);
     if (train_state)
         memset(train_state, 0, sizeof *train_state);
-    int fd = open(path, O_RDONLY);
+    CnError why = {{0}};
+    int fd = cn_open_regular(path, &why); /* a FIFO is refused, not waited on */
     if (fd < 0)
-        return cn_fail(err, "cannot open %s: %s", path, strerror(errno));
+        return cn_fail(err, "%s: %s", path, why.message);
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         close(fd);
-        return cn_fail(err, "%s is not a regular file", path);
+        return cn_fail(err, "cannot open %s: %s", path, strerror(errno));
     }
     if (st.st_size == 0) {
         close(fd);
@@ -685,7 +706,7 @@ int cn_model_load(CnModel *model, const char *path, int writable, CnTrainState *
     close(fd);
     if (map == MAP_FAILED)
         return cn_fail(err, "cannot map %s: %s", path, strerror(errno));
-    MappedFile f = {.bytes = map, .size = size};
+    MappedFile f = {.bytes = map, .size = size, .is_mapping = 1};
     int rc = load_mapped(model, &f, writable, train_state, err);
     if (rc == 0 && !writable) {
         model->owned_mapping = map;

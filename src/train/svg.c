@@ -2,6 +2,8 @@
  * sizes; no library needed to read them (any browser shows them). */
 #include "continuo/svg.h"
 
+#include "continuo/files.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,20 +25,13 @@ static void write_escaped(FILE *f, const char *text)
     }
 }
 
-static int finish(FILE *f, const char *path, CnError *err)
-{
-    int failed = ferror(f);
-    if (fclose(f) != 0 || failed)
-        return cn_fail(err, "error writing %s", path);
-    return 0;
-}
-
 /* ----- Piano roll ----------------------------------------------------------------------- */
 
 #define ROLL_LEFT 48.0   /* room for octave labels */
 #define ROLL_TOP 36.0    /* room for the title */
 #define KEY_HEIGHT 7.0
 #define MAX_WIDTH 12000.0
+#define MIN_LINE_SPACING 4.0 /* pixels between beat lines; fewer lines when beats are closer */
 
 static int is_black(int key)
 {
@@ -67,9 +62,10 @@ int cn_svg_piano_roll(const CnMidi *midi, const char *title, const char *path, C
     double beat_px = fmin(24.0, MAX_WIDTH / (end_beats + 1));
     double width = ROLL_LEFT + (ceil(end_beats) + 1) * beat_px + 10;
     double height = ROLL_TOP + (high - low + 1) * KEY_HEIGHT + 24;
-    FILE *f = fopen(path, "w");
+    CnOutFile out;
+    FILE *f = cn_outfile_fopen(&out, path, err); /* whole or not at all */
     if (!f)
-        return cn_fail(err, "cannot write %s: %s", path, strerror(errno));
+        return -1;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"11\">\n",
@@ -87,15 +83,24 @@ int cn_svg_piano_roll(const CnMidi *midi, const char *title, const char *path, C
         if (key % 12 == 0)
             fprintf(f, "<text x=\"4\" y=\"%.1f\">C%d</text>\n", y + KEY_HEIGHT, key / 12 - 1);
     }
-    for (int beat = 0; beat <= (int)ceil(end_beats); beat++) {
-        int bar = beat % (int)midi->beats_per_bar == 0;
-        double x = ROLL_LEFT + beat * beat_px;
+    /* Every beat line, or every bar's, or every k-th bar's when they would crowd: the
+       lines, like the width, stay bounded however long the music. */
+    long per_bar = midi->beats_per_bar > 0 ? (long)midi->beats_per_bar : 4;
+    long n_beats = (long)ceil(end_beats), step = 1;
+    long label_bars = (long)ceil(40.0 / (beat_px * (double)per_bar)); /* labels 40 px apart */
+    if (beat_px < MIN_LINE_SPACING) {
+        step = (long)ceil(MIN_LINE_SPACING / beat_px);
+        step = (step + per_bar - 1) / per_bar * per_bar;
+    }
+    for (long beat = 0; beat <= n_beats; beat += step) {
+        int bar = beat % per_bar == 0;
+        double x = ROLL_LEFT + (double)beat * beat_px;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                    "stroke-width=\"%s\"/>\n", x, ROLL_TOP, x, height - 24,
                 bar ? "#8a8780" : "#d8d6cf", bar ? "1" : "0.5");
-        if (bar)
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%d</text>\n", x + 2, height - 10,
-                    beat / (int)midi->beats_per_bar + 1);
+        if (bar && (beat / per_bar) % (label_bars > 0 ? label_bars : 1) == 0)
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%ld</text>\n", x + 2, height - 10,
+                    beat / per_bar + 1);
     }
     for (size_t i = 0; i < midi->n_notes; i++) {
         const CnNote *n = &midi->notes[i];
@@ -108,7 +113,7 @@ int cn_svg_piano_roll(const CnMidi *midi, const char *title, const char *path, C
                 w, KEY_HEIGHT - 1, prime ? "#8c8c8c" : "#2f6fb0", 0.45 + 0.55 * n->velocity / 127.0);
     }
     fprintf(f, "</svg>\n");
-    return finish(f, path, err);
+    return cn_outfile_fclose(f, &out, err);
 }
 
 /* ----- Loss curves ---------------------------------------------------------------------- */
@@ -117,9 +122,10 @@ int cn_read_loss_csv(const char *csv_path, CnLossPoint **points, size_t *n_point
 {
     *points = NULL;
     *n_points = 0;
-    FILE *f = fopen(csv_path, "r");
+    CnError why = {{0}};
+    FILE *f = cn_fopen_regular(csv_path, &why);
     if (!f)
-        return cn_fail(err, "cannot read %s: %s", csv_path, strerror(errno));
+        return cn_fail(err, "cannot read %s: %s", csv_path, why.message);
     char line[512];
     size_t cap = 0;
     while (fgets(line, sizeof line, f)) {
@@ -186,9 +192,10 @@ int cn_svg_loss_curves(const CnLossPoint *pts, size_t n, const char *title, cons
     lo -= margin, hi += margin;
     double x0 = 60, y0 = 40, w = 640, h = 320;
     double dx = n > 1 ? w / (double)(n - 1) : 0;
-    FILE *f = fopen(path, "w");
+    CnOutFile out;
+    FILE *f = cn_outfile_fopen(&out, path, err); /* whole or not at all */
     if (!f)
-        return cn_fail(err, "cannot write %s: %s", path, strerror(errno));
+        return -1;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/"
                "svg\" width=\"740\" height=\"420\" viewBox=\"0 0 740 420\" font-family=\"sans-"
                "serif\" font-size=\"11\">\n<path d=\"M0 0H740V420H0Z\" fill=\"#fbfaf7\"/>\n"
@@ -208,5 +215,5 @@ int cn_svg_loss_curves(const CnLossPoint *pts, size_t n, const char *title, cons
     loss_series(f, pts, n, 0, x0, dx, y0, h, lo, hi);
     loss_series(f, pts, n, 1, x0, dx, y0, h, lo, hi);
     fprintf(f, "</svg>\n");
-    return finish(f, path, err);
+    return cn_outfile_fclose(f, &out, err);
 }

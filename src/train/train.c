@@ -2,7 +2,10 @@
  * original's shuffled windows), RMSprop steps, validation, checkpoints and resume. */
 #include "continuo/train.h"
 
+#include "continuo/files.h"
+
 #include <cblas.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -297,22 +300,24 @@ static int state_blob(const Run *r, char *blob, size_t cap)
 {
     const CnTrainOptions *o = r->opt;
     const uint64_t *s = r->dropout_rng.s;
+    /* a folder name with a line break cannot be a line of the blob: not recorded */
+    const char *data = o->data_dir && !strchr(o->data_dir, '\n') ? o->data_dir : "";
     int n = snprintf(blob, cap,
                      "state_format=1\nobjective=%s\nseq=%d\nbatch=%d\nlr=%.9g\nrho=%.9g\n"
                      "eps=%.9g\nclip=%.9g\nval_split=%.17g\nseed=%" PRIu64 "\nepoch=%d\n"
                      "batch_done=%ld\nloss_sum=%.17g\nn_predicted=%zu\nn_correct=%zu\n"
                      "best_val=%.17g\ndropout_rng=%016" PRIx64 " %016" PRIx64 " %016" PRIx64
-                     " %016" PRIx64 "\n",
+                     " %016" PRIx64 "\nepochs=%d\nthreads=%d\ndata=%s\n",
                      cn_objective_name(o->objective), o->seq, o->batch, (double)o->lr,
                      (double)o->rho, (double)o->eps, (double)o->clip, o->val_split, o->seed,
                      r->epoch, r->batch_done, r->loss_sum, r->n_predicted, r->n_correct,
-                     r->best_val, s[0], s[1], s[2], s[3]);
+                     r->best_val, s[0], s[1], s[2], s[3], o->epochs, o->n_threads, data);
     return n > 0 && (size_t)n < cap ? n : -1;
 }
 
 static int save_checkpoint(Run *r, int with_carry, CnError *err)
 {
-    char blob[1024];
+    char blob[8192];
     int n_blob = state_blob(r, blob, sizeof blob);
     if (n_blob < 0)
         return cn_fail(err, "training state too long");
@@ -373,8 +378,24 @@ int cn_train_options_from_state(const CnTrainState *state, CnTrainOptions *o, Cn
         o->val_split = strtod(v, NULL);
     if ((v = blob_value(b, "seed")))
         o->seed = strtoull(v, NULL, 10);
+    if ((v = blob_value(b, "epochs")))
+        o->epochs = atoi(v);
+    if ((v = blob_value(b, "threads")))
+        o->n_threads = atoi(v);
+    o->data_dir = NULL; /* cn_train_state_data_dir */
     if (o->seq < 1 || o->batch < 1)
         return cn_fail(err, "the saved training state is damaged");
+    return 0;
+}
+
+int cn_train_state_data_dir(const CnTrainState *state, char *dir, size_t cap)
+{
+    const char *v = state->blob ? blob_value((const char *)state->blob, "data") : NULL;
+    size_t len = v ? strcspn(v, "\n") : 0;
+    if (!len || len >= cap)
+        return -1;
+    memcpy(dir, v, len);
+    dir[len] = '\0';
     return 0;
 }
 
@@ -521,21 +542,44 @@ static void report(Run *r, long batch, long n_batches, double epoch_started, dou
     fn(&p, user);
 }
 
+/* Copies the log so far into f (a log is a line per epoch: small). */
+static int copy_log(const char *path, FILE *f, CnError *err)
+{
+    FILE *old = fopen(path, "r");
+    if (!old)
+        return errno == ENOENT ? 0 : cn_fail(err, "cannot read the log %s: %s", path,
+                                             strerror(errno));
+    char buffer[8192];
+    for (size_t got; (got = fread(buffer, 1, sizeof buffer, old)) > 0;)
+        fwrite(buffer, 1, got, f);
+    int failed = ferror(old);
+    fclose(old);
+    return failed ? cn_fail(err, "cannot read the log %s", path) : 0;
+}
+
+/* The log gains a line; it is rewritten whole (continuo/files.h), so a full disk or a
+ * kill leaves the last complete one. */
 static int append_csv(const Run *r, double train_loss, double train_acc, double val_loss,
                       double val_acc, double items_per_second, CnError *err)
 {
     if (!r->opt->csv_path)
         return 0;
     int fresh = r->epoch == 1 && !r->seconds_before;
-    FILE *f = fopen(r->opt->csv_path, fresh ? "w" : "a");
+    CnOutFile out;
+    FILE *f = cn_outfile_fopen(&out, r->opt->csv_path, err);
     if (!f)
-        return cn_fail(err, "cannot write the log %s", r->opt->csv_path);
+        return -1;
+    if (!fresh && copy_log(r->opt->csv_path, f, err)) {
+        fclose(f);
+        cn_outfile_abort(&out);
+        return -1;
+    }
     if (fresh)
         fprintf(f, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,%s_per_second,"
                    "seconds\n", r->opt->objective == CN_OBJECTIVE_LAST ? "windows" : "tokens");
     fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.1f\n", r->epoch, train_loss, train_acc, val_loss,
             val_acc, items_per_second, r->model->info.seconds);
-    return fclose(f) == 0 ? 0 : cn_fail(err, "cannot write the log %s", r->opt->csv_path);
+    return cn_outfile_fclose(f, &out, err);
 }
 
 /* Validation, model info, checkpoint, best copy and log at the end of an epoch. */

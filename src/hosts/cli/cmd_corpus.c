@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "continuo/files.h"
 #include "continuo/corpus.h"
 
 static void usage(FILE *out)
@@ -20,17 +21,19 @@ static void usage(FILE *out)
 
 static int dump_tokens(const CnCorpus *corpus, const char *path)
 {
-    FILE *f = fopen(path, "w");
+    CnOutFile out;
+    CnError err = {{0}};
+    FILE *f = cn_outfile_fopen(&out, path, &err);
     if (!f)
-        return cli_error(1, "cannot write %s", path);
+        return cli_error(1, "%s", err.message);
     char name[CN_TOKEN_NAME_MAX];
     for (size_t s = 0; s < corpus->n_songs; s++)
         for (size_t i = 0; i < corpus->songs[s].stream.n_tokens; i++) {
             cn_token_name(corpus->songs[s].stream.tokens[i], name);
             fprintf(f, "%s\n", name);
         }
-    if (fclose(f) != 0)
-        return cli_error(1, "error writing %s", path);
+    if (cn_outfile_fclose(f, &out, &err))
+        return cli_error(1, "%s", err.message);
     return 0;
 }
 

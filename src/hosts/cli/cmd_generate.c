@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -39,7 +40,8 @@ static void usage(FILE *out)
             "      --threads N         threads sharing each step (1..8, default 1; the\n"
             "                          output is the same)\n"
             "      --no-prime          leave the prime out of the written file\n"
-            "  -o, --output FILE       MIDI file to write (default: continuo.mid)\n"
+            "  -o, --output FILE       MIDI file to write (default: continuo.mid); '-' or a\n"
+            "                          pipe streams it, and the summary goes to stderr\n"
             "      --roll FILE.svg     also draw it as a piano roll\n"
             "      --wav FILE.wav      also render it to audio with FluidSynth\n"
             "      --soundfont FILE    the SoundFont for --wav (default: Debian's GM font)\n"
@@ -50,6 +52,7 @@ static void usage(FILE *out)
 
 typedef struct {
     const char *weights, *prime, *output, *roll, *wav, *soundfont;
+    int to_stream;            /* the output is standard output, a pipe or a device */
     long length, prime_length;
     CnGenerateOptions gen;
     double bpm;
@@ -138,6 +141,14 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
     }
     if (!a->seed_given)
         a->gen.seed = (uint64_t)time(NULL) % 1000000;
+    struct stat st;
+    a->to_stream = strcmp(a->output, "-") == 0 ||
+                   (stat(a->output, &st) == 0 && !S_ISREG(st.st_mode));
+    if (a->to_stream && (a->roll || a->wav)) {
+        cli_error(2, "--roll and --wav read the MIDI file back: give -o a file, not %s",
+                  strcmp(a->output, "-") == 0 ? "standard output" : "a pipe or device");
+        return -1;
+    }
     return cli_resolve_weights(&a->weights);
 }
 
@@ -254,14 +265,16 @@ int cmd_generate(int argc, char **argv)
     double seconds = 0;
     if (rc == 0)
         rc = write_output(&m, ids, n_prime, n_prime + (size_t)a.length, &a, &seconds);
-    if (rc == 0) {
-        printf("wrote %s: %ld tokens (%zu distinct) after a prime of %zu, %.1f s at %g bpm, "
-               "seed %llu", a.output, a.length,
-               count_distinct(ids + n_prime, (size_t)a.length, m.config.n_vocab), n_prime,
-               seconds, a.bpm, (unsigned long long)a.gen.seed);
+    if (rc == 0) { /* on stderr when the music itself goes to stdout */
+        FILE *say = a.to_stream ? stderr : stdout;
+        fprintf(say, "wrote %s: %ld tokens (%zu distinct) after a prime of %zu, %.1f s at %g "
+                     "bpm, seed %llu", a.output, a.length,
+                count_distinct(ids + n_prime, (size_t)a.length, m.config.n_vocab), n_prime,
+                seconds, a.bpm, (unsigned long long)a.gen.seed);
         if (n_mapped)
-            printf("; %zu prime tokens the vocabulary lacks were mapped to the nearest", n_mapped);
-        printf("\n");
+            fprintf(say, "; %zu prime tokens the vocabulary lacks were mapped to the nearest",
+                    n_mapped);
+        fprintf(say, "\n");
     }
     if (rc == 0 && a.roll && (rc = cli_write_roll(a.output, a.roll)) == 0)
         printf("wrote %s: piano roll\n", a.roll);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "continuo/files.h"
 #include "continuo/score.h"
 
 static void usage(FILE *out)
@@ -20,9 +21,10 @@ static void usage(FILE *out)
 
 static char *read_text(const char *path, CnError *err)
 {
-    FILE *f = fopen(path, "rb");
+    CnError why = {{0}};
+    FILE *f = cn_fopen_regular(path, &why);
     if (!f) {
-        cn_fail(err, "cannot open %s", path);
+        cn_fail(err, "%s: %s", path, why.message);
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;

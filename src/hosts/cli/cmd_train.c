@@ -66,7 +66,8 @@ typedef struct {
     const char *data_dir, *out_path, *log_path, *best_path;
     CnModelConfig config;
     CnTrainOptions train;
-    int threads, resume, quiet, epochs_given;
+    int threads, resume, quiet, epochs_given, threads_given, data_given;
+    char resumed_data[4096];
     int settings_given; /* options --resume must not contradict */
     char derived_log[4096], derived_best[4096], derived_svg[4096];
 } TrainArgs;
@@ -104,7 +105,7 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
     while ((c = getopt_long(argc, argv, "d:o:qh", options, NULL)) != -1) {
         int setting = 1;
         switch (c) {
-        case 'd': a->data_dir = optarg; setting = 0; break;
+        case 'd': a->data_dir = optarg; a->data_given = 1; setting = 0; break;
         case 'o': a->out_path = optarg; setting = 0; break;
         case 'q': a->quiet = 1; setting = 0; break;
         case 'h': usage(stdout); return 1;
@@ -136,8 +137,14 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
         LONG_OPT(OPT_EMBED, "--embed", 0, CN_MAX_HIDDEN, a->config.n_embed)
         LONG_OPT(OPT_SEQ, "--seq", 1, 100000, a->train.seq)
         LONG_OPT(OPT_BATCH, "--batch", 1, 100000, a->train.batch)
-        LONG_OPT(OPT_THREADS, "--threads", 1, 1024, a->threads)
 #undef LONG_OPT
+        case OPT_THREADS:
+            if (cli_parse_long("--threads", optarg, 1, 1024, &v))
+                return -1;
+            a->threads = (int)v;
+            a->threads_given = 1;
+            setting = 0;
+            break;
         case OPT_EPOCHS:
             if (cli_parse_long("--epochs", optarg, 1, 1000000, &v))
                 return -1;
@@ -187,8 +194,6 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
         cli_error(2, "unexpected argument '%s'", argv[optind]);
         return -1;
     }
-    if (a->threads == 0)
-        a->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     return 0;
 }
 
@@ -318,6 +323,9 @@ static int prepare_model(TrainArgs *a, CnModel *model, CnTrainState *state, CnCo
                          CnVocab *vocab, CnSongIds **songs, uint16_t **storage)
 {
     CnError err = {{0}};
+    if (!a->resume && (cn_model_file_is_foreign(a->out_path, &err) ||
+                       cn_model_file_is_foreign(a->train.best_path, &err)))
+        return cli_error(2, "%s: not overwriting it (choose another --out)", err.message);
     if (a->resume) {
         if (a->settings_given)
             return cli_error(2, "--resume goes on with the checkpoint's own network and "
@@ -326,9 +334,22 @@ static int prepare_model(TrainArgs *a, CnModel *model, CnTrainState *state, CnCo
         if (cn_model_load(model, a->out_path, 1, state, &err))
             return cli_error(1, "cannot resume: %s", err.message);
         int epochs = a->train.epochs;
+        a->train.n_threads = 0;
         if (cn_train_options_from_state(state, &a->train, &err))
             return cli_error(1, "cannot resume %s: %s", a->out_path, err.message);
-        a->train.epochs = a->epochs_given ? epochs : 200;
+        /* the run goes on as it started, unless told otherwise (older files recorded
+           neither epochs, threads nor folder: 200 epochs, all cores, the default folder) */
+        if (a->epochs_given || a->train.epochs < 1)
+            a->train.epochs = a->epochs_given ? epochs : 200;
+        if (!a->threads_given && a->train.n_threads > 0)
+            a->threads = a->train.n_threads;
+        if (!a->data_given &&
+            cn_train_state_data_dir(state, a->resumed_data, sizeof a->resumed_data) == 0)
+            a->data_dir = a->resumed_data;
+        if (a->train.epochs <= model->info.epochs)
+            return cli_error(2, "%s has trained %d epochs of the %d asked: give --epochs N "
+                                "above %d to go on", a->out_path, model->info.epochs,
+                             a->train.epochs, model->info.epochs);
         return load_data(a, corpus, NULL, &model->vocab, songs, storage);
     }
     if (load_data(a, corpus, vocab, NULL, songs, storage))
@@ -371,7 +392,6 @@ int cmd_train(int argc, char **argv)
     int parsed = parse_args(argc, argv, &a);
     if (parsed)
         return parsed > 0 ? 0 : 2;
-    openblas_set_num_threads(a.threads);
     derive_path(a.derived_log, sizeof a.derived_log, a.out_path, ".csv");
     derive_path(a.derived_best, sizeof a.derived_best, a.out_path, ".best.cnw");
     derive_path(a.derived_svg, sizeof a.derived_svg, a.out_path, ".svg");
@@ -386,6 +406,11 @@ int cmd_train(int argc, char **argv)
     CnSongIds *songs = NULL;
     uint16_t *storage = NULL;
     int rc = prepare_model(&a, &model, &state, &corpus, &vocab, &songs, &storage);
+    if (a.threads == 0)
+        a.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    openblas_set_num_threads(a.threads);
+    a.train.n_threads = a.threads;
+    a.train.data_dir = a.data_dir;
     if (rc == 0) {
         CnError ignored; /* an unreadable folder: the first checkpoint will say so */
         cn_model_remove_interrupted_saves(a.train.out_path, say_removed, NULL, &ignored);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "continuo/files.h"
 
 extern char **environ;
 
@@ -95,23 +96,35 @@ int render_wav(const char *midi_path, const char *wav_path, const char *soundfon
     if (!soundfont || access(soundfont, R_OK) != 0)
         return cli_error(1, "--wav needs a General MIDI SoundFont: apt-get install "
                             "fluid-soundfont-gm, or give --soundfont FILE.sf2");
-    char *argv[] = {"fluidsynth", "-ni", "-q", "-g", "0.7", "-r", "44100", "-F",
-                    (char *)wav_path, (char *)soundfont, (char *)midi_path, NULL};
+    CnOutFile out; /* whole or not at all, and only when it sounds */
+    CnError err = {{0}};
+    if (cn_outfile_begin(&out, wav_path, &err))
+        return cli_error(1, "%s", err.message);
+    char *argv[] = {"fluidsynth", "-ni", "-q", "-g", "0.7", "-r", "44100", "-T", "wav", "-F",
+                    out.tmp, (char *)soundfont, (char *)midi_path, NULL};
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     pid_t pid;
     int rc = posix_spawnp(&pid, "fluidsynth", &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0)
+    if (rc != 0) {
+        cn_outfile_abort(&out);
         return cli_error(1, "cannot start fluidsynth: %s", strerror(rc));
+    }
     int status;
     waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return cli_error(1, "fluidsynth failed to render %s", midi_path);
-    if (measure_wav(wav_path, seconds, rms_dbfs) != 0)
-        return cli_error(1, "fluidsynth wrote no readable WAV file at %s", wav_path);
-    if (*rms_dbfs < -60)
-        return cli_error(1, "the rendered audio %s is silent (%.0f dBFS)", wav_path, *rms_dbfs);
+        rc = cli_error(1, "fluidsynth failed to render %s", midi_path);
+    else if (measure_wav(out.tmp, seconds, rms_dbfs) != 0)
+        rc = cli_error(1, "fluidsynth wrote no readable WAV file for %s", wav_path);
+    else if (*rms_dbfs < -60)
+        rc = cli_error(1, "the rendered audio %s is silent (%.0f dBFS)", wav_path, *rms_dbfs);
+    if (rc) {
+        cn_outfile_abort(&out);
+        return rc;
+    }
+    if (cn_outfile_commit(&out, &err))
+        return cli_error(1, "%s", err.message);
     return 0;
 }
