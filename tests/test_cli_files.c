@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "continuo/midi_file.h"
+#include "continuo/model.h"
 #include "test_util.h"
 
 #define WEIGHTS CONTINUO_SOURCE_DIR "/weights/default.cnw"
@@ -240,6 +241,78 @@ static void test_train_does_not_overwrite_a_midi_file(void)
     CHECK(same_bytes(song, copy));
 }
 
+/* n notes of key after key (the same key when distinct is 0), an eighth apart. */
+static void write_notes(const char *path, size_t n, int distinct)
+{
+    CnNote *notes = calloc(n, sizeof *notes);
+    for (size_t i = 0; i < n; i++)
+        notes[i] = (CnNote){.onset = (uint32_t)(i * 240), .duration = 200,
+                            .pitch = (uint8_t)(60 + (distinct ? i % 12 : 0)), .velocity = 80};
+    CnMidiWriteOptions o = {.ppqn = 480, .bpm = 120};
+    CnError err = {{0}};
+    CHECK(cn_midi_write_file(path, notes, n, &o, &err) == 0);
+    free(notes);
+}
+
+/* What a user can ask for by accident is refused or bounded before the work starts, with
+ * the reason in words. */
+static void test_limits_are_checked_before_the_work(void)
+{
+    const char *huge_seq[] = {"train", "--data", CONTINUO_SOURCE_DIR "/midi_songs", "--out",
+                              in_dir("seq.cnw"), "--seq", "100000", "-q", NULL};
+    CHECK(run_cli(huge_seq) == 1);
+    CHECK(log_contains("lower --seq or --batch"));
+    CHECK(access(in_dir("seq.cnw"), F_OK) != 0);
+
+    const char *long_prime = in_dir("long.mid");
+    write_notes(long_prime, 3000, 1);
+    const char *prime[] = {"generate", "-w", WEIGHTS, "--prime", long_prime, "--length", "4",
+                           "-o", in_dir("primed.mid"), NULL};
+    CHECK(run_cli(prime) == 0);
+    CHECK(log_contains("has 3000 tokens: continuing from its last 2000"));
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *threads[] = {"generate", "-w", WEIGHTS, "--threads", "8", "--length", "4",
+                             "-o", in_dir("threads.mid"), NULL};
+    CHECK(run_cli(threads) == 0);
+    if (cores < 8)
+        CHECK(log_contains("capped at this machine's"));
+
+    const char *one = in_dir("one_note");
+    mkdir(one, 0755);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/same.mid", one);
+    write_notes(path, 20, 0);
+    const char *one_token[] = {"train", "--data", one, "--out", in_dir("one.cnw"), "-q", NULL};
+    CHECK(run_cli(one_token) == 1);
+    CHECK(log_contains("a single distinct token (C4)"));
+}
+
+/* Messages that named the wrong thing, or echoed what cannot be read. */
+static void test_messages_say_the_real_reason(void)
+{
+    const char *score[] = {"score", CONTINUO_SOURCE_DIR "/midi_songs/ode_to_joy.mid", "-o",
+                           in_dir("s.mid"), NULL};
+    CHECK(run_cli(score) == 1);
+    CHECK(log_contains("is not a text score: byte 0x00"));
+    CHECK(log_contains("(it is a MIDI file)"));
+
+    CnVocab vocab;
+    CnModel m;
+    CnError err = {{0}};
+    const char *names[] = {"C4", "D4", "E4"};
+    CHECK(cn_vocab_from_names(names, 3, &vocab, &err) == 0);
+    CnModelConfig config = {.n_vocab = 3, .n_embed = 4, .n_layers = 1, .n_hidden = 8};
+    CHECK(cn_model_init(&m, &config, &vocab, 1, &err) == 0);
+    CHECK(cn_model_save(&m, NULL, in_dir("bare.cnw"), &err) == 0); /* no corpus kept */
+    cn_model_free(&m);
+    cn_vocab_free(&vocab);
+    const char *eval[] = {"eval", "-w", in_dir("bare.cnw"), CONTINUO_SOURCE_DIR "/midi_songs",
+                          NULL};
+    CHECK(run_cli(eval) == 0);
+    CHECK(log_contains("keeps no training corpus"));
+}
+
 int main(void)
 {
     dir = test_make_temp_dir("files");
@@ -249,6 +322,8 @@ int main(void)
     RUN(test_a_huge_gap_draws_a_small_roll);
     RUN(test_fifos_are_refused_not_waited_on);
     RUN(test_train_does_not_overwrite_a_midi_file);
+    RUN(test_limits_are_checked_before_the_work);
+    RUN(test_messages_say_the_real_reason);
     test_remove_tree(dir);
     free(dir);
     return test_finish();

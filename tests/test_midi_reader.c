@@ -205,6 +205,14 @@ static void test_valid_oddities_are_read(void)
     CHECK(midi.ppqn == 500); /* 1000 ticks a second, read at 120 bpm */
     cn_midi_free(&midi);
     mb_free(&mb);
+
+    mb_header(&mb, 0, 1, 0x8000); /* SMPTE with no frame rate and no ticks */
+    mb_track_begin(&mb);
+    mb_event(&mb, 0, 3, 0x90, 60, 80);
+    mb_track_end(&mb);
+    CHECK(cn_midi_parse(mb.bytes, mb.n, &midi, &err) != 0);
+    CHECK(strstr(err.message, "SMPTE time division 0x8000") != NULL);
+    mb_free(&mb);
 }
 
 /* 480 000 events in 1.7 MB: libsmf takes tens of seconds; ours is linear. */

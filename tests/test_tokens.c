@@ -58,6 +58,10 @@ static void test_bad_names_are_refused_with_a_reason(void)
         CHECK(cn_token_parse(bad[i], &t, &err) != 0);
         CHECK(strstr(err.message, "not a token") != NULL);
     }
+    CnToken t; /* a line of a file written with CR LF: the CR is shown, not hidden */
+    CnError err = {{0}};
+    CHECK(cn_token_parse("0\r", &t, &err) != 0);
+    CHECK(strstr(err.message, "'0\\r' is not a token") != NULL);
 }
 
 static void test_chords_are_in_normal_order(void)

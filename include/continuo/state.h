@@ -42,6 +42,7 @@ typedef struct {
     int n_history;
     size_t n_steps;    /* tokens fed since the last reset */
     int n_threads;     /* threads sharing each product of a step: the caller and helpers */
+    int solo_products; /* products the caller does alone, the helpers having come late */
     struct CnHelper *helpers[CN_MAX_THREADS - 1];
 } CnState;
 
@@ -55,8 +56,11 @@ void cn_state_free(CnState *state);
  * and n_threads - 1 helper threads started here, which spin briefly between products and
  * sleep when no step comes. 1 (the default) stops them. The helpers keep the state's
  * address, so a state with helpers must not be moved (copy it with cn_state_copy). Not for
- * a real-time thread: the caller waits for its helpers by spinning. Not RT; -1 with a
- * message on failure. */
+ * a real-time thread: the caller waits for its helpers, spinning briefly, then asleep;
+ * when a helper comes late (the cores are busy with other work) the caller does the next
+ * products alone for a while, so more threads than free cores never cost more than a
+ * little over one thread. The results are the same whatever the threads. Not RT; -1 with
+ * a message on failure. */
 int cn_state_set_threads(CnState *state, int n_threads, CnError *err);
 
 /* Back to the start of a stream: zero state, empty history. */

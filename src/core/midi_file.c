@@ -290,6 +290,10 @@ static int parse_header(const uint8_t *bytes, size_t n_bytes, CnMidi *midi, size
          * file as if it were at 120 bpm, so a quarter note is half a second. */
         int fps = -(int8_t)(division >> 8);
         int ticks_per_frame = division & 0xff;
+        if ((fps != 24 && fps != 25 && fps != 29 && fps != 30) || ticks_per_frame == 0)
+            return cn_fail(err, "SMPTE time division 0x%04x: %d frames a second and %d ticks "
+                                "a frame (24, 25, 29 or 30 frames and at least 1 tick expected)",
+                           division, fps, ticks_per_frame);
         midi->ppqn = (unsigned)(fps * ticks_per_frame / 2);
     } else {
         midi->ppqn = division;

@@ -61,24 +61,46 @@ int cn_token_name(CnToken token, char name[CN_TOKEN_NAME_MAX])
     return len;
 }
 
+/* The name as it can be read in a message: control characters (a CR from a file written
+ * on Windows, say) and other bytes outside printable ASCII as escapes. */
+static const char *visible(const char *name, char out[96])
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && n < 80; p++) {
+        if (*p == '\r')
+            n += (size_t)snprintf(out + n, 96 - n, "\\r");
+        else if (*p == '\t')
+            n += (size_t)snprintf(out + n, 96 - n, "\\t");
+        else if (*p < 0x20 || *p >= 0x7f)
+            n += (size_t)snprintf(out + n, 96 - n, "\\x%02x", *p);
+        else
+            out[n++] = (char)*p;
+    }
+    out[n < 96 ? n : 95] = '\0';
+    return out;
+}
+
 static int parse_chord(const char *name, CnToken *token, CnError *err)
 {
+    char shown[96];
     uint16_t mask = 0;
     const char *p = name;
     for (;;) {
         if (*p < '0' || *p > '9')
             return cn_fail(err, "'%s' is not a token: a chord is pitch classes joined by dots",
-                           name);
+                           visible(name, shown));
         int pc = 0;
         while (*p >= '0' && *p <= '9' && pc < 100)
             pc = pc * 10 + (*p++ - '0');
         if (pc > 11)
-            return cn_fail(err, "'%s' is not a token: pitch class %d is above 11", name, pc);
+            return cn_fail(err, "'%s' is not a token: pitch class %d is above 11",
+                           visible(name, shown), pc);
         mask |= (uint16_t)(1u << pc);
         if (*p == '\0')
             break;
         if (*p++ != '.')
-            return cn_fail(err, "'%s' is not a token: unexpected character in a chord", name);
+            return cn_fail(err, "'%s' is not a token: unexpected character in a chord",
+                           visible(name, shown));
     }
     *token = (CnToken){.is_chord = 1, .pc_mask = mask};
     return 0;
@@ -87,10 +109,12 @@ static int parse_chord(const char *name, CnToken *token, CnError *err)
 int cn_token_parse(const char *name, CnToken *token, CnError *err)
 {
     static const int letter_pc[7] = {9, 11, 0, 2, 4, 5, 7}; /* A..G */
+    char shown[96];
     if (name[0] >= '0' && name[0] <= '9')
         return parse_chord(name, token, err);
     if (name[0] < 'A' || name[0] > 'G')
-        return cn_fail(err, "'%s' is not a token: a note starts with a letter A..G", name);
+        return cn_fail(err, "'%s' is not a token: a note starts with a letter A..G",
+                       visible(name, shown));
     int pc = letter_pc[name[0] - 'A'];
     const char *p = name + 1;
     if (*p == '#')
@@ -105,7 +129,7 @@ int cn_token_parse(const char *name, CnToken *token, CnError *err)
     int key = (sign * octave + 1) * 12 + pc;
     if (digits == 0 || *p != '\0' || key < 0 || key > 127)
         return cn_fail(err, "'%s' is not a token: expected a pitch name like C4, F#3 or E-5",
-                       name);
+                       visible(name, shown));
     *token = (CnToken){.pitch = (uint8_t)key};
     return 0;
 }

@@ -21,7 +21,8 @@ CnModelConfig cn_model_default_config(int n_vocab)
 int cn_model_config_check(const CnModelConfig *c, CnError *err)
 {
     if (c->n_vocab < 2 || c->n_vocab > CN_MAX_VOCAB)
-        return cn_fail(err, "vocabulary of %d tokens: must be 2..%d", c->n_vocab, CN_MAX_VOCAB);
+        return cn_fail(err, "a vocabulary of %d token%s: a model needs 2 to %d to choose "
+                            "between", c->n_vocab, c->n_vocab == 1 ? "" : "s", CN_MAX_VOCAB);
     if (c->n_embed < 0 || c->n_embed > CN_MAX_HIDDEN)
         return cn_fail(err, "embedding width %d: must be 0 (scalar input) to %d", c->n_embed,
                        CN_MAX_HIDDEN);

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -29,9 +30,14 @@ struct CnHelper {
     _Atomic uint32_t job_seq;    /* bumped by the caller for each job */
     _Atomic uint32_t done_seq;   /* the last job the helper finished */
     _Atomic int sleeping, quit;
+    sem_t done;                  /* posted when a job ends while the caller sleeps on it */
+    _Atomic int caller_sleeping;
 };
 
 #define HELPER_SPIN_NS 200000 /* between steps a helper spins this long, then sleeps */
+#define CALLER_SPIN_NS 20000  /* the caller waits this long for a helper, then sleeps */
+#define LATE_NS 500000        /* a helper this late was kept off its core, not waking up */
+#define SOLO_AFTER_LATE 1024  /* products the caller then does alone before trying again */
 
 static void pause_a_little(void)
 {
@@ -40,11 +46,46 @@ static void pause_a_little(void)
 #endif
 }
 
+/* A spin that gives its core away every 64 turns: with more threads than free cores, the
+ * thread being waited for may be the one that needs it. */
+static void spin_turn(int spins)
+{
+    if (spins % 64 == 0)
+        sched_yield();
+    else
+        pause_a_little();
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The caller's wait for a helper's job: a short spin (the job is tens of microseconds),
+ * then asleep until the helper posts, so that on a loaded machine the helper gets the
+ * core instead of a spinning caller. */
+static int wait_for_helper(struct CnHelper *h, uint32_t seq)
+{
+    uint64_t start = 0, first = 0;
+    for (int spins = 1; atomic_load(&h->done_seq) != seq; spins++) {
+        spin_turn(spins);
+        if (spins % 64 != 0)
+            continue;
+        uint64_t t = now_ns();
+        if (!start) {
+            start = first = t;
+        } else if (t - start > CALLER_SPIN_NS) {
+            atomic_store(&h->caller_sleeping, 1);
+            if (atomic_load(&h->done_seq) != seq) /* the helper posts if it saw us asleep */
+                while (sem_wait(&h->done) != 0)
+                    ;
+            atomic_store(&h->caller_sleeping, 0);
+            start = now_ns();
+        }
+    }
+    return first && now_ns() - first > LATE_NS;
 }
 
 static void gemv_rows(const CnState *s, float *y, const float *w, const float *x, int rows,
@@ -60,7 +101,7 @@ static void *helper_main(void *arg)
         for (int spins = 1; (seq = atomic_load(&h->job_seq)) == seen; spins++) {
             if (atomic_load(&h->quit))
                 return NULL;
-            pause_a_little();
+            spin_turn(spins);
             if (spins % 256 == 0 && now_ns() - spin_start > HELPER_SPIN_NS) {
                 /* the caller posts whenever it sees us asleep after bumping job_seq */
                 atomic_store(&h->sleeping, 1);
@@ -77,6 +118,8 @@ static void *helper_main(void *arg)
         if (j.w2)
             gemv_rows(h->state, j.y, j.w2, j.x2, j.n_rows, j.n_cols2);
         atomic_store(&h->done_seq, seq);
+        if (atomic_load(&h->caller_sleeping))
+            sem_post(&h->done); /* a stray post only makes the caller look again */
     }
 }
 
@@ -90,6 +133,7 @@ static void stop_helpers(CnState *s)
         sem_post(&h->wake);
         pthread_join(h->thread, NULL);
         sem_destroy(&h->wake);
+        sem_destroy(&h->done);
         free(h);
         s->helpers[i] = NULL;
     }
@@ -108,9 +152,16 @@ int cn_state_set_threads(CnState *s, int n_threads, CnError *err)
             stop_helpers(s);
             return cn_fail(err, "cannot set up a helper thread");
         }
+        if (sem_init(&h->done, 0, 0) != 0) {
+            sem_destroy(&h->wake);
+            free(h);
+            stop_helpers(s);
+            return cn_fail(err, "cannot set up a helper thread");
+        }
         h->state = s;
         if (pthread_create(&h->thread, NULL, helper_main, h) != 0) {
             sem_destroy(&h->wake);
+            sem_destroy(&h->done);
             free(h);
             stop_helpers(s);
             return cn_fail(err, "cannot start a helper thread");
@@ -221,11 +272,15 @@ static void gemv_rows(const CnState *s, float *y, const float *w, const float *x
 /* y (rows) += W x + W2 x2 (W2 may be NULL), shared between the caller and its helpers in
  * slices of whole panels (a packed matrix's rows from a multiple of CN_PANEL on are
  * again a packed matrix). Two products in one go halve the times the threads meet. */
-static void gemv2(const CnState *s, float *y, int rows, const float *w, const float *x,
-                  int cols, const float *w2, const float *x2, int cols2)
+static void gemv2(CnState *s, float *y, int rows, const float *w, const float *x, int cols,
+                  const float *w2, const float *x2, int cols2)
 {
     int n = s->n_threads, panels = rows / CN_PANEL;
     int blas = s->kernel == CN_KERNEL_BLAS && !s->model->f32_packed; /* threads of its own */
+    if (n > 1 && s->solo_products > 0) {
+        s->solo_products--;
+        n = 1;
+    }
     if (n == 1 || blas || panels < n) {
         gemv_rows(s, y, w, x, rows, cols);
         if (w2)
@@ -248,12 +303,14 @@ static void gemv2(const CnState *s, float *y, int rows, const float *w, const fl
     gemv_rows(s, y, w, x, mine, cols);
     if (w2)
         gemv_rows(s, y, w2, x2, mine, cols2);
+    int late = 0;
     for (int i = 0; i < n - 1; i++)
-        while (atomic_load(&s->helpers[i]->done_seq) != seqs[i])
-            pause_a_little();
+        late |= wait_for_helper(s->helpers[i], seqs[i]);
+    if (late)
+        s->solo_products = SOLO_AFTER_LATE;
 }
 
-static void gemv(const CnState *s, float *y, const float *w, const float *x, int rows, int cols)
+static void gemv(CnState *s, float *y, const float *w, const float *x, int rows, int cols)
 {
     gemv2(s, y, rows, w, x, cols, NULL, NULL, 0);
 }

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels.h"
 
@@ -36,12 +37,32 @@ static float *alloc_floats(size_t n, int *failed)
     return p;
 }
 
+double net_batch_bytes(const CnModelConfig *config, int n_lanes, int n_steps, int head_last)
+{
+    double B = n_lanes, TB = B * n_steps, H = config->n_hidden, L = config->n_layers;
+    double N = head_last ? B : TB, V = config->n_vocab, D = config->n_dense;
+    double in0 = (double)n_in0(config), in_max = H > in0 ? H : in0;
+    double floats = TB * in0 + L * (9 * TB * H + 2 * B * H) + (L - 1) * 2 * TB * H +
+                    3 * N * D + 2 * N * V + N * H + TB * H + 4 * TB * H + TB * in_max + 2 * B * H;
+    return 4 * floats + 9 * TB; /* and the ids, targets and keep flags */
+}
+
+/* The share of this machine's memory a batch may take. */
+#define MAX_MEMORY_SHARE 0.75
+
 int net_batch_init(NetBatch *nb, const CnModelConfig *config, int n_lanes, int n_steps,
                    int head_last, CnError *err)
 {
     memset(nb, 0, sizeof *nb);
     if (n_lanes < 1 || n_steps < 1 || (size_t)n_lanes * (size_t)n_steps > (1u << 24))
-        return cn_fail(err, "batch %d x %d steps is out of range", n_lanes, n_steps);
+        return cn_fail(err, "batch %d x %d steps is out of range (at most %u in all)", n_lanes,
+                       n_steps, 1u << 24);
+    double need = net_batch_bytes(config, n_lanes, n_steps, head_last);
+    double memory = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (memory > 0 && need > MAX_MEMORY_SHARE * memory)
+        return cn_fail(err, "a batch of %d x %d steps needs %.1f GB for its activations, more "
+                            "than %.0f%% of this machine's %.1f GB: lower --seq or --batch",
+                       n_lanes, n_steps, need / 1e9, 100 * MAX_MEMORY_SHARE, memory / 1e9);
     nb->config = *config;
     nb->n_lanes = n_lanes;
     nb->n_steps = n_steps;

@@ -57,6 +57,11 @@ typedef struct {
     size_t n_correct;  /* rows whose most probable token was the target */
 } NetBatch;
 
+/* Bytes a batch of n_lanes x n_steps takes for its activations and gradients. */
+double net_batch_bytes(const CnModelConfig *config, int n_lanes, int n_steps, int head_last);
+
+/* Refuses a batch that would take more than three quarters of the machine's memory, with
+ * the figures, before allocating anything. */
 int net_batch_init(NetBatch *nb, const CnModelConfig *config, int n_lanes, int n_steps,
                    int head_last, CnError *err);
 void net_batch_free(NetBatch *nb);

@@ -130,6 +130,11 @@ static int generated_stats(const CnModel *m, const EvalArgs *a, GenStats *g, CnE
     g->distinct4 = g->copied8 = g->pc_distance = NAN;
     if (a->samples == 0)
         return 0;
+    if (m->n_corpus == 0) {
+        fprintf(stderr, "continuo: %s keeps no training corpus, which the generation measures "
+                        "start from and compare with: they are left out\n", a->weights);
+        return 0;
+    }
     size_t n_prime_max = (size_t)(m->info.seq > 0 ? m->info.seq : 100);
     size_t total = (size_t)a->samples * (size_t)a->length;
     int *all = malloc(total * sizeof *all), *prime = malloc(n_prime_max * sizeof *prime);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "render.h"
@@ -23,7 +24,9 @@ static void usage(FILE *out)
             "  -n, --length N          tokens to generate (500)\n"
             "  -p, --prime SOURCE      'random' (a stretch of the training corpus; default)\n"
             "                          or a MIDI file to continue\n"
-            "      --prime-length N    tokens of a random prime (default: the model's window)\n"
+            "      --prime-length N    tokens of the prime: of a random one (default: the\n"
+            "                          model's window), the last ones of a file's (default:\n"
+            "                          at most 2000)\n"
             "  -t, --temperature T     0 = always the most likely token, as the original;\n"
             "                          1 = the model's own distribution (default 1)\n"
             "      --top-k K           sample among the K most likely tokens (0 = all)\n"
@@ -37,7 +40,8 @@ static void usage(FILE *out)
             "  -s, --seed N            random seed (default: from the clock, printed)\n"
             "      --bpm BPM           tempo of the written file (120)\n"
             "      --bf16              run the network on bfloat16 weights (faster)\n"
-            "      --threads N         threads sharing each step (1..8, default 1; the\n"
+            "      --threads N         threads sharing each step (1..8, at most the cores;\n"
+            "                          default 1; the\n"
             "                          output is the same)\n"
             "      --no-prime          leave the prime out of the written file\n"
             "  -o, --output FILE       MIDI file to write (default: continuo.mid); '-' or a\n"
@@ -141,6 +145,12 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
     }
     if (!a->seed_given)
         a->gen.seed = (uint64_t)time(NULL) % 1000000;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && a->gen.n_threads > cores) { /* more would only wait on each other */
+        fprintf(stderr, "continuo: --threads %d capped at this machine's %ld cores\n",
+                a->gen.n_threads, cores);
+        a->gen.n_threads = (int)cores;
+    }
     struct stat st;
     a->to_stream = strcmp(a->output, "-") == 0 ||
                    (stat(a->output, &st) == 0 && !S_ISREG(st.st_mode));
@@ -152,9 +162,12 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
     return cli_resolve_weights(&a->weights);
 }
 
-/* Tokens of a MIDI file mapped onto the vocabulary; *n_mapped counts the substitutes. */
-static int prime_from_file(const CnModel *m, const char *path, int **ids, size_t *n,
-                           size_t *n_mapped)
+#define MAX_FILE_PRIME 2000 /* a prime's last tokens carry the context; 1 M would take minutes */
+
+/* The last `keep` tokens of a MIDI file (all when 0: at most MAX_FILE_PRIME), mapped onto
+ * the vocabulary; *n_mapped counts the substitutes. */
+static int prime_from_file(const CnModel *m, const char *path, size_t keep, int **ids,
+                           size_t *n, size_t *n_mapped)
 {
     CnMidi midi;
     CnTokenStream stream;
@@ -169,13 +182,20 @@ static int prime_from_file(const CnModel *m, const char *path, int **ids, size_t
         cn_token_stream_free(&stream);
         return cli_error(1, "the prime %s has no notes", path);
     }
-    *ids = malloc(stream.n_tokens * sizeof **ids);
-    *n = stream.n_tokens;
+    size_t limit = keep ? keep : MAX_FILE_PRIME, first = 0;
+    if (stream.n_tokens > limit) {
+        first = stream.n_tokens - limit;
+        fprintf(stderr, "continuo: the prime %s has %zu tokens: continuing from its last %zu "
+                        "(--prime-length sets how many)\n", path, stream.n_tokens, limit);
+    }
+    *n = stream.n_tokens - first;
+    *ids = malloc(*n * sizeof **ids);
     *n_mapped = 0;
-    for (size_t i = 0; *ids && i < stream.n_tokens; i++) {
-        int id = cn_vocab_index(&m->vocab, stream.tokens[i]);
+    for (size_t i = 0; *ids && i < *n; i++) {
+        CnToken t = stream.tokens[first + i];
+        int id = cn_vocab_index(&m->vocab, t);
         if (id < 0) {
-            id = cn_vocab_nearest(&m->vocab, stream.tokens[i]);
+            id = cn_vocab_nearest(&m->vocab, t);
             (*n_mapped)++;
         }
         (*ids)[i] = id;
@@ -252,7 +272,7 @@ int cmd_generate(int argc, char **argv)
         if (!prime || cn_random_prime(&m, want, a.gen.seed, prime, &n_prime, &err))
             rc = cli_error(1, "%s", prime ? err.message : "out of memory");
     } else {
-        rc = prime_from_file(&m, a.prime, &prime, &n_prime, &n_mapped);
+        rc = prime_from_file(&m, a.prime, (size_t)a.prime_length, &prime, &n_prime, &n_mapped);
     }
     int *ids = rc ? NULL : malloc((n_prime + (size_t)a.length) * sizeof *ids);
     if (rc == 0 && !ids)

@@ -11,7 +11,8 @@ static void usage(FILE *out)
     fprintf(out, "Usage: continuo roll [OPTION]... FILE.mid\n"
                  "Draw a MIDI file as a piano roll: time against pitch, beats and bars marked,\n"
                  "a generated file's prime in grey.\n\n"
-                 "  -o, --output FILE  the SVG file to write (default: FILE.svg)\n"
+                 "  -o, --output FILE  the SVG file to write (default: FILE.svg; '-' is\n"
+                 "                     standard output)\n"
                  "  -h, --help         show this help\n");
 }
 
@@ -59,7 +60,7 @@ int cmd_roll(int argc, char **argv)
         output = derived;
     }
     int rc = cli_write_roll(argv[optind], output);
-    if (rc == 0)
-        printf("wrote %s\n", output);
+    if (rc == 0) /* not into the drawing when it goes to standard output */
+        fprintf(strcmp(output, "-") == 0 ? stderr : stdout, "wrote %s\n", output);
     return rc;
 }

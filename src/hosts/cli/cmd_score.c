@@ -49,6 +49,15 @@ static char *read_text(const char *path, CnError *err)
         return NULL;
     }
     text[n] = '\0';
+    for (size_t i = 0; i < n; i++) { /* a score is text: say so rather than echo bytes */
+        unsigned char c = (unsigned char)text[i];
+        if (c == 0 || c == 0x7f || (c < 0x20 && c != '\t' && c != '\n' && c != '\r')) {
+            cn_fail(err, "%s is not a text score: byte 0x%02x at offset %zu%s", path, c, i,
+                    n >= 4 && memcmp(text, "MThd", 4) == 0 ? " (it is a MIDI file)" : "");
+            free(text);
+            return NULL;
+        }
+    }
     return text;
 }
 

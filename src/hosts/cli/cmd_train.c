@@ -282,6 +282,10 @@ static int load_data(const TrainArgs *a, CnCorpus *corpus, CnVocab *fresh_vocab,
     if (!vocab) {
         if (cn_corpus_vocab(corpus, fresh_vocab, &err))
             return cli_error(1, "%s", err.message);
+        if (fresh_vocab->n < 2)
+            return cli_error(1, "the music in %s has a single distinct token (%s): a model "
+                                "learns to choose between at least two", a->data_dir,
+                             fresh_vocab->n ? fresh_vocab->names[0] : "none");
         vocab = fresh_vocab;
     }
     size_t n_mapped;
