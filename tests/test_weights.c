@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "continuo/model.h"
+#include "crc32.h"
 #include "test_util.h"
 
 static const char *names[] = {"0.4.7", "2.7", "C4", "D4", "E4", "F#4", "G4"};
@@ -88,6 +89,23 @@ static void expect_refused(const uint8_t *bytes, size_t n, const char *why)
     CHECK(strstr(err.message, "bad.cnw") != NULL); /* names the file */
 }
 
+/* Gives the section called name the type dtype and makes the table's checksum right
+ * again: a well-formed file whose section is of the wrong type. */
+static void retype_section(uint8_t *bytes, const char *name, uint32_t dtype)
+{
+    uint32_t n_entries;
+    memcpy(&n_entries, bytes + 12, 4);
+    for (uint32_t i = 0; i < n_entries; i++) {
+        uint8_t *entry = bytes + 64 + 64 * i;
+        if (strcmp((const char *)entry, name) == 0)
+            memcpy(entry + 32, &dtype, 4);
+    }
+    uint32_t zero = 0, crc;
+    memcpy(bytes + 24, &zero, 4);
+    crc = cn_crc32(cn_crc32(0, bytes, 64), bytes + 64, 64 * (size_t)n_entries);
+    memcpy(bytes + 24, &crc, 4);
+}
+
 static void test_damaged_files_are_refused_with_reasons(void)
 {
     size_t n;
@@ -108,6 +126,10 @@ static void test_damaged_files_are_refused_with_reasons(void)
     memcpy(copy, good, n); /* a newer format */
     copy[8] = 2;
     expect_refused(copy, n, "newer continuo");
+
+    memcpy(copy, good, n); /* parameters of another type, checksums right */
+    retype_section(copy, "params", 3);
+    expect_refused(copy, n, "the 'params' section is not of float32");
 
     memcpy(copy, good, n); /* a bit flip in the section table */
     copy[64 + 3] ^= 0x10;
