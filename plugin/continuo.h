@@ -112,6 +112,7 @@ LV2_Worker_Status plugin_work(LV2_Handle instance, LV2_Worker_Respond_Function r
                               const void *data);
 
 /* swap.c (audio thread) */
+void plugin_publish_path(Continuo *self, const char *path);
 void plugin_request_load(Continuo *self, const LV2_Atom *value);
 void plugin_send_load(Continuo *self);
 int plugin_swap_model(Continuo *self, CnMidiEvent *out, int max_out);

@@ -76,7 +76,11 @@ LV2_Worker_Status plugin_work(LV2_Handle instance, LV2_Worker_Respond_Function r
         memcpy(path, self->load_path, sizeof path);
         atomic_store(&self->load_busy, 0);
         Loaded *l = plugin_load_model(self, path, &msg.options);
-        if (l) { /* on failure the current model plays on; plugin_load_model said why */
+        if (!l) /* plugin_load_model said why */
+            lv2_log_note(&self->logger, "continuo: the session keeps %s as its model (saved "
+                                        "as chosen); the previous model plays meanwhile\n",
+                         path);
+        if (l) {
             WorkMessage reply = {.type = WORK_LOADED, .loaded = l};
             if (respond(handle, sizeof reply, &reply) != LV2_WORKER_SUCCESS)
                 plugin_free_loaded(l);

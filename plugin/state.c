@@ -63,14 +63,18 @@ LV2_State_Status plugin_restore(LV2_Handle instance, LV2_State_Retrieve_Function
     char *path = map_path(features, value, 0);
     if (!path)
         return LV2_STATE_ERR_UNKNOWN;
-    /* restore() is never called beside run(), so the pending slot is ours to set */
+    /* restore() is never called beside run(), so the pending and path slots are ours */
     CnEngineOptions options = plugin_options_from_controls(self);
     Loaded *l = plugin_load_model(self, path, &options);
-    free_mapped_path(features, path);
+    plugin_publish_path(self, path); /* the session's choice, loaded or not */
     if (!l)
-        return LV2_STATE_ERR_UNKNOWN;
-    plugin_free_loaded(self->pending);
-    self->pending = l;
+        lv2_log_note(&self->logger, "continuo: the session keeps %s as its model (saved as "
+                                    "chosen); the current model plays meanwhile\n", path);
+    free_mapped_path(features, path);
+    if (l) {
+        plugin_free_loaded(self->pending);
+        self->pending = l;
+    }
     return LV2_STATE_SUCCESS;
 }
 

@@ -6,6 +6,18 @@
 
 #include "continuo.h"
 
+/* Audio thread (or restore, never beside run()): the model the user chose, which save()
+ * writes whether it loaded or not (a drive not mounted today may be tomorrow). */
+void plugin_publish_path(Continuo *self, const char *path)
+{
+    int next = 1 - atomic_load(&self->path_index);
+    size_t len = strlen(path);
+    len = len < MAX_PATH - 1 ? len : MAX_PATH - 1;
+    memcpy(self->path_slot[next], path, len);
+    self->path_slot[next][len] = '\0';
+    atomic_store(&self->path_index, next);
+}
+
 /* Audio thread: a patch:Set of the model path. Kept until the worker is free to load it;
  * the latest ask wins. */
 void plugin_request_load(Continuo *self, const LV2_Atom *value)
@@ -31,10 +43,12 @@ void plugin_send_load(Continuo *self)
     atomic_store(&self->load_busy, 1);
     LoadMessage msg = {.type = WORK_LOAD, .options = plugin_options_from_controls(self)};
     if (self->schedule->schedule_work(self->schedule->handle, sizeof msg, &msg) ==
-        LV2_WORKER_SUCCESS)
+        LV2_WORKER_SUCCESS) {
         self->request_pending = 0;
-    else
+        plugin_publish_path(self, self->request_path);
+    } else {
         atomic_store(&self->load_busy, 0);
+    }
 }
 
 /* Audio thread: the pending model takes over; the old one's note-offs go into out (their
@@ -46,9 +60,6 @@ int plugin_swap_model(Continuo *self, CnMidiEvent *out, int max_out)
     self->current = self->pending;
     self->pending = NULL;
     cn_engine_rt_set_tempo(self->current->engine, self->bpm, self->beat_frame);
-    int next = 1 - atomic_load(&self->path_index);
-    memcpy(self->path_slot[next], self->current->path, strlen(self->current->path) + 1);
-    atomic_store(&self->path_index, next);
     WorkMessage msg = {.type = WORK_FREE, .loaded = old};
     if (self->schedule->schedule_work(self->schedule->handle, sizeof msg, &msg) !=
         LV2_WORKER_SUCCESS) {

@@ -401,6 +401,72 @@ static void test_held_keys_are_tracked_per_key(void)
     cn_engine_free(e);
 }
 
+/* With the sustain pedal down, released keys still sound: no answer until it goes up, and
+ * the wait counts from then. */
+static void test_the_sustain_pedal_holds_the_answer(void)
+{
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.length = 8;
+    CnError err = {{0}};
+    CnEngine *e = cn_engine_new(&model, &o, &err);
+    CHECK(e != NULL);
+    if (!e)
+        return;
+    cycle_frame = 0;
+    n_out = n_input = 0;
+    due = 0;
+    play(e, 0xb0, CN_CC_SUSTAIN, 127);
+    play_driven(e, 1);
+    drive(e, 400, 1); /* 2.1 s with the pedal down: no answer */
+    int during = n_out;
+    play(e, 0xb0, CN_CC_SUSTAIN, 0);
+    uint64_t released = cycle_frame;
+    drive(e, 800, 1);
+    uint64_t first = 0;
+    for (int i = 0; i < n_out && !first; i++)
+        if (is_on(&out[i]))
+            first = out[i].frame;
+    printf("# pedal held 2.1 s: %d events meanwhile; the answer %.2f s after its release\n",
+           during, (double)(first - released) / RATE);
+    CHECK(during == 0);
+    CHECK(first >= released + 2 * 2 * EIGHTH); /* the wait of two beats, from the release */
+    CHECK(all_released());
+    cn_engine_free(e);
+}
+
+/* --offset: the same answer, every event earlier by the offset (or later). */
+static void test_the_offset_moves_the_output(void)
+{
+    static Recorded plain[20000];
+    int n_plain = 0;
+    for (int k = 0; k < 2; k++) {
+        CnEngineOptions o = cn_engine_defaults(RATE);
+        o.length = 8;
+        o.offset_ms = k == 0 ? 0 : -10;
+        CnError err = {{0}};
+        CnEngine *e = cn_engine_new(&model, &o, &err);
+        CHECK(e != NULL);
+        if (!e)
+            return;
+        cycle_frame = 0;
+        n_out = n_input = 0;
+        due = 0;
+        play_driven(e, 1);
+        drive(e, 900, 1);
+        if (k == 0) {
+            memcpy(plain, out, sizeof plain);
+            n_plain = n_out;
+        }
+        cn_engine_free(e);
+    }
+    int shifted = n_out == n_plain;
+    for (int i = 0; shifted && i < n_out; i++)
+        shifted = out[i].frame + 480 == plain[i].frame && !memcmp(out[i].bytes, plain[i].bytes, 3);
+    printf("# --offset -10: %d events, each 480 frames earlier: %s\n", n_out,
+           shifted ? "yes" : "no");
+    CHECK(n_plain > 16 && shifted);
+}
+
 int main(void)
 {
     CnError err = {{0}};
@@ -415,6 +481,8 @@ int main(void)
     RUN(test_a_flood_of_junk_does_no_harm);
     RUN(test_passes_only_when_due_and_an_answer_paced);
     RUN(test_held_keys_are_tracked_per_key);
+    RUN(test_the_sustain_pedal_holds_the_answer);
+    RUN(test_the_offset_moves_the_output);
     cn_model_free(&model);
     return test_finish();
 }

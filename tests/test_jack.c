@@ -50,10 +50,12 @@ static int recorder_process(jack_nframes_t n, void *arg)
     for (uint32_t i = 0; i < count; i++) {
         jack_midi_event_t ev;
         int r = atomic_load(&n_received);
-        if (jack_midi_event_get(&ev, in, i) == 0 && ev.size == 3 && r < 40000) {
+        if (jack_midi_event_get(&ev, in, i) == 0 && (ev.size == 3 || ev.size == 1) &&
+            r < 40000) {
             received[r].frame = start + ev.time;
             received[r].transport = rolling ? (int64_t)pos.frame + ev.time : -1;
-            memcpy(received[r].bytes, ev.buffer, 3);
+            memset(received[r].bytes, 0, 3);
+            memcpy(received[r].bytes, ev.buffer, ev.size);
             atomic_store(&n_received, r + 1);
         }
     }
@@ -89,7 +91,8 @@ static int player_process(jack_nframes_t n, void *arg)
     while (n_sent < queued && to_send[n_sent].frame < start + n) {
         uint64_t f = to_send[n_sent].frame;
         uint32_t offset = f > start ? (uint32_t)(f - start) : 0;
-        int size = to_send[n_sent].bytes[0] == 0xf8 ? 1 : 3;
+        uint8_t status = to_send[n_sent].bytes[0];
+        int size = status == 0xf8 || status == 0xfa || status == 0xfb || status == 0xfc ? 1 : 3;
         jack_midi_event_write(out, offset, to_send[n_sent].bytes, (size_t)size);
         n_sent++;
     }
@@ -132,13 +135,22 @@ static void sleep_ms(int ms)
     usleep((useconds_t)ms * 1000);
 }
 
-static int is_on(const Event *e) { return (e->bytes[0] & 0xf0) == 0x90 && e->bytes[2] > 0; }
+/* continuo answers on channel 2 (-c 2); the player plays on channel 1, and what comes back
+ * on channel 1 is the player's own events passed thru. */
+#define ANSWER_CHANNEL 1
+static int is_answer(const Event *e) { return (e->bytes[0] & 0x0f) == ANSWER_CHANNEL; }
+static int is_on(const Event *e)
+{
+    return is_answer(e) && (e->bytes[0] & 0xf0) == 0x90 && e->bytes[2] > 0;
+}
 
 static int sounding_at_end(int from)
 {
     int sounding[16][128] = {{0}}, n = 0;
     for (int i = from; i < atomic_load(&n_received); i++) {
         int ch = received[i].bytes[0] & 15, key = received[i].bytes[1] & 127;
+        if (!is_answer(&received[i]))
+            continue; /* the player's, passed thru */
         if (is_on(&received[i]))
             sounding[ch][key]++;
         else if (sounding[ch][key] > 0)
@@ -201,8 +213,8 @@ static pid_t start_continuo(int trap, int bf16)
 {
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
                           "-n", "cont", "--wait", "2", "--length", "16", "--seed", "4",
-                          "-i", "player:out", "-o", "recorder:in", bf16 ? "--bf16" : NULL,
-                          NULL};
+                          "-c", "2", "-i", "player:out", "-o", "recorder:in",
+                          bf16 ? "--bf16" : NULL, NULL};
     pid_t pid = spawn(args, log_path, trap);
     for (int i = 0; i < 100; i++) { /* until its ports are connected to ours */
         if (jack_port_connected(player_in) > 0 && jack_port_connected(player_out) > 0)
@@ -255,6 +267,8 @@ static void test_answers_on_the_grid_and_interruptions(void)
     int sounding[128] = {0}, left = 0;
     for (int i = from; i < atomic_load(&n_received) &&
                        received[i].frame < interrupt_at + 2 * PERIOD; i++) {
+        if (!is_answer(&received[i]))
+            continue;
         if (is_on(&received[i]))
             sounding[received[i].bytes[1]]++;
         else if (sounding[received[i].bytes[1]] > 0)
@@ -421,6 +435,184 @@ static void test_the_transport_tempo_and_beats_are_followed(void)
     CHECK(sounding_at_end(from) == 0);
 }
 
+/* Queues events given in any order, in the order of their frames (the player sends them
+ * one after the other). */
+static int by_frame(const void *a, const void *b)
+{
+    const Event *x = a, *y = b;
+    return x->frame < y->frame ? -1 : x->frame > y->frame;
+}
+
+static void queue_all(Event *events, int n)
+{
+    qsort(events, (size_t)n, sizeof *events, by_frame);
+    for (int i = 0; i < n; i++)
+        queue(events[i].frame, events[i].bytes[0], events[i].bytes[1], events[i].bytes[2]);
+}
+
+/* The answer's note-ons from index from: how many, and how many of the gaps between them
+ * are not whole multiples of step (within tol frames). */
+static int answer_gaps_off(int from, int64_t step, int64_t tol, int *n_on)
+{
+    int off = 0;
+    uint64_t last = 0;
+    *n_on = 0;
+    for (int i = from; i < atomic_load(&n_received); i++) {
+        if (!is_on(&received[i]))
+            continue;
+        if ((*n_on)++ > 0) {
+            int64_t r = (int64_t)(received[i].frame - last) % step;
+            off += r > tol && r < step - tol;
+        }
+        last = received[i].frame;
+    }
+    return off;
+}
+
+/* What the player plays comes out unchanged, at its own frames and in order, beside the
+ * answer; and with the sustain pedal held, the silence starts only when it is let go. */
+static void test_thru_and_the_sustain_pedal(void)
+{
+    pid_t cont = start_continuo(0, 0);
+    sleep_ms(300);
+    int from = atomic_load(&n_received);
+    static Event played[64];
+    int n = 0;
+    uint64_t t = now_frame() + 4800;
+    played[n++] = (Event){t, {0xb0, 64, 127}, 0};
+    static const uint8_t keys[] = {60, 62, 64, 65, 67, 65, 64, 62};
+    for (int i = 0; i < 8; i++) {
+        played[n++] = (Event){t + 2400 + (uint64_t)i * EIGHTH, {0x90, keys[i], 96}, 0};
+        played[n++] = (Event){t + 2400 + (uint64_t)i * EIGHTH + 9000, {0x80, keys[i], 0}, 0};
+    }
+    uint64_t pedal_up = t + 2400 + 8 * EIGHTH + 2 * 48000; /* two seconds after the last */
+    played[n++] = (Event){pedal_up, {0xb0, 64, 0}, 0};
+    queue_all(played, n);
+    sleep_ms((int)((pedal_up - now_frame()) / 48) + 1000 + 4500 + 500);
+    int matched = 0, n_thru = 0;
+    for (int i = from; i < atomic_load(&n_received); i++) {
+        if (is_answer(&received[i]))
+            continue;
+        if (n_thru < n && received[i].frame == played[n_thru].frame &&
+            !memcmp(received[i].bytes, played[n_thru].bytes, 3))
+            matched++;
+        n_thru++;
+    }
+    uint64_t first = 0;
+    for (int i = from; i < atomic_load(&n_received) && !first; i++)
+        if (is_on(&received[i]))
+            first = received[i].frame;
+    printf("# thru: %d of %d events back at their frames and in order; with the pedal held "
+           "2 s, the answer began %.2f s after it was let go\n", matched, n,
+           first ? ((double)first - (double)pedal_up) / 48000 : -1.0);
+    CHECK(n_thru == n && matched == n);
+    CHECK(first >= pedal_up + 4 * EIGHTH); /* the wait, two beats, from the pedal's release */
+    CHECK(sounding_at_end(from) == 0);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+}
+
+/* A 100 bpm MIDI clock with Start: the answer's eighths are 300 ms apart and on the clock's
+ * beat; when the clock stops, the tempo is --bpm's again. */
+static void test_a_midi_clock_sets_the_tempo_and_the_beat(void)
+{
+    pid_t cont = start_continuo(0, 0);
+    sleep_ms(300);
+    int from = atomic_load(&n_received);
+    static Event events[1200];
+    int n = 0;
+    uint64_t t0 = now_frame() + 4800, tick = 1200; /* 24 a beat at 100 bpm */
+    events[n++] = (Event){t0 - 10, {0xfa, 0, 0}, 0};
+    for (int k = 0; k < 440; k++) /* 11 s of clock */
+        events[n++] = (Event){t0 + (uint64_t)k * tick, {0xf8, 0, 0}, 0};
+    static const uint8_t keys[] = {60, 62, 64, 65, 67, 65, 64, 62};
+    uint64_t phrase = t0 + 2 * 48000;
+    for (int i = 0; i < 8; i++) {
+        events[n++] = (Event){phrase + (uint64_t)i * 14400, {0x90, keys[i], 96}, 0};
+        events[n++] = (Event){phrase + (uint64_t)i * 14400 + 10000, {0x80, keys[i], 0}, 0};
+    }
+    queue_all(events, n);
+    sleep_ms(11000 + 500);
+    int n_on = 0, off_beat = 0;
+    for (int i = from; i < atomic_load(&n_received); i++)
+        if (is_on(&received[i])) {
+            n_on++;
+            int64_t r = (int64_t)(received[i].frame - t0) % 14400;
+            off_beat += r > 15 && r < 14400 - 15;
+        }
+    int gaps_off = answer_gaps_off(from, 14400, 15, &n_on);
+    printf("# a 100 bpm clock: %d answer note-ons, %d off the clock's eighths, %d gaps not "
+           "a multiple of 300 ms\n", n_on, off_beat, gaps_off);
+    CHECK(n_on >= 16);
+    CHECK(off_beat == 0 && gaps_off == 0);
+
+    from = atomic_load(&n_received); /* the clock has stopped: --bpm again */
+    play_phrase();
+    sleep_ms(2100 + 1000 + 4500 + 500);
+    gaps_off = answer_gaps_off(from, EIGHTH, 2, &n_on);
+    printf("# the clock stopped: %d answer note-ons, %d gaps not a multiple of 250 ms\n", n_on,
+           gaps_off);
+    CHECK(n_on >= 16 && gaps_off == 0);
+    CHECK(sounding_at_end(from) == 0);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+}
+
+/* --clock-out: Start, then a tick every 1000 frames (24 a beat at 120 bpm) on the beat
+ * grid, and Stop when continuo stops. */
+static void test_clock_out_ticks_at_the_tempo(void)
+{
+    int from = atomic_load(&n_received);
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "cont", "--clock-out", "--no-thru", "-o", "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    sleep_ms(3000);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+    sleep_ms(100);
+    int starts = 0, stops = 0, ticks = 0, uneven = 0, off_beat = 0;
+    uint64_t last = 0;
+    for (int i = from; i < atomic_load(&n_received); i++) {
+        uint8_t b = received[i].bytes[0];
+        starts += b == 0xfa;
+        stops += b == 0xfc && starts > 0;
+        if (b != 0xf8)
+            continue;
+        uneven += ticks > 0 && received[i].frame - last != 1000;
+        off_beat += received[i].frame % 1000 != 0; /* the grid starts at frame 0 */
+        last = received[i].frame;
+        ticks++;
+    }
+    printf("# --clock-out: Start %d, %d ticks (%d not 1000 frames after the last, %d off the "
+           "grid), Stop %d\n", starts, ticks, uneven, off_beat, stops);
+    CHECK(starts == 1 && stops == 1);
+    CHECK(ticks > 100 && uneven == 0 && off_beat == 0);
+}
+
+/* The timebase master leaves while the transport rolls: the tempo is --bpm's again. */
+static void test_the_tempo_returns_to_bpm_when_the_master_leaves(void)
+{
+    CHECK(jack_set_timebase_callback(player, 0, timebase, NULL) == 0);
+    jack_transport_locate(player, 0);
+    jack_transport_start(player);
+    pid_t cont = start_continuo(0, 0);
+    sleep_ms(500);
+    jack_release_timebase(player);
+    sleep_ms(300);
+    int from = atomic_load(&n_received), n_on;
+    play_phrase();
+    sleep_ms(2100 + 1000 + 4500 + 500);
+    int gaps_off = answer_gaps_off(from, EIGHTH, 2, &n_on);
+    printf("# the master left: %d answer note-ons, %d gaps not a multiple of 250 ms\n", n_on,
+           gaps_off);
+    CHECK(n_on >= 16 && gaps_off == 0);
+    jack_transport_stop(player);
+    sleep_ms(300);
+    CHECK(sounding_at_end(from) == 0);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+}
+
 static void test_a_vanishing_server_ends_the_client_cleanly(void)
 {
     pid_t cont = start_continuo(0, 0);
@@ -533,6 +725,10 @@ int main(void)
             printf("# the allocation trap is not used in the sanitizer build\n");
         RUN(test_bad_weights_are_refused_before_any_port_exists);
         RUN(test_the_transport_tempo_and_beats_are_followed);
+        RUN(test_thru_and_the_sustain_pedal);
+        RUN(test_a_midi_clock_sets_the_tempo_and_the_beat);
+        RUN(test_the_tempo_returns_to_bpm_when_the_master_leaves);
+        RUN(test_clock_out_ticks_at_the_tempo);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }

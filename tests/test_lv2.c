@@ -558,15 +558,21 @@ static void test_models_swap_save_and_restore(void)
     CHECK(h->n_out > before);
     CHECK(sounding(h, 1, UINT64_MAX) == 0);
 
-    /* a broken file: refused with a reason, the model plays on */
+    /* a broken file: refused with a reason, the model plays on, and the session keeps the
+       user's choice (a drive not mounted today may be tomorrow) */
     log_text[0] = '\0';
     send_model(h->frame + 10, broken);
     run_until(h, h->frame + 2048);
     printf("# the plugin said: %s", log_text);
     CHECK(strstr(log_text, "broken.cnw") != NULL);
+    CHECK(strstr(log_text, "plays meanwhile") != NULL);
     text = state_text(h, "c");
-    CHECK(strstr(text, "other.cnw") != NULL);
+    CHECK(strstr(text, "broken.cnw") != NULL);
     free(text);
+    phrase = h->frame + 4800; /* the other model still answers */
+    last_off = play_phrase(phrase, 12000);
+    run_until(h, next_grid(last_off + 48000, 0, 12000) + 20 * 12000);
+    CHECK(answer_from(h, 1, phrase, 0, 12000).n_on >= 16);
 
     /* restoring the first state brings the default model back */
     CHECK(first != NULL);

@@ -20,6 +20,7 @@ typedef enum {
 /* MIDI control changes the engine answers to (docs in README). */
 #define CN_CC_TEMPERATURE 71 /* 0..127 -> temperature 0..2 */
 #define CN_CC_MODE 80        /* < 64 respond, >= 64 continuous */
+#define CN_CC_SUSTAIN 64      /* >= 64 down: released keys sound on until it goes up */
 #define CN_CC_ALL_NOTES_OFF 123
 #define CN_CC_ALL_SOUND_OFF 120
 
@@ -36,6 +37,8 @@ typedef struct {
     double chord_window_ms; /* player notes starting this close form one chord */
     CnSamplerOptions sampler;
     uint64_t seed;
+    double offset_ms;       /* the output moves this much later (earlier when negative, to
+                               meet a synth's latency; never into the past), -500..500 */
 } CnEngineOptions;
 
 /* respond, 120 bpm, wait 2 beats, 32 tokens, channel 1, chords within 40 ms, temperature
@@ -55,6 +58,8 @@ typedef struct {
 /* Flags of a cycle. */
 #define CN_CYCLE_THRU 1u   /* the input also goes to the output, merged in time order */
 #define CN_CYCLE_DEAF 2u   /* the engine does not hear this cycle's input (bypassed) */
+#define CN_CYCLE_CLOCK_OUT 4u /* MIDI clock out: Start, then 24 ticks a beat at the engine's
+                                 tempo and on its beat; Stop in the first cycle without it */
 
 typedef struct {
     uint64_t dropped_in, dropped_out; /* full rings */

@@ -43,6 +43,8 @@ struct CnWorker {
     int mode;                /* the mode the worker last acted in */
     /* the player */
     uint64_t held_at[16][128]; /* frame + 1 of each held key's note-on; 0: not held */
+    uint8_t pedal_down[16];   /* the sustain pedal (CC 64) of each channel */
+    uint8_t by_pedal[16][128]; /* released keys that the pedal keeps sounding */
     int held;                /* keys down */
     uint64_t hold_expiry;    /* when the longest-held key counts as released */
     uint64_t last_activity;  /* frame of the last note-on or note-off */
@@ -95,12 +97,25 @@ static uint64_t silence_end(CnEngine *e, const Worker *w)
     return w->last_activity + (uint64_t)(e->options.wait_beats * (double)frames_per_beat(e));
 }
 
+/* How much earlier than their frames notes go out: a negative --offset. */
+static uint64_t earlier(CnEngine *e)
+{
+    int64_t offset = atomic_load(&e->offset_frames);
+    return offset < 0 ? (uint64_t)-offset : 0;
+}
+
+/* How far ahead of the music the answer is sampled: a beat, and the output's lead. */
+static uint64_t sample_ahead(CnEngine *e)
+{
+    return frames_per_beat(e) + earlier(e);
+}
+
 static uint64_t prepare_ahead(CnEngine *e)
 {
     double seconds = STEPS_AHEAD * e->work->step_seconds;
     seconds = seconds < PREPARE_AHEAD_SECONDS ? PREPARE_AHEAD_SECONDS
             : seconds > MAX_PREPARE_SECONDS ? MAX_PREPARE_SECONDS : seconds;
-    return (uint64_t)(seconds * e->sample_rate);
+    return (uint64_t)(seconds * e->sample_rate) + earlier(e);
 }
 
 static double monotonic_seconds(void)
@@ -161,18 +176,38 @@ static void key_down(Worker *w, uint8_t channel, uint8_t key, uint64_t frame)
     if (!w->held_at[channel][key])
         w->held++; /* a key struck again while held is still one key */
     w->held_at[channel][key] = frame + 1;
+    w->by_pedal[channel][key] = 0;
 }
 
 static void key_up(Worker *w, uint8_t channel, uint8_t key)
 {
     if (w->held_at[channel][key]) { /* a note-off of a key not held changes nothing */
         w->held_at[channel][key] = 0;
+        w->by_pedal[channel][key] = 0;
         w->held--;
     }
 }
 
+/* A note-off: the key is up, unless the pedal keeps it sounding until it is released. */
+static void key_released(Worker *w, uint8_t channel, uint8_t key)
+{
+    if (w->pedal_down[channel] && w->held_at[channel][key])
+        w->by_pedal[channel][key] = 1;
+    else
+        key_up(w, channel, key);
+}
+
+static void pedal_up(Worker *w, uint8_t channel)
+{
+    w->pedal_down[channel] = 0;
+    for (int key = 0; key < 128; key++)
+        if (w->by_pedal[channel][key])
+            key_up(w, channel, (uint8_t)key);
+}
+
 static void channel_up(Worker *w, uint8_t channel)
 {
+    w->pedal_down[channel] = 0;
     for (int key = 0; key < 128; key++)
         key_up(w, channel, (uint8_t)key);
 }
@@ -209,6 +244,11 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
             atomic_store(&e->temperature_milli, (uint32_t)(b * 2000 / 127));
         } else if (a == CN_CC_MODE) {
             atomic_store(&e->mode, b >= 64 ? CN_PLAY_CONTINUOUS : CN_PLAY_RESPOND);
+        } else if (a == CN_CC_SUSTAIN && b >= 64) {
+            w->pedal_down[channel] = 1;
+        } else if (a == CN_CC_SUSTAIN && w->pedal_down[channel]) {
+            pedal_up(w, channel);
+            w->last_activity = ev->frame; /* the silence starts when the pedal is let go */
         }
         return;
     }
@@ -229,7 +269,7 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
         w->heard_since_answer = 1;
         w->velocity = 0.7 * w->velocity + 0.3 * b;
     } else {
-        key_up(w, channel, a);
+        key_released(w, channel, a);
     }
 }
 
@@ -310,13 +350,13 @@ static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now)
     w->answer_end = UINT64_MAX;
     w->heard_since_answer = 0;
     e->stats.answers++;
-    extend_answer(e, w, now + frames_per_beat(e));
+    extend_answer(e, w, now + sample_ahead(e));
 }
 
 static void respond(CnEngine *e, Worker *w, uint64_t now)
 {
     if (w->answering) {
-        extend_answer(e, w, now + frames_per_beat(e));
+        extend_answer(e, w, now + sample_ahead(e));
         if (now >= w->answer_end)
             finish_answer(e, w, UINT64_MAX);
         return;
@@ -333,7 +373,7 @@ static void play_on(CnEngine *e, Worker *w, uint64_t now)
 {
     if (w->n_chord > 0 && now > w->chord_start + chord_window(e))
         flush_chord(e, w);
-    uint64_t eighth = frames_per_beat(e) / 2, horizon = now + frames_per_beat(e);
+    uint64_t eighth = frames_per_beat(e) / 2, horizon = now + sample_ahead(e);
     if (w->scheduled_until < now + eighth / 4) /* starting, or after a cancel */
         w->scheduled_until = next_grid(e, now + eighth / 4);
     uint32_t generation = atomic_load(&e->generation);
@@ -353,7 +393,7 @@ static void play_on(CnEngine *e, Worker *w, uint64_t now)
  * of an answer. UINT64_MAX: nothing until the player plays. */
 static uint64_t next_due(CnEngine *e, Worker *w)
 {
-    uint64_t due = UINT64_MAX, beat = frames_per_beat(e);
+    uint64_t due = UINT64_MAX, beat = sample_ahead(e);
     if (w->n_chord > 0)
         due = w->chord_start + chord_window(e) + 1;
     if (w->mode == CN_PLAY_CONTINUOUS) {
@@ -434,9 +474,10 @@ static int check_options(const CnEngineOptions *o, CnError *err)
 {
     if (!(o->sample_rate >= 8000 && o->sample_rate <= 768000) || !(o->bpm >= 10 && o->bpm <= 400) ||
         !(o->wait_beats >= 0 && o->wait_beats <= 64) || o->length < 1 || o->length > MAX_ANSWER ||
-        o->channel > 15 || !(o->chord_window_ms >= 0 && o->chord_window_ms <= 500))
+        o->channel > 15 || !(o->chord_window_ms >= 0 && o->chord_window_ms <= 500) ||
+        !(o->offset_ms >= -500 && o->offset_ms <= 500))
         return cn_fail(err, "engine options out of range (sample rate, bpm 10..400, wait 0..64 "
-                            "beats, length 1..%d, channel 1..16, chord window 0..500 ms)",
+                            "beats, length 1..%d, channel 1..16, chord window 0..500 ms, offset -500..500 ms)",
                        MAX_ANSWER);
     return cn_sampler_check(&o->sampler, err);
 }
@@ -459,6 +500,7 @@ int cn_engine_configure(CnEngine *e, const CnEngineOptions *o, CnError *err)
     e->sampler.options = next.sampler;
     atomic_store(&e->mode, next.mode);
     atomic_store(&e->temperature_milli, (uint32_t)(next.sampler.temperature * 1000));
+    atomic_store(&e->offset_frames, (int64_t)(next.offset_ms * e->sample_rate / 1000));
     return 0;
 }
 
@@ -482,6 +524,7 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
     atomic_init(&e->mode, o->mode);
     atomic_init(&e->temperature_milli, (uint32_t)(o->sampler.temperature * 1000));
     atomic_init(&e->frames_per_beat_milli, (uint64_t)(o->sample_rate * 60.0 / o->bpm * 1000.0));
+    atomic_init(&e->offset_frames, (int64_t)(o->offset_ms * o->sample_rate / 1000));
     e->work = calloc(1, sizeof *e->work);
     if (!e->work) {
         cn_engine_free(e);

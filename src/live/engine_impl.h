@@ -12,6 +12,9 @@
 #include "continuo/ring.h"
 #include "continuo/state.h"
 
+#define RT_MAX_MADE 1024  /* notes the engine writes in one cycle at most */
+#define RT_MAX_TICKS 64   /* MIDI clock messages in one cycle at most */
+
 /* A MIDI message at an absolute frame, as it crosses the rings. */
 typedef struct {
     uint64_t frame;
@@ -40,6 +43,7 @@ struct CnEngine {
     _Atomic uint64_t frames_per_beat_milli; /* tempo, settable from the RT side */
     _Atomic uint64_t grid_origin;  /* a frame on a beat (the host transport's bar start) */
     _Atomic uint64_t late;         /* events written after their frame (RT side) */
+    _Atomic int64_t offset_frames; /* the output's shift: later, or earlier when negative */
 
     /* Worker side */
     CnEngineOptions options;
@@ -55,6 +59,9 @@ struct CnEngine {
     uint32_t rt_generation, rt_panic;
     CnTimedEvent pending;          /* an event popped but due in a later cycle */
     int has_pending;
+    int rt_clock_running;          /* MIDI clock out: Start sent, Stop not yet */
+    uint64_t rt_next_tick;         /* no clock tick before this frame (none twice) */
+    CnMidiEvent rt_made[RT_MAX_MADE], rt_ticks[RT_MAX_TICKS]; /* a cycle's, before merging */
 };
 
 #endif

@@ -1,6 +1,6 @@
 /* The engine's audio-thread side: a host cycle hears the player's events (into the in
  * ring), takes the notes due in the cycle (from the out ring) through the note table, and
- * merges them with the thru events. Everything here is bounded and references no
+ * merges them with the thru events and the MIDI clock it sends. Everything here is bounded and references no
  * allocator, lock, stdio or sleep (tests/check_rt_symbols.sh checks the object file). */
 #include "engine_impl.h"
 
@@ -34,7 +34,7 @@ void cn_engine_rt_set_tempo(CnEngine *e, double bpm, uint64_t beat_frame)
 }
 
 /* Appends an event the engine makes; its data is pointed at its bytes once the cycle's
- * events have their final places (rt_merge_thru). */
+ * events have their final places (rt_merge). */
 static void emit(CnMidiEvent *out, int *n, uint32_t offset, const uint8_t b[3])
 {
     out[*n] = (CnMidiEvent){.offset = offset, .size = 3, .data = NULL,
@@ -85,6 +85,7 @@ static void rt_take_notes(CnEngine *e, uint64_t cycle_frame, uint64_t end, CnMid
 {
     uint32_t panic = atomic_load_explicit(&e->panic, memory_order_acquire);
     uint32_t generation = atomic_load_explicit(&e->generation, memory_order_acquire);
+    int64_t shift = atomic_load_explicit(&e->offset_frames, memory_order_relaxed);
     if (panic != e->rt_panic || generation != e->rt_generation) {
         release_all(e, out, n, max_out);
         e->rt_panic = panic;
@@ -106,41 +107,95 @@ static void rt_take_notes(CnEngine *e, uint64_t cycle_frame, uint64_t end, CnMid
             release_all(e, out, n, max_out);
             e->rt_generation = ev.generation;
         }
-        if (ev.frame >= end) {
+        uint64_t frame = shift >= 0 ? ev.frame + (uint64_t)shift
+                       : ev.frame > (uint64_t)-shift ? ev.frame - (uint64_t)-shift : 0;
+        if (frame >= end) {
             e->pending = ev;
             e->has_pending = 1;
             break;
         }
         uint32_t offset = 0;
-        if (ev.frame >= cycle_frame)
-            offset = (uint32_t)(ev.frame - cycle_frame);
+        if (frame >= cycle_frame)
+            offset = (uint32_t)(frame - cycle_frame);
         else
             atomic_fetch_add_explicit(&e->late, 1, memory_order_relaxed);
         write_note(e, offset, ev.bytes, out, n);
     }
 }
 
-/* The engine's n_made events stand at out[n_thru..n_thru + n_made); merges them with the
- * thru events in[0..n_thru) into out[0..), in place (a write never passes the engine event
- * still to be read), engine first on a tie, offsets never going back and inside the
- * cycle. */
-static int rt_merge_thru(const CnMidiEvent *in, int n_thru, CnMidiEvent *out, int n_made,
-                         uint32_t n_frames)
+/* MIDI clock out: Start once, then 24 ticks a beat at the engine's tempo and on its beat
+ * (so on the transport's or the incoming clock's, when one rules), into ticks; Stop when
+ * the host turns it off. Bounded: at most RT_MAX_TICKS a cycle. */
+static int rt_clock_out(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames, int on,
+                        CnMidiEvent *ticks)
 {
-    int i = 0, j = 0, k = 0;
-    uint32_t last = 0, final = n_frames ? n_frames - 1 : 0;
-    while (i < n_thru || j < n_made) {
-        const CnMidiEvent *made = j < n_made ? &out[n_thru + j] : NULL;
-        int take_made = made && (i == n_thru || made->offset <= in[i].offset);
-        if (!take_made && (!in[i].data || in[i].size == 0)) {
-            i++; /* nothing to pass on */
-            continue;
+    int n = 0;
+    if (!on) {
+        if (e->rt_clock_running) {
+            uint8_t stop = 0xfc;
+            ticks[n++] = (CnMidiEvent){.offset = 0, .size = 1, .bytes = {stop}};
+            e->rt_clock_running = 0;
         }
-        CnMidiEvent ev = take_made ? out[n_thru + j++] : in[i++];
-        ev.offset = ev.offset < last ? last : ev.offset > final ? final : ev.offset;
-        last = ev.offset;
-        out[k] = ev;
-        if (!out[k].data)
+        return n;
+    }
+    if (!e->rt_clock_running) {
+        ticks[n++] = (CnMidiEvent){.offset = 0, .size = 1, .bytes = {0xfa}};
+        e->rt_clock_running = 1;
+        e->rt_next_tick = cycle_frame;
+    }
+    uint64_t beat_milli = atomic_load_explicit(&e->frames_per_beat_milli, memory_order_relaxed);
+    uint64_t origin = atomic_load_explicit(&e->grid_origin, memory_order_relaxed);
+    if (beat_milli < 24000)
+        return n;
+    uint64_t end = cycle_frame + n_frames, from = e->rt_next_tick > cycle_frame
+                                                     ? e->rt_next_tick : cycle_frame;
+    /* the first tick of the grid at or after from */
+    int64_t k = from >= origin
+                    ? (int64_t)(((from - origin) * 24000 + beat_milli - 1) / beat_milli)
+                    : -(int64_t)((origin - from) * 24000 / beat_milli);
+    for (; n < RT_MAX_TICKS; k++) {
+        int64_t at = (int64_t)origin + (k >= 0 ? (int64_t)((uint64_t)k * beat_milli / 24000)
+                                               : -(int64_t)((uint64_t)-k * beat_milli / 24000));
+        if (at < (int64_t)from)
+            continue; /* rounding: never twice, never before the last one sent */
+        if ((uint64_t)at >= end)
+            break;
+        ticks[n++] = (CnMidiEvent){.offset = (uint32_t)((uint64_t)at - cycle_frame), .size = 1,
+                                   .bytes = {0xf8}};
+        e->rt_next_tick = (uint64_t)at + 1;
+    }
+    return n;
+}
+
+/* Merges the engine's notes (made), the player's events (thru) and the clock (ticks), each
+ * in time order, into out: notes first on a tie, offsets never going back and inside the
+ * cycle, at most max_out (what the callers left room for). */
+static int rt_merge(const CnMidiEvent *made, int n_made, const CnMidiEvent *thru, int n_thru,
+                    const CnMidiEvent *ticks, int n_ticks, uint32_t n_frames, CnMidiEvent *out,
+                    int max_out)
+{
+    int i = 0, j = 0, t = 0, k = 0;
+    uint32_t last = 0, final = n_frames ? n_frames - 1 : 0;
+    while (k < max_out && (i < n_made || j < n_thru || t < n_ticks)) {
+        uint32_t at_made = i < n_made ? made[i].offset : UINT32_MAX;
+        uint32_t at_thru = j < n_thru ? thru[j].offset : UINT32_MAX;
+        uint32_t at_tick = t < n_ticks ? ticks[t].offset : UINT32_MAX;
+        const CnMidiEvent *ev;
+        int ours = 1; /* made here: its bytes travel with it */
+        if (i < n_made && at_made <= at_thru && at_made <= at_tick) {
+            ev = &made[i++];
+        } else if (j < n_thru && at_thru <= at_tick) {
+            ev = &thru[j++];
+            ours = 0;
+            if (!ev->data || ev->size == 0)
+                continue; /* nothing to pass on */
+        } else {
+            ev = &ticks[t++];
+        }
+        out[k] = *ev;
+        out[k].offset = ev->offset < last ? last : ev->offset > final ? final : ev->offset;
+        last = out[k].offset;
+        if (ours)
             out[k].data = out[k].bytes;
         k++;
     }
@@ -158,13 +213,15 @@ int cn_engine_rt_cycle(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames,
         for (int i = 0; i < n_in; i++)
             if (in[i].data)
                 rt_hear(e, cycle_frame + in[i].offset, in[i].data, in[i].size);
-    int n_thru = 0;
-    if (flags & CN_CYCLE_THRU)
-        n_thru = n_in < max_out ? n_in : max_out;
+    int n_ticks = rt_clock_out(e, cycle_frame, n_frames, (flags & CN_CYCLE_CLOCK_OUT) != 0,
+                               e->rt_ticks);
+    int n_thru = flags & CN_CYCLE_THRU ? n_in : 0;
+    int room = max_out - n_thru - n_ticks; /* the thru and clock come first in the budget */
+    room = room < 0 ? 0 : room > RT_MAX_MADE ? RT_MAX_MADE : room;
     int n_made = 0;
-    rt_take_notes(e, cycle_frame, cycle_frame + n_frames, out + n_thru, &n_made,
-                  max_out - n_thru);
-    return rt_merge_thru(in, n_thru, out, n_made, n_frames);
+    rt_take_notes(e, cycle_frame, cycle_frame + n_frames, e->rt_made, &n_made, room);
+    return rt_merge(e->rt_made, n_made, in, n_thru, e->rt_ticks, n_ticks, n_frames, out,
+                    max_out);
 }
 
 int cn_engine_rt_release_all(CnEngine *e, CnMidiEvent *out, int max_out)

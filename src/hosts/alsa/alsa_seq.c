@@ -31,12 +31,19 @@ CnSeqKind cn_seq_to_midi(const snd_seq_event_t *ev, uint8_t bytes[3])
     case SND_SEQ_EVENT_START: return CN_SEQ_START;
     case SND_SEQ_EVENT_CONTINUE: return CN_SEQ_CONTINUE;
     case SND_SEQ_EVENT_STOP: return CN_SEQ_STOP;
+    case SND_SEQ_EVENT_SONGPOS: return CN_SEQ_SONG_POSITION;
     default: return CN_SEQ_IGNORED;
     }
 }
 
 int cn_seq_from_midi(const uint8_t *bytes, int size, snd_seq_event_t *ev)
 {
+    if (size == 1 && (bytes[0] == 0xf8 || bytes[0] == 0xfa || bytes[0] == 0xfc)) {
+        ev->type = bytes[0] == 0xf8 ? SND_SEQ_EVENT_CLOCK
+                 : bytes[0] == 0xfa ? SND_SEQ_EVENT_START : SND_SEQ_EVENT_STOP;
+        ev->flags = (ev->flags & ~SND_SEQ_EVENT_LENGTH_MASK) | SND_SEQ_EVENT_LENGTH_FIXED;
+        return 0;
+    }
     if (size != 3 || (bytes[1] | bytes[2]) & 0x80)
         return -1;
     uint8_t kind = bytes[0] & 0xf0, channel = bytes[0] & 0x0f;
@@ -67,39 +74,4 @@ int cn_seq_check_device(const char *path, CnError *err)
                             "with 'modprobe snd-seq', or use 'continuo jack')", path);
     return cn_fail(err, "cannot use the ALSA sequencer %s: %s (is this user in the 'audio' "
                         "group? or use 'continuo jack')", path, strerror(errno));
-}
-
-void cn_clock_init(CnClockFollower *clock)
-{
-    *clock = (CnClockFollower){0};
-}
-
-void cn_clock_start(CnClockFollower *clock)
-{
-    clock->ticks = 0;
-    clock->last_tick = 0;
-    clock->n_intervals = 0;
-}
-
-double cn_clock_tick(CnClockFollower *c, double t, double *beat_time)
-{
-    double gap = t - c->last_tick;
-    int restart = c->ticks > 0 && c->n_intervals > 0 && (gap > 4 * c->interval || gap <= 0);
-    if (c->ticks > 0 && !restart) {
-        /* an average over about a beat smooths the jitter of a clock sent by a thread */
-        double weight = c->n_intervals < 24 ? 1.0 / (c->n_intervals + 1) : 1.0 / 24;
-        c->interval = c->n_intervals == 0 ? gap : c->interval + weight * (gap - c->interval);
-        c->n_intervals++;
-    } else if (restart) {
-        c->n_intervals = 0;
-    }
-    if (c->ticks % 24 == 0)
-        *beat_time = t;
-    else if (c->n_intervals > 0)
-        *beat_time = t - (double)(c->ticks % 24) * c->interval;
-    c->last_tick = t;
-    c->ticks++;
-    if (c->n_intervals < 24 || c->interval <= 0)
-        return 0;
-    return 60.0 / (24.0 * c->interval);
 }

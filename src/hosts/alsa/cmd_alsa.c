@@ -29,7 +29,10 @@ typedef struct {
     uint8_t in_bytes[MAX_IN][3];
     int n_in;
     CnClockFollower clock;
-    int clock_in;
+    int clock_in, thru, clock_out;
+    int clock_driving;      /* the clock set the tempo: back to --bpm when it stops */
+    double default_bpm;
+    uint64_t beat_frame;
     unsigned long scheduled, refused;
 } AlsaClient;
 
@@ -47,8 +50,8 @@ static void usage(FILE *out)
                  "Play along through the ALSA sequencer: listen on a writable port, answer on a\n"
                  "readable one (no JACK server needed).\n\n");
     cli_play_usage(out, "'Keyboard:0' or '20:0' (see 'aconnect -l')");
-    fprintf(out, "      --clock-in        follow the tempo and beat of an incoming MIDI clock\n"
-                 "                        (24 ticks a beat); Stop silences the answer\n");
+    fprintf(out, "A MIDI clock on the input (24 ticks a beat) sets the tempo and beat while it\n"
+                 "runs, and its Stop silences the answer; --no-clock-in ignores it.\n");
 }
 
 static uint64_t to_frames(const snd_seq_real_time_t *t)
@@ -144,6 +147,14 @@ static void handle_input(AlsaClient *c, const snd_seq_event_t *ev, uint64_t now)
     if ((ev->flags & SND_SEQ_TIME_STAMP_MASK) == SND_SEQ_TIME_STAMP_REAL &&
         ev->queue == c->queue)
         frame = to_frames(&ev->time.time);
+    if (c->thru) { /* the player's event, unchanged, straight to our subscribers */
+        snd_seq_event_t copy = *ev;
+        snd_seq_ev_set_source(&copy, c->out_port);
+        snd_seq_ev_set_subs(&copy);
+        snd_seq_ev_set_direct(&copy);
+        if (snd_seq_event_output(c->seq, &copy) < 0)
+            c->refused++;
+    }
     uint8_t *bytes = c->in_bytes[c->n_in];
     double beat_time = 0, bpm;
     switch (cn_seq_to_midi(ev, bytes)) {
@@ -152,12 +163,20 @@ static void handle_input(AlsaClient *c, const snd_seq_event_t *ev, uint64_t now)
         c->n_in++;
         break;
     case CN_SEQ_CLOCK:
-        if (c->clock_in && (bpm = cn_clock_tick(&c->clock, frame / FRAME_RATE, &beat_time)) > 0)
-            cn_engine_rt_set_tempo(c->engine, bpm, (uint64_t)(beat_time * FRAME_RATE));
+        if (c->clock_in && (bpm = cn_clock_tick(&c->clock, frame / FRAME_RATE, &beat_time)) > 0 &&
+            bpm >= 10 && bpm <= 400) { /* a clock outside this range is not followed */
+            c->beat_frame = (uint64_t)(beat_time * FRAME_RATE + 0.5);
+            cn_engine_rt_set_tempo(c->engine, bpm, c->beat_frame);
+            c->clock_driving = 1;
+        }
         break;
     case CN_SEQ_START:
         if (c->clock_in)
             cn_clock_start(&c->clock);
+        break;
+    case CN_SEQ_SONG_POSITION:
+        if (c->clock_in)
+            cn_clock_song_position(&c->clock, (unsigned)ev->data.control.value);
         break;
     case CN_SEQ_STOP:
         if (c->clock_in)
@@ -194,9 +213,13 @@ static void pump(AlsaClient *c)
     while (c->n_in < MAX_IN && snd_seq_event_input(c->seq, &ev) >= 0)
         if (ev)
             handle_input(c, ev, now);
+    if (c->clock_driving && !cn_clock_running(&c->clock, now / FRAME_RATE)) {
+        cn_engine_rt_set_tempo(c->engine, c->default_bpm, c->beat_frame); /* back to --bpm */
+        c->clock_driving = 0;
+    }
     uint64_t horizon = now + LOOKAHEAD;
-    int n_out = cn_engine_rt_cycle(c->engine, now, LOOKAHEAD, c->in_events, c->n_in, 0,
-                                   c->out_events, MAX_OUT);
+    int n_out = cn_engine_rt_cycle(c->engine, now, LOOKAHEAD, c->in_events, c->n_in,
+                                   c->clock_out ? CN_CYCLE_CLOCK_OUT : 0, c->out_events, MAX_OUT);
     for (int i = 0; i < n_out; i++)
         schedule_event(c, now + c->out_events[i].offset, &c->out_events[i]);
     if (c->cursor < horizon)
@@ -219,11 +242,12 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
     int n_fds = snd_seq_poll_descriptors_count(c->seq, POLLIN);
     struct pollfd fds[8];
     n_fds = snd_seq_poll_descriptors(c->seq, fds, (unsigned)(n_fds < 8 ? n_fds : 8), POLLIN);
-    printf("continuo: listening on %d:%d, playing on %d:%d (%s mode, %g bpm%s%s); Ctrl-C "
-           "stops\n", snd_seq_client_id(c->seq), c->in_port, snd_seq_client_id(c->seq),
+    printf("continuo: listening on %d:%d, playing on %d:%d (%s mode, %g bpm%s%s%s, seed %llu); "
+           "Ctrl-C stops\n", snd_seq_client_id(c->seq), c->in_port, snd_seq_client_id(c->seq),
            c->out_port, a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
            a->engine.bpm, a->clock_in ? " until a MIDI clock says otherwise" : "",
-           a->bf16 ? ", bfloat16 weights" : "");
+           a->thru ? ", thru" : "", a->bf16 ? ", bfloat16 weights" : "",
+           (unsigned long long)a->engine.seed);
     fflush(stdout);
     for (unsigned long pass = 1; !stop_requested; pass++) {
         poll(fds, (nfds_t)n_fds, PUMP_MS);
@@ -231,7 +255,8 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
         if (a->verbose && pass % (5000 / PUMP_MS) == 0)
             print_counters(c, "running");
     }
-    /* release every sounding note, then let the queue play out what it holds */
+    /* release every sounding note (and send Stop), then let the queue play out what it holds */
+    c->clock_out = 0;
     cn_engine_rt_panic(c->engine);
     for (int i = 0; i < 10; i++) {
         usleep(PUMP_MS * 1000);
@@ -246,7 +271,7 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
 int cmd_alsa(int argc, char **argv)
 {
     CliPlayArgs a;
-    int parsed = cli_parse_play_args(argc, argv, CLI_PLAY_CLOCK_IN, usage, &a);
+    int parsed = cli_parse_play_args(argc, argv, 0, usage, &a);
     if (parsed)
         return parsed > 0 ? 0 : 2;
     CnError err = {{0}};
@@ -258,6 +283,9 @@ int cmd_alsa(int argc, char **argv)
     static AlsaClient c;
     memset(&c, 0, sizeof c);
     c.clock_in = a.clock_in;
+    c.thru = a.thru;
+    c.clock_out = a.clock_out;
+    c.default_bpm = a.engine.bpm;
     cn_clock_init(&c.clock);
     int rc = open_sequencer(&c, &a);
     if (rc == 0) {

@@ -35,9 +35,11 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: continuo jack [OPTION]...\n"
                  "Play along through JACK MIDI: listen on an input port, answer on an output port.\n\n");
+    fprintf(out, "      --reconnect       when the JACK server goes away, wait for it to come back\n");
     cli_play_usage(out, "'a2j:Keyboard [20] (capture): Keyboard MIDI 1'");
-    fprintf(out, "      --reconnect       when the JACK server goes away, wait for it to come back\n"
-                 "The tempo is the JACK transport's when a timebase master rolls it, else --bpm.\n");
+    fprintf(out, "The tempo is the JACK transport's when a timebase master rolls it, else a MIDI\n"
+                 "clock's on the input while it runs, else --bpm; losing one falls back to the\n"
+                 "next.\n");
 }
 
 /* The callback duration (microseconds) below which a share q of the callbacks fell. */
@@ -117,6 +119,11 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
     c->engine = cn_engine_new(model, &options, &err);
     if (!c->engine || cn_engine_start_worker(c->engine, &err))
         return cli_error(1, "%s", err.message);
+    c->rate = options.sample_rate;
+    c->default_bpm = options.bpm;
+    c->clock_in = a->clock_in;
+    c->cycle_flags = (a->thru ? CN_CYCLE_THRU : 0) | (a->clock_out ? CN_CYCLE_CLOCK_OUT : 0);
+    cn_clock_init(&c->clock);
     jack_set_process_callback(c->client, continuo_jack_process, c);
     jack_set_xrun_callback(c->client, continuo_jack_xrun, c);
     jack_on_info_shutdown(c->client, on_shutdown, c);
@@ -130,9 +137,10 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
     }
     connect_ports(c, a);
     printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until a timebase "
-           "master says otherwise%s); Ctrl-C stops\n", jack_port_name(c->in),
+           "master%s says otherwise%s%s, seed %llu); Ctrl-C stops\n", jack_port_name(c->in),
            jack_port_name(c->out), a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
-           a->engine.bpm, a->bf16 ? ", bfloat16 weights" : "");
+           a->engine.bpm, a->clock_in ? " or a MIDI clock" : "", a->thru ? ", thru" : "",
+           a->bf16 ? ", bfloat16 weights" : "", (unsigned long long)a->engine.seed);
     fflush(stdout);
     for (int tick = 1; !stop_requested && !atomic_load(&c->shutdown); tick++) {
         usleep(50000);
@@ -140,6 +148,7 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
             print_counters(c, "running");
     }
     if (!atomic_load(&c->shutdown)) { /* release every sounding note before leaving */
+        atomic_store(&c->cycle_flags, c->cycle_flags & ~CN_CYCLE_CLOCK_OUT); /* and Stop */
         cn_engine_rt_panic(c->engine);
         usleep((useconds_t)(3e6 * jack_get_buffer_size(c->client) /
                             jack_get_sample_rate(c->client)) + 20000);

@@ -12,8 +12,9 @@
 __attribute__((weak)) void continuo_rt_enter(void);
 __attribute__((weak)) void continuo_rt_leave(void);
 
-/* Tempo and beat grid from a timebase master, when one runs and the transport rolls. */
-static void follow_transport(JackClient *c)
+/* Tempo and beat grid from a timebase master, when one runs and the transport rolls: 1
+ * when it gave them. */
+static int follow_transport(JackClient *c)
 {
     jack_position_t pos;
     int rolling = jack_transport_query(c->client, &pos) == JackTransportRolling;
@@ -22,11 +23,56 @@ static void follow_transport(JackClient *c)
     c->was_rolling = rolling;
     if (!rolling || !(pos.valid & JackPositionBBT) || pos.beats_per_minute <= 0 ||
         pos.ticks_per_beat <= 0)
-        return;
+        return 0;
     double frames_per_beat = pos.frame_rate * 60.0 / pos.beats_per_minute;
     double into_beat = pos.tick / pos.ticks_per_beat * frames_per_beat;
-    cn_engine_rt_set_tempo(c->engine, pos.beats_per_minute,
-                           c->frame - (uint64_t)fmin((double)c->frame, into_beat));
+    c->beat_frame = c->frame - (uint64_t)fmin((double)c->frame, into_beat);
+    cn_engine_rt_set_tempo(c->engine, pos.beats_per_minute, c->beat_frame);
+    return 1;
+}
+
+/* A system real-time or song position message from the player, for the clock follower:
+ * 1 when it was one (it is not a note for the engine either way). */
+static int follow_clock(JackClient *c, const CnMidiEvent *ev, double rate)
+{
+    uint8_t status = ev->size >= 1 ? ev->data[0] : 0;
+    if (status != 0xf8 && status != 0xfa && status != 0xfb && status != 0xfc && status != 0xf2)
+        return 0;
+    if (!c->clock_in)
+        return 1;
+    double t = (double)(c->frame + ev->offset) / rate, beat_time = 0;
+    if (status == 0xf8) {
+        double bpm = cn_clock_tick(&c->clock, t, &beat_time);
+        if (bpm >= 10 && bpm <= 400) { /* a clock outside this range is not followed */
+            c->clock_bpm = bpm;
+            c->beat_frame = (uint64_t)(beat_time * rate + 0.5);
+        }
+    } else if (status == 0xfa) {
+        cn_clock_start(&c->clock);
+    } else if (status == 0xfc) {
+        cn_engine_rt_panic(c->engine); /* the player's sequencer stopped: so do we */
+    } else if (status == 0xf2 && ev->size == 3) {
+        cn_clock_song_position(&c->clock, (unsigned)(ev->data[1] | ev->data[2] << 7));
+    }
+    return 1;
+}
+
+/* The tempo by the first source that gives one; back to --bpm, on the last beat grid,
+ * when the others are gone. */
+static void follow_tempo(JackClient *c, double rate)
+{
+    int source = TEMPO_BPM;
+    if (follow_transport(c))
+        source = TEMPO_TRANSPORT;
+    else if (c->clock_in && c->clock_bpm > 0 && cn_clock_running(&c->clock, (double)c->frame / rate))
+        source = TEMPO_CLOCK;
+    if (source == TEMPO_CLOCK)
+        cn_engine_rt_set_tempo(c->engine, c->clock_bpm, c->beat_frame);
+    else if (source == TEMPO_BPM && c->tempo_source != TEMPO_BPM)
+        cn_engine_rt_set_tempo(c->engine, c->default_bpm, c->beat_frame);
+    if (source != TEMPO_CLOCK && !cn_clock_running(&c->clock, (double)c->frame / rate))
+        c->clock_bpm = 0; /* a clock that comes back starts its estimate anew */
+    c->tempo_source = source;
 }
 
 /* The callback's duration, for the counters printed at exit. */
@@ -53,21 +99,26 @@ int continuo_jack_process(jack_nframes_t n_frames, void *arg)
     c->frame += c->clock_started ? (uint32_t)(frame32 - c->last_frame32) : frame32;
     c->last_frame32 = frame32;
     c->clock_started = 1;
-    follow_transport(c);
 
+    double rate = c->rate;
     void *in = jack_port_get_buffer(c->in, n_frames);
     uint32_t n_events = jack_midi_get_event_count(in);
     int n_in = 0;
     for (uint32_t i = 0; i < n_events && n_in < JACK_MAX_IN; i++) {
         jack_midi_event_t ev;
-        if (jack_midi_event_get(&ev, in, i) == 0)
-            c->in_events[n_in++] = (CnMidiEvent){.offset = ev.time, .size = (uint32_t)ev.size,
-                                                 .data = ev.buffer};
+        if (jack_midi_event_get(&ev, in, i) != 0)
+            continue;
+        c->in_events[n_in] = (CnMidiEvent){.offset = ev.time, .size = (uint32_t)ev.size,
+                                           .data = ev.buffer};
+        follow_clock(c, &c->in_events[n_in], rate); /* and thru, as everything played */
+        n_in++;
     }
+    follow_tempo(c, rate);
     if (n_events > JACK_MAX_IN)
         atomic_fetch_add_explicit(&c->in_overflow, n_events - JACK_MAX_IN, memory_order_relaxed);
     int n_out = cn_engine_rt_cycle(c->engine, c->frame, n_frames, c->in_events, n_in,
-                                   c->cycle_flags, c->out_events, JACK_MAX_OUT);
+                                   atomic_load_explicit(&c->cycle_flags, memory_order_relaxed),
+                                   c->out_events, JACK_MAX_OUT);
     void *out = jack_port_get_buffer(c->out, n_frames);
     jack_midi_clear_buffer(out);
     for (int i = 0; i < n_out; i++)

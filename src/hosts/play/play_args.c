@@ -2,10 +2,15 @@
 
 #include <getopt.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
-enum { OPT_BPM = 256, OPT_WAIT, OPT_RECONNECT, OPT_CLOCK_IN, OPT_BF16 };
+enum {
+    OPT_BPM = 256, OPT_WAIT, OPT_RECONNECT, OPT_CLOCK_IN, OPT_NO_CLOCK_IN, OPT_BF16, OPT_THRU,
+    OPT_NO_THRU, OPT_OFFSET, OPT_CLOCK_OUT
+};
 
 void cli_play_usage(FILE *out, const char *port_example)
 {
@@ -15,21 +20,29 @@ void cli_play_usage(FILE *out, const char *port_example)
             "  -n, --name NAME       client name (continuo)\n"
             "  -i, --in PORT         connect this port to our input (repeatable; e.g. %s)\n"
             "  -o, --out PORT        connect our output to this port (repeatable)\n"
-            "  -c, --channel N       output MIDI channel 1..16 (1)\n"
+            "  -c, --channel N       the answer's MIDI channel 1..16 (1)\n"
+            "      --thru, --no-thru pass what the player plays to the output, unchanged and\n"
+            "                        in time with the answer (default: on)\n"
             "  -m, --mode MODE       'respond' (answer after silence; default) or 'continuous'\n"
-            "      --bpm BPM         tempo when nothing else gives one (120)\n"
+            "      --bpm BPM         tempo when nothing else gives one (120); a MIDI clock on\n"
+            "                        the input takes over while it runs (--no-clock-in: not)\n"
+            "      --clock-out       send MIDI clock (24 a beat), Start and Stop on the output,\n"
+            "                        at continuo's tempo, for synths and sequencers to follow\n"
+            "      --offset MS       move the output this much later, or earlier when\n"
+            "                        negative, to meet a synth's latency (-500..500; 0)\n"
             "      --wait BEATS      silence before an answer (2)\n"
             "  -l, --length N        tokens in an answer, one every eighth note (32)\n"
             "  -t, --temperature T   sampling temperature (0.9; 0 = argmax)\n"
             "      --top-k K         (0 = off)   --top-p P  (0.95)\n"
             "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
-            "  -s, --seed N          sampler seed (1)\n"
+            "  -s, --seed N          sampler seed (default: a new one each run, printed)\n"
             "      --bf16            run the network on bfloat16 weights: about half the\n"
             "                        time and memory traffic per note (see 'generate')\n"
             "  -v, --verbose         print counters every 5 seconds\n"
             "  -h, --help            show this help\n"
             "Control changes: CC %d temperature (0..127 -> 0..2), CC %d mode (<64 respond,\n"
-            ">=64 continuous), CC %d/%d all notes off.\n",
+            ">=64 continuous), CC %d/%d all notes off, CC 64 the sustain pedal (held notes\n"
+            "count as sounding; the silence starts when it is released).\n",
             port_example, CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_ALL_NOTES_OFF,
             CN_CC_ALL_SOUND_OFF);
 }
@@ -80,9 +93,13 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         {"seed", required_argument, 0, 's'},    {"verbose", no_argument, 0, 'v'},
         {"reconnect", no_argument, 0, OPT_RECONNECT},
         {"clock-in", no_argument, 0, OPT_CLOCK_IN},
+        {"no-clock-in", no_argument, 0, OPT_NO_CLOCK_IN},
+        {"thru", no_argument, 0, OPT_THRU},     {"no-thru", no_argument, 0, OPT_NO_THRU},
+        {"offset", required_argument, 0, OPT_OFFSET},
+        {"clock-out", no_argument, 0, OPT_CLOCK_OUT},
         {"bf16", no_argument, 0, OPT_BF16},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    *a = (CliPlayArgs){.weights = NULL, .name = "continuo",
+    *a = (CliPlayArgs){.weights = NULL, .name = "continuo", .clock_in = 1, .thru = 1,
                        .engine = cn_engine_defaults(48000)};
     long v = 1;
     int c, rc = 0;
@@ -109,19 +126,25 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         case 's':
             rc = cli_parse_long("--seed", optarg, 0, 2147483647L, &v);
             a->engine.seed = (uint64_t)v;
+            a->seed_given = 1;
             break;
+        case OPT_OFFSET:
+            rc = cli_parse_double("--offset", optarg, -500, 500, &a->engine.offset_ms);
+            break;
+        case OPT_CLOCK_IN: a->clock_in = 1; break;
+        case OPT_NO_CLOCK_IN: a->clock_in = 0; break;
+        case OPT_THRU: a->thru = 1; break;
+        case OPT_CLOCK_OUT: a->clock_out = 1; break;
+        case OPT_NO_THRU: a->thru = 0; break;
         case 'v': a->verbose = 1; break;
         case OPT_BF16: a->bf16 = 1; break;
         case OPT_RECONNECT:
-        case OPT_CLOCK_IN: {
-            unsigned flag = c == OPT_RECONNECT ? CLI_PLAY_RECONNECT : CLI_PLAY_CLOCK_IN;
-            if (!(extras & flag)) {
+            if (!(extras & CLI_PLAY_RECONNECT)) {
                 cli_error(2, "%s is not an option of this command", argv[optind - 1]);
                 return -1;
             }
-            *(c == OPT_RECONNECT ? &a->reconnect : &a->clock_in) = 1;
+            a->reconnect = 1;
             break;
-        }
         case 'h': usage(stdout); return 1;
         default: {
             int handled = cli_sampler_option(c, optarg, 2, &a->engine.sampler);
@@ -137,6 +160,13 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
     if (optind != argc) {
         cli_error(2, "unexpected argument '%s'", argv[optind]);
         return -1;
+    }
+    if (!a->seed_given) { /* the same phrase gets another answer each run; printed, so that
+                             one can be had again with --seed */
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        a->engine.seed = ((uint64_t)t.tv_nsec ^ (uint64_t)t.tv_sec * 2654435761u ^
+                          (uint64_t)getpid() << 16) % 2147483647u;
     }
     return cli_resolve_weights(&a->weights);
 }

@@ -15,12 +15,15 @@ typedef struct {
     int n_ins, n_outs, verbose;
     int bf16;      /* run the network on bfloat16 weights */
     int reconnect; /* jack: wait for the server to come back */
-    int clock_in;  /* alsa: follow an incoming MIDI clock */
+    int clock_in;  /* follow a MIDI clock on the input (default; --no-clock-in) */
+    int thru;      /* the player's events to the output too (default; --no-thru) */
+    int clock_out; /* MIDI clock, Start and Stop on the output (--clock-out) */
+    int seed_given;
     CnEngineOptions engine;
 } CliPlayArgs;
 
 /* Which of the command-specific flags a command takes. */
-enum { CLI_PLAY_RECONNECT = 1, CLI_PLAY_CLOCK_IN = 2 };
+enum { CLI_PLAY_RECONNECT = 1 };
 
 /* Parses argv into a. Returns 0, 1 after --help (usage printed to stdout), or -1 after an
  * error (printed). */
