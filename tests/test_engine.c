@@ -363,21 +363,28 @@ static void test_passes_only_when_due_and_an_answer_paced(void)
     CHECK(most_ahead > 0 && most_ahead <= 2 * 13);
 }
 
+/* An engine of 8-token answers (offset_ms as given) driven by the host, from frame 0. */
+static CnEngine *start_driven(double offset_ms)
+{
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.length = 8;
+    o.offset_ms = offset_ms;
+    CnError err = {{0}};
+    CnEngine *e = cn_engine_new(&model, &o, &err);
+    CHECK(e != NULL);
+    cycle_frame = 0;
+    n_out = n_input = 0;
+    due = 0;
+    return e;
+}
+
 /* Keys are tracked one by one: a key struck twice and released once is up, a note-off of
  * a key never struck changes nothing, and the answer comes after the wait. */
 static void test_held_keys_are_tracked_per_key(void)
 {
-    CnEngineOptions o = cn_engine_defaults(RATE);
-    o.length = 8;
-    CnError err = {{0}};
-    CnEngine *e = cn_engine_new(&model, &o, &err);
-    CHECK(e != NULL);
+    CnEngine *e = start_driven(0);
     if (!e)
         return;
-    cycle_frame = 0;
-    n_out = 0;
-    n_input = 0;
-    due = 0;
     play(e, 0x80, 70, 0); /* never struck */
     static const uint8_t keys[] = {60, 62, 64, 64, 65}; /* 64 struck again while held */
     for (int i = 0; i < 5; i++) {
@@ -405,16 +412,9 @@ static void test_held_keys_are_tracked_per_key(void)
  * the wait counts from then. */
 static void test_the_sustain_pedal_holds_the_answer(void)
 {
-    CnEngineOptions o = cn_engine_defaults(RATE);
-    o.length = 8;
-    CnError err = {{0}};
-    CnEngine *e = cn_engine_new(&model, &o, &err);
-    CHECK(e != NULL);
+    CnEngine *e = start_driven(0);
     if (!e)
         return;
-    cycle_frame = 0;
-    n_out = n_input = 0;
-    due = 0;
     play(e, 0xb0, CN_CC_SUSTAIN, 127);
     play_driven(e, 1);
     drive(e, 400, 1); /* 2.1 s with the pedal down: no answer */
@@ -440,17 +440,9 @@ static void test_the_offset_moves_the_output(void)
     static Recorded plain[20000];
     int n_plain = 0;
     for (int k = 0; k < 2; k++) {
-        CnEngineOptions o = cn_engine_defaults(RATE);
-        o.length = 8;
-        o.offset_ms = k == 0 ? 0 : -10;
-        CnError err = {{0}};
-        CnEngine *e = cn_engine_new(&model, &o, &err);
-        CHECK(e != NULL);
+        CnEngine *e = start_driven(k == 0 ? 0 : -10);
         if (!e)
             return;
-        cycle_frame = 0;
-        n_out = n_input = 0;
-        due = 0;
         play_driven(e, 1);
         drive(e, 900, 1);
         if (k == 0) {
