@@ -363,19 +363,57 @@ static void test_passes_only_when_due_and_an_answer_paced(void)
     CHECK(most_ahead > 0 && most_ahead <= 2 * 13);
 }
 
-/* An engine of 8-token answers (offset_ms as given) driven by the host, from frame 0. */
+/* An engine of 8-token answers driven by the host from frame 0, with the options the
+ * caller changed in *o (NULL: the defaults). */
+static CnEngine *start_driven_with(const CnEngineOptions *given)
+{
+    CnEngineOptions o = given ? *given : cn_engine_defaults(RATE);
+    if (!given)
+        o.length = 8;
+    CnError err = {{0}};
+    CnEngine *e = cn_engine_new(&model, &o, &err);
+    CHECK(e != NULL);
+    if (!e)
+        fprintf(stderr, "%s\n", err.message);
+    cycle_frame = 0;
+    n_out = n_input = 0;
+    due = 0;
+    return e;
+}
+
 static CnEngine *start_driven(double offset_ms)
 {
     CnEngineOptions o = cn_engine_defaults(RATE);
     o.length = 8;
     o.offset_ms = offset_ms;
-    CnError err = {{0}};
-    CnEngine *e = cn_engine_new(&model, &o, &err);
-    CHECK(e != NULL);
-    cycle_frame = 0;
-    n_out = n_input = 0;
-    due = 0;
-    return e;
+    return start_driven_with(&o);
+}
+
+static CnEngineOptions answer_of(int length)
+{
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.length = length;
+    return o;
+}
+
+static uint64_t first_on_after(uint64_t frame)
+{
+    for (int i = 0; i < n_out; i++)
+        if (is_on(&out[i]) && out[i].frame >= frame)
+            return out[i].frame;
+    return 0;
+}
+
+static int ons_between(uint64_t from, uint64_t to, uint8_t *keys, int max_keys)
+{
+    int n = 0;
+    for (int i = 0; i < n_out; i++)
+        if (is_on(&out[i]) && out[i].frame >= from && out[i].frame < to) {
+            if (keys && n < max_keys)
+                keys[n] = out[i].bytes[1];
+            n++;
+        }
+    return n;
 }
 
 /* Keys are tracked one by one: a key struck twice and released once is up, a note-off of
@@ -459,6 +497,172 @@ static void test_the_offset_moves_the_output(void)
     CHECK(n_plain > 16 && shifted);
 }
 
+/* Controls on the numbers and the channel given: CC 20 on channel 4 is the temperature,
+ * the same on channel 1 and the default CC 71 are not. */
+static void test_controls_follow_their_numbers_and_channel(void)
+{
+    CnEngineOptions o = answer_of(8);
+    o.controls[CN_CONTROL_TEMPERATURE] = 20;
+    o.control_channel = 3;
+    CnEngine *e = start_driven_with(&o);
+    if (!e)
+        return;
+    play(e, 0xb0, 20, 127); /* channel 1: not ours */
+    play(e, 0xb3, CN_CC_TEMPERATURE, 0);
+    drive(e, 2, 1);
+    CHECK(cn_engine_temperature(e) == 0.9f);
+    play(e, 0xb3, 20, 127);
+    drive(e, 2, 1);
+    CHECK(cn_engine_temperature(e) == 2.0f);
+    cn_engine_free(e);
+    o.controls[CN_CONTROL_MODE] = 20; /* two controls on one number: refused, said */
+    CnError err = {{0}};
+    CHECK(cn_engine_new(&model, &o, &err) == NULL);
+    CHECK(strstr(err.message, "given to two controls") != NULL);
+    o = answer_of(8);
+    o.controls[CN_CONTROL_LOOP] = CN_CC_SUSTAIN;
+    CHECK(cn_engine_new(&model, &o, &err) == NULL);
+    CHECK(strstr(err.message, "cannot be a control") != NULL);
+}
+
+/* End call: the answer comes at once, though a key is still held. */
+static void test_end_call_answers_at_once(void)
+{
+    CnEngine *e = start_driven_with(NULL);
+    if (!e)
+        return;
+    for (int i = 0; i < 4; i++) {
+        play(e, 0x90, (uint8_t)(60 + 2 * i), 90);
+        input_came = 1;
+        drive(e, 40, 1);
+        if (i < 3)
+            play(e, 0x80, (uint8_t)(60 + 2 * i), 0);
+        drive(e, 7, 1);
+    }
+    drive(e, 400, 1); /* 66 still held: no answer */
+    CHECK(ons_between(0, UINT64_MAX, NULL, 0) == 0);
+    uint64_t asked = cycle_frame;
+    play(e, 0xb0, CN_CC_END_CALL, 127);
+    drive(e, 600, 1);
+    uint64_t first = first_on_after(0);
+    printf("# end call with a key held: the answer %.3f s after it\n",
+           first ? (double)(first - asked) / RATE : -1.0);
+    CHECK(first >= asked && first <= asked + 2 * EIGHTH);
+    CHECK(ons_between(0, UINT64_MAX, NULL, 0) >= 8);
+    cn_engine_free(e);
+}
+
+/* The shortest listen holds a short call's answer back; the longest answers a call that
+ * goes on, and the player's notes do not cut that answer. */
+static void test_listening_time_bounds(void)
+{
+    CnEngineOptions o = answer_of(8);
+    o.min_listen_beats = 8;
+    CnEngine *e = start_driven_with(&o);
+    if (!e)
+        return;
+    uint64_t call = cycle_frame;
+    play(e, 0x90, 60, 90);
+    input_came = 1;
+    drive(e, 40, 1);
+    play(e, 0x80, 60, 0);
+    drive(e, 1400, 1);
+    uint64_t first = first_on_after(0);
+    printf("# shortest listen of 8 beats: a one-note call answered %.2f s after it began\n",
+           (double)(first - call) / RATE);
+    CHECK(first >= call + 8 * 2 * EIGHTH);
+    cn_engine_free(e);
+
+    o = answer_of(8);
+    o.max_listen_beats = 4;
+    e = start_driven_with(&o);
+    if (!e)
+        return;
+    call = cycle_frame;
+    for (int i = 0; i < 24; i++) { /* twelve beats of eighths, never silent */
+        play(e, 0x90, (uint8_t)(60 + i % 8), 90);
+        input_came = 1;
+        drive(e, 40, 1);
+        play(e, 0x80, (uint8_t)(60 + i % 8), 0);
+        drive(e, 7, 1);
+    }
+    first = first_on_after(0);
+    int n_on = ons_between(0, UINT64_MAX, NULL, 0);
+    printf("# longest listen of 4 beats: the answer %.2f s into a 6 s call, %d note-ons\n",
+           (double)(first - call) / RATE, n_on);
+    CHECK(first >= call + 4 * 2 * EIGHTH && first < call + 5 * 2 * EIGHTH);
+    CHECK(n_on >= 8); /* not cut by the notes that went on */
+    CHECK(cn_engine_stats(e).interruptions == 0);
+    cn_engine_free(e);
+}
+
+/* --length call: the answer as long as the call. */
+static void test_the_answer_as_long_as_the_call(void)
+{
+    CnEngineOptions o = answer_of(32);
+    o.length_from_call = 1;
+    CnEngine *e = start_driven_with(&o);
+    if (!e)
+        return;
+    for (int i = 0; i < 5; i++) {
+        play(e, 0x90, (uint8_t)(60 + 2 * i), 90);
+        input_came = 1;
+        drive(e, 40, 1);
+        play(e, 0x80, (uint8_t)(60 + 2 * i), 0);
+        drive(e, 7, 1);
+    }
+    drive(e, 1000, 1);
+    CnEngineStats s = cn_engine_stats(e);
+    printf("# a call of %llu tokens answered with %llu\n", (unsigned long long)s.tokens_heard,
+           (unsigned long long)s.tokens_played);
+    CHECK(s.tokens_heard == 5 && s.tokens_played == 5);
+    cn_engine_free(e);
+}
+
+/* Mutate answers the last call again with another draw; loop repeats an answer until it is
+ * let go; the state CC says idle, listening, answering. */
+static void test_mutate_loop_and_the_state_cc(void)
+{
+    CnEngineOptions o = answer_of(8);
+    o.state_cc = 30;
+    CnEngine *e = start_driven_with(&o);
+    if (!e)
+        return;
+    play_driven(e, 1);
+    drive(e, 900, 1); /* the answer, and its end */
+    uint8_t first[8] = {0}, again[8] = {0}, looped[16] = {0};
+    CHECK(ons_between(0, UINT64_MAX, first, 8) >= 8);
+    uint64_t mutated = cycle_frame;
+    play(e, 0xb0, CN_CC_MUTATE, 127);
+    drive(e, 900, 1);
+    CHECK(ons_between(mutated, UINT64_MAX, again, 8) >= 8);
+    CHECK(cn_engine_stats(e).answers == 2);
+    CHECK(memcmp(first, again, 8) != 0);
+
+    uint64_t looping = cycle_frame;
+    play(e, 0xb0, CN_CC_LOOP, 127);
+    play(e, 0xb0, CN_CC_MUTATE, 127);
+    drive(e, 1500, 1); /* 8 s: the answer twice and more */
+    uint64_t start = first_on_after(looping), pass = 8 * EIGHTH;
+    uint8_t second[16] = {0};
+    int n1 = ons_between(start, start + pass, looped, 16);
+    int n2 = ons_between(start + pass, start + 2 * pass, second, 16);
+    play(e, 0xb0, CN_CC_LOOP, 0);
+    drive(e, 1000, 1);
+    int same = n1 > 0 && n1 == n2 && memcmp(looped, second, (size_t)(n1 < 16 ? n1 : 16)) == 0;
+    printf("# mutate: a new draw (%s); loop: %d and %d note-ons in two passes of 8 eighths, "
+           "%s\n", memcmp(first, again, 8) ? "different" : "the same", n1, n2,
+           same ? "the same notes" : "not the same");
+    CHECK(same);
+    CHECK(all_released());
+    int states[16], n_states = 0;
+    for (int i = 0; i < n_out && n_states < 16; i++)
+        if (out[i].bytes[0] == 0xb0 && out[i].bytes[1] == 30)
+            states[n_states++] = out[i].bytes[2];
+    CHECK(n_states >= 3 && states[0] == 64 && states[1] == 127 && states[2] == 0);
+    cn_engine_free(e);
+}
+
 int main(void)
 {
     CnError err = {{0}};
@@ -475,6 +679,11 @@ int main(void)
     RUN(test_held_keys_are_tracked_per_key);
     RUN(test_the_sustain_pedal_holds_the_answer);
     RUN(test_the_offset_moves_the_output);
+    RUN(test_controls_follow_their_numbers_and_channel);
+    RUN(test_end_call_answers_at_once);
+    RUN(test_listening_time_bounds);
+    RUN(test_the_answer_as_long_as_the_call);
+    RUN(test_mutate_loop_and_the_state_cc);
     cn_model_free(&model);
     return test_finish();
 }

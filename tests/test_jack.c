@@ -589,6 +589,56 @@ static void test_clock_out_ticks_at_the_tempo(void)
     CHECK(ticks > 100 && uneven == 0 && off_beat == 0);
 }
 
+/* Controls on numbers of one's own: end-call on CC 20 answers a call whose last key is
+ * still held, and the state CC on 30 says listening, then answering; a number given to
+ * two controls is refused in one line. */
+static void test_controls_on_numbers_of_ones_own(void)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "cont", "--length", "8", "-c", "2", "--cc", "end-call=20",
+                          "--state-cc", "30", "--no-thru", "-i", "player:out", "-o",
+                          "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
+                                 jack_port_connected(player_out) > 0); i++)
+        sleep_ms(50);
+    int from = atomic_load(&n_received);
+    uint64_t t = now_frame() + 4800;
+    for (int i = 0; i < 4; i++) {
+        queue(t + (uint64_t)i * EIGHTH, 0x90, (uint8_t)(60 + 2 * i), 96);
+        if (i < 3)
+            queue(t + (uint64_t)i * EIGHTH + 9000, 0x80, (uint8_t)(60 + 2 * i), 0);
+    }
+    uint64_t asked = t + 4 * EIGHTH + 48000; /* a second later, 66 still held */
+    queue(asked, 0xb0, 20, 127);
+    sleep_ms((int)((asked - now_frame()) / 48) + 3000);
+    uint64_t first = 0;
+    int states[8], n_states = 0;
+    for (int i = from; i < atomic_load(&n_received); i++) {
+        if (is_on(&received[i]) && !first)
+            first = received[i].frame;
+        if (received[i].bytes[0] == (0xb0 | ANSWER_CHANNEL) && received[i].bytes[1] == 30 &&
+            n_states < 8)
+            states[n_states++] = received[i].bytes[2];
+    }
+    printf("# end-call on CC 20 with a key held: the answer %.3f s after it; state CC %d "
+           "then %d\n", first ? ((double)first - (double)asked) / 48000 : -1.0,
+           n_states > 0 ? states[0] : -1, n_states > 1 ? states[1] : -1);
+    CHECK(first >= asked && first < asked + 2 * EIGHTH);
+    CHECK(n_states >= 2 && states[0] == 64 && states[1] == 127);
+    queue(now_frame() + 2400, 0x80, 66, 0);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+    CHECK(sounding_at_end(from) == 0);
+
+    const char *twice[] = {CONTINUO_CLI, "jack", "--cc", "temperature=20,mode=20", NULL};
+    CHECK(wait_exit(spawn(twice, log_path, 0), 10) == 2);
+    CHECK(log_contains("control change 20 is given to two controls"));
+    const char *pedal[] = {CONTINUO_CLI, "jack", "--cc", "loop=64", NULL};
+    CHECK(wait_exit(spawn(pedal, log_path, 0), 10) == 2);
+    CHECK(log_contains("cannot be a control"));
+}
+
 /* The timebase master leaves while the transport rolls: the tempo is --bpm's again. */
 static void test_the_tempo_returns_to_bpm_when_the_master_leaves(void)
 {
@@ -729,6 +779,7 @@ int main(void)
         RUN(test_a_midi_clock_sets_the_tempo_and_the_beat);
         RUN(test_the_tempo_returns_to_bpm_when_the_master_leaves);
         RUN(test_clock_out_ticks_at_the_tempo);
+        RUN(test_controls_on_numbers_of_ones_own);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }

@@ -17,9 +17,26 @@ typedef enum {
     CN_PLAY_CONTINUOUS, /* keep playing; the player's notes steer the continuation */
 } CnPlayMode;
 
-/* MIDI control changes the engine answers to (docs in README). */
-#define CN_CC_TEMPERATURE 71 /* 0..127 -> temperature 0..2 */
-#define CN_CC_MODE 80        /* < 64 respond, >= 64 continuous */
+/* The controls a player reaches by control change, each on a number of its own (options
+ * `controls`; docs in README). */
+typedef enum {
+    CN_CONTROL_TEMPERATURE, /* 0..127 -> temperature 0..2 */
+    CN_CONTROL_MODE,        /* < 64 respond, >= 64 continuous */
+    CN_CONTROL_END_CALL,    /* >= 64: answer now, whatever is still held */
+    CN_CONTROL_MUTATE,      /* >= 64: answer the last call again, with a new draw */
+    CN_CONTROL_LOOP,        /* >= 64: repeat the answer until < 64 */
+    CN_N_CONTROLS
+} CnControl;
+#define CN_CONTROL_OFF 255   /* a control with no number */
+
+/* Their default numbers (in undefined or general-purpose ranges but the first two). */
+#define CN_CC_TEMPERATURE 71
+#define CN_CC_MODE 80
+#define CN_CC_END_CALL 85
+#define CN_CC_MUTATE 86
+#define CN_CC_LOOP 87
+
+/* MIDI's own, on any channel: not reassignable. */
 #define CN_CC_SUSTAIN 64      /* >= 64 down: released keys sound on until it goes up */
 #define CN_CC_ALL_NOTES_OFF 123
 #define CN_CC_ALL_SOUND_OFF 120
@@ -39,10 +56,20 @@ typedef struct {
     uint64_t seed;
     double offset_ms;       /* the output moves this much later (earlier when negative, to
                                meet a synth's latency; never into the past), -500..500 */
+    uint8_t controls[CN_N_CONTROLS]; /* the CC number of each control, or CN_CONTROL_OFF;
+                                        no two alike, none of 64, 120, 123 */
+    int control_channel;    /* the channel controls are heard on, 0..15; -1: any */
+    double min_listen_beats; /* respond: no answer sooner than this after the call began */
+    double max_listen_beats; /* respond: a call this long is answered even while it goes
+                                on; 0: never */
+    int length_from_call;   /* respond: the answer as many tokens long as the call */
+    int state_cc;           /* a CC sent on the answer's channel when the state changes:
+                               0 idle, 64 listening, 127 answering; -1: none */
 } CnEngineOptions;
 
 /* respond, 120 bpm, wait 2 beats, 32 tokens, channel 1, chords within 40 ms, temperature
- * 0.9 and top-p 0.95. Hosts take their fallbacks from here. */
+ * 0.9 and top-p 0.95, the controls on their default numbers on any channel, no state CC.
+ * Hosts take their fallbacks from here. */
 CnEngineOptions cn_engine_defaults(double sample_rate);
 
 /* One MIDI message in a host cycle. Input: the host's bytes, offsets in time order.
@@ -67,6 +94,10 @@ typedef struct {
     uint64_t answers, interruptions;
     uint64_t tokens_heard, tokens_played;
 } CnEngineStats;
+
+/* 0 when the options are in range, else -1 and a message naming what is not (two
+ * controls on one number, say). */
+int cn_engine_check_options(const CnEngineOptions *options, CnError *err);
 
 typedef struct CnEngine CnEngine;
 

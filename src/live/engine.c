@@ -29,7 +29,9 @@ CnEngineOptions cn_engine_defaults(double sample_rate)
         .mode = CN_PLAY_RESPOND, .sample_rate = sample_rate, .bpm = 120, .wait_beats = 2,
         .length = 32, .channel = 0, .chord_window_ms = 40,
         .sampler = {.temperature = 0.9f, .top_p = 0.95f, .repetition_penalty = 1.0f},
-        .seed = 1};
+        .seed = 1,
+        .controls = {CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL, CN_CC_MUTATE, CN_CC_LOOP},
+        .control_channel = -1, .state_cc = -1};
 }
 
 /* ----- Worker -------------------------------------------------------------------------- */
@@ -48,7 +50,14 @@ struct CnWorker {
     int held;                /* keys down */
     uint64_t hold_expiry;    /* when the longest-held key counts as released */
     uint64_t last_activity;  /* frame of the last note-on or note-off */
-    int heard_since_answer;
+    int heard_since_answer;  /* a call is going on (or waits for its answer) */
+    uint64_t call_start;     /* frame of the call's first note */
+    int call_tokens;         /* tokens heard in it */
+    int end_call, mutate, loop, replaying, forced; /* the player's call-and-response controls */
+    int have_call;           /* call_state holds a call that was answered (for mutate) */
+    int call_length;         /* the length of that call's answer */
+    CnState call_state;      /* the listening state when the last answer began */
+    int shown_state;         /* the state last sent as state CC: -1 none yet */
     double velocity;         /* recent loudness of the player */
     uint8_t chord_keys[16];
     int n_chord;
@@ -151,6 +160,7 @@ static void flush_chord(CnEngine *e, Worker *w)
         return;
     hear_token(e, cn_token_from_keys(w->chord_keys, (size_t)w->n_chord));
     w->n_chord = 0;
+    w->call_tokens++;
 }
 
 /* Feeds the played part of the current answer into the listening state. */
@@ -163,6 +173,8 @@ static void finish_answer(CnEngine *e, Worker *w, uint64_t played_until)
     w->answering = 0;
     w->answer_length = 0;
     w->answer_sampled = 0;
+    w->forced = 0;
+    w->replaying = 0;
 }
 
 static void cancel_output(CnEngine *e, Worker *w)
@@ -232,6 +244,22 @@ static void expire_holds(CnEngine *e, Worker *w, uint64_t now)
         }
 }
 
+/* A control change on one of the controls' numbers. */
+static void handle_control(CnEngine *e, Worker *w, uint8_t number, uint8_t value)
+{
+    const uint8_t *cc = e->options.controls;
+    if (number == cc[CN_CONTROL_TEMPERATURE])
+        atomic_store(&e->temperature_milli, (uint32_t)(value * 2000 / 127));
+    else if (number == cc[CN_CONTROL_MODE])
+        atomic_store(&e->mode, value >= 64 ? CN_PLAY_CONTINUOUS : CN_PLAY_RESPOND);
+    else if (number == cc[CN_CONTROL_END_CALL] && value >= 64)
+        w->end_call = 1;
+    else if (number == cc[CN_CONTROL_MUTATE] && value >= 64)
+        w->mutate = 1;
+    else if (number == cc[CN_CONTROL_LOOP])
+        w->loop = value >= 64;
+}
+
 static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
 {
     uint8_t kind = ev->bytes[0] & 0xf0, channel = ev->bytes[0] & 0x0f, a = ev->bytes[1],
@@ -240,24 +268,26 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
         if (a == CN_CC_ALL_NOTES_OFF || a == CN_CC_ALL_SOUND_OFF) {
             channel_up(w, channel); /* the player's keys on that channel are up */
             cn_engine_rt_panic(e);
-        } else if (a == CN_CC_TEMPERATURE) {
-            atomic_store(&e->temperature_milli, (uint32_t)(b * 2000 / 127));
-        } else if (a == CN_CC_MODE) {
-            atomic_store(&e->mode, b >= 64 ? CN_PLAY_CONTINUOUS : CN_PLAY_RESPOND);
         } else if (a == CN_CC_SUSTAIN && b >= 64) {
             w->pedal_down[channel] = 1;
         } else if (a == CN_CC_SUSTAIN && w->pedal_down[channel]) {
             pedal_up(w, channel);
             w->last_activity = ev->frame; /* the silence starts when the pedal is let go */
+        } else if (e->options.control_channel < 0 || channel == e->options.control_channel) {
+            handle_control(e, w, a, b);
         }
         return;
     }
     w->last_activity = ev->frame;
     if (kind == 0x90 && b > 0) {
-        if (w->answering && atomic_load(&e->mode) == CN_PLAY_RESPOND) {
+        if (w->answering && !w->forced && atomic_load(&e->mode) == CN_PLAY_RESPOND) {
             finish_answer(e, w, ev->frame); /* the player takes over at once */
             cancel_output(e, w);
             e->stats.interruptions++;
+        }
+        if (!w->heard_since_answer) { /* a call begins */
+            w->call_start = ev->frame;
+            w->call_tokens = 0;
         }
         if (w->n_chord > 0 && ev->frame - w->chord_start > chord_window(e))
             flush_chord(e, w);
@@ -320,13 +350,24 @@ static int sample_next(CnEngine *e, const float *probs)
 static void extend_answer(CnEngine *e, Worker *w, uint64_t horizon)
 {
     uint32_t generation = atomic_load(&e->generation);
-    while (w->answer_sampled < w->answer_length) {
+    for (;;) {
+        if (w->answer_sampled == w->answer_length) {
+            if (!w->loop)
+                break;
+            w->answer_sampled = 0; /* looping: the same tokens again, on the grid */
+            w->replaying = 1;
+        }
         int i = w->answer_sampled;
-        if (i > 0 && w->answer_next >= horizon)
+        if (w->answer_next >= horizon && (i > 0 || w->replaying))
             return;
-        if (i > 0)
-            step(e, &w->scratch, w->answer_ids[i - 1]);
-        int id = sample_next(e, w->scratch.probs);
+        int id;
+        if (w->replaying) {
+            id = w->answer_ids[i];
+        } else {
+            if (i > 0)
+                step(e, &w->scratch, w->answer_ids[i - 1]);
+            id = sample_next(e, w->scratch.probs);
+        }
         w->answer_ids[i] = id;
         w->answer_frames[i] = w->answer_next;
         schedule_token(e, w, id, w->answer_next, generation);
@@ -339,12 +380,22 @@ static void extend_answer(CnEngine *e, Worker *w, uint64_t horizon)
     }
 }
 
-static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now)
+/* An answer from the listening state (or, to mutate, from the last call's again). */
+static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now, int again)
 {
     flush_chord(e, w);
-    cn_state_copy(&w->scratch, &e->state);
-    w->answer_length = e->options.length < MAX_ANSWER ? e->options.length : MAX_ANSWER;
+    if (again) {
+        cn_state_copy(&w->scratch, &w->call_state);
+    } else {
+        cn_state_copy(&w->scratch, &e->state);
+        cn_state_copy(&w->call_state, &e->state);
+        w->have_call = 1;
+        int length = e->options.length_from_call ? w->call_tokens : e->options.length;
+        w->call_length = length < 1 ? 1 : length < MAX_ANSWER ? length : MAX_ANSWER;
+    }
+    w->answer_length = w->call_length;
     w->answer_sampled = 0;
+    w->replaying = 0;
     w->answering = 1;
     w->answer_next = start;
     w->answer_end = UINT64_MAX;
@@ -353,20 +404,52 @@ static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now)
     extend_answer(e, w, now + sample_ahead(e));
 }
 
+static uint64_t beats(CnEngine *e, double n)
+{
+    return (uint64_t)(n * (double)frames_per_beat(e));
+}
+
+/* When the call may be answered: after the silence, and not before the shortest listen. */
+static uint64_t answer_time(CnEngine *e, Worker *w)
+{
+    uint64_t at = silence_end(e, w), earliest = w->call_start + beats(e, e->options.min_listen_beats);
+    return at > earliest ? at : earliest;
+}
+
 static void respond(CnEngine *e, Worker *w, uint64_t now)
 {
+    if (w->mutate && w->have_call) { /* the last call again, a new draw */
+        if (w->answering) {
+            finish_answer(e, w, now);
+            cancel_output(e, w);
+        }
+        w->forced = 0;
+        start_answer(e, w, next_grid(e, now + prepare_ahead(e)), now, 1);
+    }
+    w->mutate = 0;
+    if (w->n_chord > 0 && now > w->chord_start + chord_window(e))
+        flush_chord(e, w); /* (a call may go on during an answer it did not cut) */
     if (w->answering) {
         extend_answer(e, w, now + sample_ahead(e));
-        if (now >= w->answer_end)
-            finish_answer(e, w, UINT64_MAX);
+        if (now < w->answer_end)
+            return;
+        finish_answer(e, w, UINT64_MAX); /* and a call that went on may be due now */
+    }
+    if (!w->heard_since_answer || e->state.n_steps == 0) {
+        w->end_call = 0;
         return;
     }
-    if (w->n_chord > 0 && now > w->chord_start + chord_window(e))
-        flush_chord(e, w);
-    if (!w->heard_since_answer || w->held > 0 || e->state.n_steps == 0)
-        return;
-    if (now + prepare_ahead(e) >= silence_end(e, w))
-        start_answer(e, w, next_grid(e, silence_end(e, w)), now);
+    uint64_t longest = e->options.max_listen_beats > 0
+                           ? w->call_start + beats(e, e->options.max_listen_beats) : UINT64_MAX;
+    if (w->end_call) { /* the player says the call is over */
+        w->end_call = 0;
+        start_answer(e, w, next_grid(e, now + prepare_ahead(e)), now, 0);
+    } else if (longest != UINT64_MAX && now + prepare_ahead(e) >= longest) {
+        w->forced = 1; /* answered while the call goes on: it does not cut this answer */
+        start_answer(e, w, next_grid(e, longest), now, 0);
+    } else if (w->held == 0 && now + prepare_ahead(e) >= answer_time(e, w)) {
+        start_answer(e, w, next_grid(e, answer_time(e, w)), now, 0);
+    }
 }
 
 static void play_on(CnEngine *e, Worker *w, uint64_t now)
@@ -388,6 +471,22 @@ static void play_on(CnEngine *e, Worker *w, uint64_t now)
     }
 }
 
+/* The state CC, when asked for: 0 idle, 64 listening to a call, 127 answering or playing
+ * on, sent when it changes (for a controller's lights). */
+static void show_state(CnEngine *e, Worker *w, uint64_t now)
+{
+    if (e->options.state_cc < 0)
+        return;
+    int state = w->answering || w->mode == CN_PLAY_CONTINUOUS ? 127
+              : w->heard_since_answer ? 64 : 0;
+    if (state == w->shown_state)
+        return;
+    w->shown_state = state;
+    CnTimedEvent ev = {now, {(uint8_t)(0xb0 | e->options.channel), (uint8_t)e->options.state_cc,
+                             (uint8_t)state}, 3, atomic_load(&e->generation)};
+    cn_ring_push(&e->out, &ev);
+}
+
 /* The frame by which the worker has something to do if the player does nothing: the
  * edge of a chord, the moment to prepare an answer, the next token a beat ahead, the end
  * of an answer. UINT64_MAX: nothing until the player plays. */
@@ -406,8 +505,14 @@ static uint64_t next_due(CnEngine *e, Worker *w)
             next = w->answer_next > beat ? w->answer_next - beat + 1 : 0;
         return next < due ? next : due;
     }
+    uint64_t ahead = prepare_ahead(e);
+    if (w->heard_since_answer && e->options.max_listen_beats > 0) {
+        uint64_t longest = w->call_start + beats(e, e->options.max_listen_beats);
+        uint64_t next = longest > ahead ? longest - ahead : 0;
+        due = next < due ? next : due;
+    }
     if (w->heard_since_answer && w->held == 0) {
-        uint64_t end = silence_end(e, w), ahead = prepare_ahead(e);
+        uint64_t end = answer_time(e, w);
         uint64_t next = end > ahead ? end - ahead : 0;
         return next < due ? next : due;
     }
@@ -439,6 +544,7 @@ uint64_t cn_engine_work(CnEngine *e)
         respond(e, w, now);
     else
         play_on(e, w, now);
+    show_state(e, w, now);
     return next_due(e, w);
 }
 
@@ -470,7 +576,7 @@ static void *worker_main(void *arg)
 
 /* ----- Start and stop ------------------------------------------------------------------ */
 
-static int check_options(const CnEngineOptions *o, CnError *err)
+int cn_engine_check_options(const CnEngineOptions *o, CnError *err)
 {
     if (!(o->sample_rate >= 8000 && o->sample_rate <= 768000) || !(o->bpm >= 10 && o->bpm <= 400) ||
         !(o->wait_beats >= 0 && o->wait_beats <= 64) || o->length < 1 || o->length > MAX_ANSWER ||
@@ -479,6 +585,25 @@ static int check_options(const CnEngineOptions *o, CnError *err)
         return cn_fail(err, "engine options out of range (sample rate, bpm 10..400, wait 0..64 "
                             "beats, length 1..%d, channel 1..16, chord window 0..500 ms, offset -500..500 ms)",
                        MAX_ANSWER);
+    for (int i = 0; i < CN_N_CONTROLS; i++) {
+        uint8_t n = o->controls[i];
+        if (n == CN_CONTROL_OFF)
+            continue;
+        if (n > 127 || n == CN_CC_SUSTAIN || n == CN_CC_ALL_NOTES_OFF || n == CN_CC_ALL_SOUND_OFF)
+            return cn_fail(err, "control change %u cannot be a control (0..127, and not 64, "
+                                "120 or 123, which keep their MIDI meaning)", n);
+        for (int j = 0; j < i; j++)
+            if (o->controls[j] == n)
+                return cn_fail(err, "control change %u is given to two controls", n);
+    }
+    if (o->control_channel < -1 || o->control_channel > 15 ||
+        !(o->min_listen_beats >= 0 && o->min_listen_beats <= 64) ||
+        !(o->max_listen_beats >= 0 && o->max_listen_beats <= 256) ||
+        (o->max_listen_beats > 0 && o->max_listen_beats < o->min_listen_beats) ||
+        o->state_cc < -1 || o->state_cc > 127)
+        return cn_fail(err, "engine options out of range (control channel 1..16, listening "
+                            "0..64 beats at least and at most 256, the most not below the "
+                            "least, state CC 0..127)");
     return cn_sampler_check(&o->sampler, err);
 }
 
@@ -487,7 +612,7 @@ int cn_engine_configure(CnEngine *e, const CnEngineOptions *o, CnError *err)
     CnEngineOptions next = *o;
     next.sample_rate = e->sample_rate; /* fixed for the engine's life */
     next.bpm = e->options.bpm;
-    if (check_options(&next, err))
+    if (cn_engine_check_options(&next, err))
         return -1;
     if (next.channel != e->options.channel) { /* release what sounds on the old channel */
         Worker *w = e->work;
@@ -511,7 +636,7 @@ const CnEngineOptions *cn_engine_options(const CnEngine *e)
 
 CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError *err)
 {
-    if (check_options(o, err))
+    if (cn_engine_check_options(o, err))
         return NULL;
     CnEngine *e = calloc(1, sizeof *e);
     if (!e) {
@@ -533,8 +658,10 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
     }
     e->work->velocity = 80;
     e->work->mode = o->mode;
+    e->work->shown_state = -1;
     if (cn_state_init(&e->state, model, CN_MODE_STATEFUL, 0, err) ||
         cn_state_init(&e->work->scratch, model, CN_MODE_STATEFUL, 0, err) ||
+        cn_state_init(&e->work->call_state, model, CN_MODE_STATEFUL, 0, err) ||
         cn_sampler_init(&e->sampler, model->config.n_vocab, &o->sampler, o->seed, err) ||
         cn_ring_init(&e->in, sizeof(CnTimedEvent), IN_RING, err) ||
         cn_ring_init(&e->out, sizeof(CnTimedEvent), OUT_RING, err)) {
@@ -580,6 +707,7 @@ void cn_engine_free(CnEngine *e)
         sem_destroy(&e->wake);
     if (e->work) {
         cn_state_free(&e->work->scratch);
+        cn_state_free(&e->work->call_state);
         free(e->work);
     }
     cn_state_free(&e->state);

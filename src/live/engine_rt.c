@@ -61,6 +61,10 @@ static void release_all(CnEngine *e, CnMidiEvent *out, int *n, int max_out)
 static void write_note(CnEngine *e, uint32_t offset, const uint8_t *b, CnMidiEvent *out, int *n)
 {
     uint8_t ch = b[0] & 0x0f, key = b[1] & 0x7f;
+    if ((b[0] & 0xf0) != 0x80 && (b[0] & 0xf0) != 0x90) {
+        emit(out, n, offset, b); /* not a note (the state CC): as it is */
+        return;
+    }
     uint8_t *count = &e->sounding[ch][key];
     if ((b[0] & 0xf0) == 0x90 && b[2] > 0) {
         if (*count > 0) {

@@ -9,8 +9,44 @@
 
 enum {
     OPT_BPM = 256, OPT_WAIT, OPT_RECONNECT, OPT_CLOCK_IN, OPT_NO_CLOCK_IN, OPT_BF16, OPT_THRU,
-    OPT_NO_THRU, OPT_OFFSET, OPT_CLOCK_OUT
+    OPT_NO_THRU, OPT_OFFSET, OPT_CLOCK_OUT, OPT_CC, OPT_CONTROL_CHANNEL, OPT_MIN_LISTEN,
+    OPT_MAX_LISTEN, OPT_STATE_CC
 };
+
+static const char *const control_names[CN_N_CONTROLS] = {"temperature", "mode", "end-call",
+                                                         "mutate", "loop"};
+
+/* --cc NAME=N[,NAME=N...]: N a control change number, or 'off'. */
+static int parse_controls(const char *text, uint8_t *controls)
+{
+    char copy[256];
+    if (strlen(text) >= sizeof copy) {
+        cli_error(2, "--cc takes a short list such as temperature=71,mode=80");
+        return -1;
+    }
+    strcpy(copy, text);
+    for (char *item = strtok(copy, ","); item; item = strtok(NULL, ",")) {
+        char *eq = strchr(item, '=');
+        int which = -1;
+        for (int i = 0; eq && i < CN_N_CONTROLS; i++)
+            if ((size_t)(eq - item) == strlen(control_names[i]) &&
+                strncmp(item, control_names[i], (size_t)(eq - item)) == 0)
+                which = i;
+        if (which < 0) {
+            cli_error(2, "--cc: '%s' is not NAME=N with NAME one of temperature, mode, "
+                         "end-call, mutate, loop", item);
+            return -1;
+        }
+        long v;
+        if (strcmp(eq + 1, "off") == 0)
+            controls[which] = CN_CONTROL_OFF;
+        else if (cli_parse_long("--cc", eq + 1, 0, 127, &v) == 0)
+            controls[which] = (uint8_t)v;
+        else
+            return -1;
+    }
+    return 0;
+}
 
 void cli_play_usage(FILE *out, const char *port_example)
 {
@@ -31,7 +67,10 @@ void cli_play_usage(FILE *out, const char *port_example)
             "      --offset MS       move the output this much later, or earlier when\n"
             "                        negative, to meet a synth's latency (-500..500; 0)\n"
             "      --wait BEATS      silence before an answer (2)\n"
-            "  -l, --length N        tokens in an answer, one every eighth note (32)\n"
+            "  -l, --length N        tokens in an answer, one every eighth note (32); 'call':\n"
+            "                        as many as the call had\n"
+            "      --min-listen BEATS  no answer sooner than this after the call began (0)\n"
+            "      --max-listen BEATS  answer a call this long even while it goes on (0: never)\n"
             "  -t, --temperature T   sampling temperature (0.9; 0 = argmax)\n"
             "      --top-k K         (0 = off)   --top-p P  (0.95)\n"
             "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
@@ -40,11 +79,18 @@ void cli_play_usage(FILE *out, const char *port_example)
             "                        time and memory traffic per note (see 'generate')\n"
             "  -v, --verbose         print counters every 5 seconds\n"
             "  -h, --help            show this help\n"
-            "Control changes: CC %d temperature (0..127 -> 0..2), CC %d mode (<64 respond,\n"
-            ">=64 continuous), CC %d/%d all notes off, CC 64 the sustain pedal (held notes\n"
-            "count as sounding; the silence starts when it is released).\n",
-            port_example, CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_ALL_NOTES_OFF,
-            CN_CC_ALL_SOUND_OFF);
+            "      --cc NAME=N,...   the control change of each control (N, or 'off'):\n"
+            "                        temperature=%d (0..127 -> 0..2), mode=%d (<64 respond,\n"
+            "                        >=64 continuous), end-call=%d (answer now), mutate=%d\n"
+            "                        (answer the last call again, anew), loop=%d (>=64 repeat\n"
+            "                        the answer until <64)\n"
+            "      --control-channel N  hear the controls on channel N only (default: any)\n"
+            "      --state-cc N      send CC N on the answer's channel when the state changes:\n"
+            "                        0 idle, 64 listening, 127 answering (for lights)\n"
+            "Always: CC %d/%d all notes off, CC %d the sustain pedal (released notes sound on;\n"
+            "the silence starts when it is let go).\n",
+            port_example, CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL, CN_CC_MUTATE,
+            CN_CC_LOOP, CN_CC_ALL_NOTES_OFF, CN_CC_ALL_SOUND_OFF, CN_CC_SUSTAIN);
 }
 
 static int add_port(const char **ports, int *n, const char *name, const char *option)
@@ -97,6 +143,11 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         {"thru", no_argument, 0, OPT_THRU},     {"no-thru", no_argument, 0, OPT_NO_THRU},
         {"offset", required_argument, 0, OPT_OFFSET},
         {"clock-out", no_argument, 0, OPT_CLOCK_OUT},
+        {"cc", required_argument, 0, OPT_CC},
+        {"control-channel", required_argument, 0, OPT_CONTROL_CHANNEL},
+        {"min-listen", required_argument, 0, OPT_MIN_LISTEN},
+        {"max-listen", required_argument, 0, OPT_MAX_LISTEN},
+        {"state-cc", required_argument, 0, OPT_STATE_CC},
         {"bf16", no_argument, 0, OPT_BF16},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     *a = (CliPlayArgs){.weights = NULL, .name = "continuo", .clock_in = 1, .thru = 1,
@@ -120,8 +171,27 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
             rc = cli_parse_double("--wait", optarg, 0, 64, &a->engine.wait_beats);
             break;
         case 'l':
+            if (strcmp(optarg, "call") == 0) {
+                a->engine.length_from_call = 1;
+                break;
+            }
             rc = cli_parse_long("--length", optarg, 1, 1024, &v);
             a->engine.length = (int)v;
+            break;
+        case OPT_CC: rc = parse_controls(optarg, a->engine.controls); break;
+        case OPT_CONTROL_CHANNEL:
+            rc = cli_parse_long("--control-channel", optarg, 1, 16, &v);
+            a->engine.control_channel = (int)v - 1;
+            break;
+        case OPT_MIN_LISTEN:
+            rc = cli_parse_double("--min-listen", optarg, 0, 64, &a->engine.min_listen_beats);
+            break;
+        case OPT_MAX_LISTEN:
+            rc = cli_parse_double("--max-listen", optarg, 0, 256, &a->engine.max_listen_beats);
+            break;
+        case OPT_STATE_CC:
+            rc = cli_parse_long("--state-cc", optarg, 0, 127, &v);
+            a->engine.state_cc = (int)v;
             break;
         case 's':
             rc = cli_parse_long("--seed", optarg, 0, 2147483647L, &v);
@@ -159,6 +229,11 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         return -1;
     if (optind != argc) {
         cli_error(2, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    CnError err = {{0}};
+    if (cn_engine_check_options(&a->engine, &err)) {
+        cli_error(2, "%s", err.message);
         return -1;
     }
     if (!a->seed_given) { /* the same phrase gets another answer each run; printed, so that
