@@ -72,8 +72,14 @@ static void test_sequencer_events_become_engine_messages(void)
     ev = of_type(SND_SEQ_EVENT_CONTINUE);
     CHECK(cn_seq_to_midi(&ev, b) == CN_SEQ_CONTINUE);
 
-    static const int ignored[] = {SND_SEQ_EVENT_SYSEX, SND_SEQ_EVENT_PGMCHANGE,
-                                  SND_SEQ_EVENT_PITCHBEND, SND_SEQ_EVENT_SENSING,
+    ev = of_type(SND_SEQ_EVENT_PGMCHANGE); /* picks a model among several */
+    ev.data.control.channel = 2;
+    ev.data.control.value = 1;
+    CHECK(cn_seq_to_midi(&ev, b) == CN_SEQ_PROGRAM && b[0] == 0xc2 && b[1] == 1);
+    ev = of_type(SND_SEQ_EVENT_SONGPOS);
+    CHECK(cn_seq_to_midi(&ev, b) == CN_SEQ_SONG_POSITION);
+
+    static const int ignored[] = {SND_SEQ_EVENT_SYSEX, SND_SEQ_EVENT_PITCHBEND, SND_SEQ_EVENT_SENSING,
                                   SND_SEQ_EVENT_CHANPRESS, SND_SEQ_EVENT_PORT_SUBSCRIBED};
     for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
         ev = of_type(ignored[i]);

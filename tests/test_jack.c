@@ -92,7 +92,8 @@ static int player_process(jack_nframes_t n, void *arg)
         uint64_t f = to_send[n_sent].frame;
         uint32_t offset = f > start ? (uint32_t)(f - start) : 0;
         uint8_t status = to_send[n_sent].bytes[0];
-        int size = status == 0xf8 || status == 0xfa || status == 0xfb || status == 0xfc ? 1 : 3;
+        int size = status == 0xf8 || status == 0xfa || status == 0xfb || status == 0xfc ? 1
+                 : (status & 0xe0) == 0xc0 ? 2 : 3; /* program change, channel pressure */
         jack_midi_event_write(out, offset, to_send[n_sent].bytes, (size_t)size);
         n_sent++;
     }
@@ -639,6 +640,62 @@ static void test_controls_on_numbers_of_ones_own(void)
     CHECK(log_contains("cannot be a control"));
 }
 
+/* Two models loaded at start: a program change between answers picks the second, whose
+ * answer to the same phrase differs, and the callback that swaps them allocates and locks
+ * nothing (the trap, in the normal build). */
+static void test_a_program_change_switches_models(void)
+{
+    char small[4400];
+    snprintf(small, sizeof small, "%s/small.cnw", dir);
+    const char *train[] = {CONTINUO_CLI, "train", "--data", CONTINUO_SOURCE_DIR "/midi_songs",
+                           "--out", small, "--epochs", "1", "--hidden", "16", "--layers", "1",
+                           "--dense", "0", "--embed", "8", "--seq", "20", "--batch", "8",
+                           "--threads", "1", "-q", NULL};
+    CHECK(wait_exit(spawn(train, NULL, 0), 120) == 0);
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-w", small, "-n", "cont", "--length", "16", "--seed", "4", "-c", "2",
+                          "--no-thru", "-i", "player:out", "-o", "recorder:in", NULL};
+    unlink(trap_report);
+    pid_t cont = spawn(args, log_path, CONTINUO_TRAP_AVAILABLE);
+    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
+                                 jack_port_connected(player_out) > 0); i++)
+        sleep_ms(50);
+    uint8_t keys[2][64];
+    int n_keys[2] = {0, 0};
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            queue(now_frame() + 2400, 0xc0, 1, 0); /* program 2: the second model */
+        int from = atomic_load(&n_received);
+        play_phrase();
+        sleep_ms(2100 + 1000 + 4500 + 500);
+        for (int i = from; i < atomic_load(&n_received); i++)
+            if (is_on(&received[i]) && n_keys[round] < 64)
+                keys[round][n_keys[round]++] = received[i].bytes[1];
+        CHECK(sounding_at_end(from) == 0);
+    }
+    int same = n_keys[0] == n_keys[1] && memcmp(keys[0], keys[1], (size_t)n_keys[0]) == 0;
+    printf("# two models: %d note-ons from the first, %d from the second after program "
+           "change 2, %s\n", n_keys[0], n_keys[1], same ? "the same" : "different");
+    CHECK(n_keys[0] >= 16 && n_keys[1] >= 16 && !same);
+    CHECK(log_contains("2 models"));
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+    if (CONTINUO_TRAP_AVAILABLE) {
+        size_t n;
+        char *text = (char *)test_read_file(trap_report, &n);
+        long callbacks = 0, violations = -1;
+        if (text) {
+            text = realloc(text, n + 1);
+            text[n] = '\0';
+            sscanf(text, "%ld %ld", &callbacks, &violations);
+        }
+        printf("# %ld callbacks of the two-model client, %ld allocations or locks\n",
+               callbacks, violations);
+        CHECK(callbacks > 0 && violations == 0);
+        free(text);
+    }
+}
+
 /* The timebase master leaves while the transport rolls: the tempo is --bpm's again. */
 static void test_the_tempo_returns_to_bpm_when_the_master_leaves(void)
 {
@@ -780,6 +837,7 @@ int main(void)
         RUN(test_the_tempo_returns_to_bpm_when_the_master_leaves);
         RUN(test_clock_out_ticks_at_the_tempo);
         RUN(test_controls_on_numbers_of_ones_own);
+        RUN(test_a_program_change_switches_models);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }

@@ -20,6 +20,7 @@ typedef enum {
     CN_SEQ_CONTINUE, /* MIDI Continue */
     CN_SEQ_STOP,     /* MIDI Stop: the music stops, and so do we */
     CN_SEQ_SONG_POSITION, /* Song Position Pointer, in sixteenths (data.control.value) */
+    CN_SEQ_PROGRAM,  /* a program change, as two MIDI bytes in bytes */
 } CnSeqKind;
 
 /* What a sequencer event means to the engine. For CN_SEQ_MIDI the three MIDI bytes are in

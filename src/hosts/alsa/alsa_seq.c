@@ -27,6 +27,14 @@ CnSeqKind cn_seq_to_midi(const snd_seq_event_t *ev, uint8_t bytes[3])
         bytes[2] = (uint8_t)c->value;
         return CN_SEQ_MIDI;
     }
+    case SND_SEQ_EVENT_PGMCHANGE: {
+        const snd_seq_ev_ctrl_t *c = &ev->data.control;
+        if (c->channel > 15 || c->value < 0 || c->value > 127)
+            return CN_SEQ_IGNORED;
+        bytes[0] = (uint8_t)(0xc0 | c->channel);
+        bytes[1] = (uint8_t)c->value;
+        return CN_SEQ_PROGRAM;
+    }
     case SND_SEQ_EVENT_CLOCK: return CN_SEQ_CLOCK;
     case SND_SEQ_EVENT_START: return CN_SEQ_START;
     case SND_SEQ_EVENT_CONTINUE: return CN_SEQ_CONTINUE;

@@ -23,7 +23,10 @@
 typedef struct {
     snd_seq_t *seq;
     int in_port, out_port, queue;
-    CnEngine *engine;
+    CnEngine *engine;       /* the one playing, of engines[] (one a model) */
+    CnEngine *engines[CLI_MAX_MODELS];
+    int n_engines, control_channel, pick;
+    double bpm_now;
     uint64_t cursor;        /* output handed to the queue up to this frame */
     CnMidiEvent in_events[MAX_IN], out_events[MAX_OUT];
     uint8_t in_bytes[MAX_IN][3];
@@ -162,10 +165,16 @@ static void handle_input(AlsaClient *c, const snd_seq_event_t *ev, uint64_t now)
         c->in_events[c->n_in] = (CnMidiEvent){.offset = 0, .size = 3, .data = bytes};
         c->n_in++;
         break;
+    case CN_SEQ_PROGRAM: {
+        int model = cli_program_change(bytes, 2, c->n_engines, c->control_channel);
+        c->pick = model >= 0 ? model : c->pick;
+        break;
+    }
     case CN_SEQ_CLOCK:
         if (c->clock_in && (bpm = cn_clock_tick(&c->clock, frame / FRAME_RATE, &beat_time)) > 0 &&
             bpm >= 10 && bpm <= 400) { /* a clock outside this range is not followed */
             c->beat_frame = (uint64_t)(beat_time * FRAME_RATE + 0.5);
+            c->bpm_now = bpm;
             cn_engine_rt_set_tempo(c->engine, bpm, c->beat_frame);
             c->clock_driving = 1;
         }
@@ -214,12 +223,23 @@ static void pump(AlsaClient *c)
         if (ev)
             handle_input(c, ev, now);
     if (c->clock_driving && !cn_clock_running(&c->clock, now / FRAME_RATE)) {
-        cn_engine_rt_set_tempo(c->engine, c->default_bpm, c->beat_frame); /* back to --bpm */
+        c->bpm_now = c->default_bpm;
+        cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame); /* back to --bpm */
         c->clock_driving = 0;
     }
+    int n_released = 0;
+    if (c->pick >= 0 && c->engines[c->pick] != c->engine) { /* another model: swapped in */
+        n_released = cn_engine_rt_release_all(c->engine, c->out_events, MAX_OUT);
+        cn_engine_rt_panic(c->engine);
+        c->engine = c->engines[c->pick];
+        cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame);
+    }
+    c->pick = -1;
     uint64_t horizon = now + LOOKAHEAD;
-    int n_out = cn_engine_rt_cycle(c->engine, now, LOOKAHEAD, c->in_events, c->n_in,
-                                   c->clock_out ? CN_CYCLE_CLOCK_OUT : 0, c->out_events, MAX_OUT);
+    int n_out = n_released;
+    n_out += cn_engine_rt_cycle(c->engine, now, LOOKAHEAD, c->in_events, c->n_in,
+                                c->clock_out ? CN_CYCLE_CLOCK_OUT : 0, c->out_events + n_released,
+                                MAX_OUT - n_released);
     for (int i = 0; i < n_out; i++)
         schedule_event(c, now + c->out_events[i].offset, &c->out_events[i]);
     if (c->cursor < horizon)
@@ -229,7 +249,13 @@ static void pump(AlsaClient *c)
 
 static void print_counters(AlsaClient *c, const char *when)
 {
-    CnEngineStats s = cn_engine_stats(c->engine);
+    CnEngineStats s = {0}; /* over every model's engine */
+    for (int i = 0; i < c->n_engines; i++) {
+        CnEngineStats one = cn_engine_stats(c->engines[i]);
+        s.dropped_in += one.dropped_in, s.dropped_out += one.dropped_out;
+        s.answers += one.answers, s.interruptions += one.interruptions;
+        s.tokens_heard += one.tokens_heard;
+    }
     fprintf(stderr, "continuo: %s: heard %llu tokens, %llu answers, %llu interruptions; "
                     "%lu events to the queue (%lu refused); dropped %llu in, %llu out\n", when,
             (unsigned long long)s.tokens_heard, (unsigned long long)s.answers,
@@ -257,7 +283,8 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
     }
     /* release every sounding note (and send Stop), then let the queue play out what it holds */
     c->clock_out = 0;
-    cn_engine_rt_panic(c->engine);
+    for (int i = 0; i < c->n_engines; i++)
+        cn_engine_rt_panic(c->engines[i]);
     for (int i = 0; i < 10; i++) {
         usleep(PUMP_MS * 1000);
         pump(c);
@@ -277,11 +304,14 @@ int cmd_alsa(int argc, char **argv)
     CnError err = {{0}};
     if (cn_seq_check_device(CN_SEQ_DEVICE, &err))
         return cli_error(2, "%s", err.message);
-    CnModel model;
-    if (cli_load_live_model(&model, &a, &err)) /* before any port exists */
+    static CnModel models[CLI_MAX_MODELS];
+    if (cli_load_live_models(models, &a, &err)) /* before any port exists */
         return cli_error(1, "%s", err.message);
     static AlsaClient c;
     memset(&c, 0, sizeof c);
+    c.pick = -1;
+    c.bpm_now = a.engine.bpm;
+    c.control_channel = a.engine.control_channel;
     c.clock_in = a.clock_in;
     c.thru = a.thru;
     c.clock_out = a.clock_out;
@@ -290,9 +320,13 @@ int cmd_alsa(int argc, char **argv)
     int rc = open_sequencer(&c, &a);
     if (rc == 0) {
         a.engine.sample_rate = FRAME_RATE;
-        c.engine = cn_engine_new(&model, &a.engine, &err);
-        if (!c.engine || cn_engine_start_worker(c.engine, &err))
-            rc = cli_error(1, "%s", err.message);
+        for (int i = 0; rc == 0 && i < a.n_weights; i++) {
+            c.engines[i] = cn_engine_new(&models[i], &a.engine, &err);
+            if (!c.engines[i] || cn_engine_start_worker(c.engines[i], &err))
+                rc = cli_error(1, "%s", err.message);
+            c.n_engines = i + 1;
+        }
+        c.engine = c.engines[0];
     }
     if (rc == 0) {
         struct sigaction sa = {.sa_handler = on_signal};
@@ -302,12 +336,13 @@ int cmd_alsa(int argc, char **argv)
         connect_ports(&c, &a);
         play(&c, &a);
     }
-    cn_engine_free(c.engine);
+    for (int i = 0; i < c.n_engines; i++)
+        cn_engine_free(c.engines[i]);
     if (c.seq) {
         if (c.queue >= 0)
             snd_seq_free_queue(c.seq, c.queue);
         snd_seq_close(c.seq);
     }
-    cn_model_free(&model);
+    cli_free_live_models(models, &a);
     return rc;
 }

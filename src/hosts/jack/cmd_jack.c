@@ -58,7 +58,13 @@ static double callback_quantile(JackClient *c, double q)
 
 static void print_counters(JackClient *c, const char *when)
 {
-    CnEngineStats s = cn_engine_stats(c->engine);
+    CnEngineStats s = {0}; /* over every model's engine */
+    for (int i = 0; i < c->n_engines; i++) {
+        CnEngineStats one = cn_engine_stats(c->engines[i]);
+        s.dropped_in += one.dropped_in, s.dropped_out += one.dropped_out;
+        s.late_events += one.late_events, s.answers += one.answers;
+        s.interruptions += one.interruptions, s.tokens_heard += one.tokens_heard;
+    }
     jack_nframes_t period = jack_get_buffer_size(c->client);
     double period_ms = 1000.0 * period / jack_get_sample_rate(c->client);
     double worst_ms = atomic_load(&c->worst_ns) / 1e6;
@@ -111,14 +117,20 @@ static void connect_ports(JackClient *c, const CliPlayArgs *a)
 
 /* One life of the client on one server: start the engine at the server's rate, activate,
  * play until a signal or the server goes away. The client is open on entry. */
-static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *model)
+static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *models)
 {
     CnError err = {{0}};
     CnEngineOptions options = a->engine;
     options.sample_rate = jack_get_sample_rate(c->client);
-    c->engine = cn_engine_new(model, &options, &err);
-    if (!c->engine || cn_engine_start_worker(c->engine, &err))
-        return cli_error(1, "%s", err.message);
+    for (int i = 0; i < a->n_weights; i++) {
+        c->engines[i] = cn_engine_new(&models[i], &options, &err);
+        if (!c->engines[i] || cn_engine_start_worker(c->engines[i], &err))
+            return cli_error(1, "%s", err.message);
+        c->n_engines = i + 1;
+    }
+    c->engine = c->engines[0];
+    c->bpm_now = options.bpm;
+    c->control_channel = options.control_channel;
     c->rate = options.sample_rate;
     c->default_bpm = options.bpm;
     c->clock_in = a->clock_in;
@@ -137,10 +149,13 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
     }
     connect_ports(c, a);
     printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until a timebase "
-           "master%s says otherwise%s%s, seed %llu); Ctrl-C stops\n", jack_port_name(c->in),
+           "master%s says otherwise%s%s, seed %llu", jack_port_name(c->in),
            jack_port_name(c->out), a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
            a->engine.bpm, a->clock_in ? " or a MIDI clock" : "", a->thru ? ", thru" : "",
            a->bf16 ? ", bfloat16 weights" : "", (unsigned long long)a->engine.seed);
+    if (a->n_weights > 1)
+        printf(", %d models: program change 0..%d picks one", a->n_weights, a->n_weights - 1);
+    printf("); Ctrl-C stops\n");
     fflush(stdout);
     for (int tick = 1; !stop_requested && !atomic_load(&c->shutdown); tick++) {
         usleep(50000);
@@ -149,7 +164,8 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
     }
     if (!atomic_load(&c->shutdown)) { /* release every sounding note before leaving */
         atomic_store(&c->cycle_flags, c->cycle_flags & ~CN_CYCLE_CLOCK_OUT); /* and Stop */
-        cn_engine_rt_panic(c->engine);
+        for (int i = 0; i < c->n_engines; i++)
+            cn_engine_rt_panic(c->engines[i]);
         usleep((useconds_t)(3e6 * jack_get_buffer_size(c->client) /
                             jack_get_sample_rate(c->client)) + 20000);
         jack_deactivate(c->client);
@@ -177,7 +193,8 @@ static void close_session(JackClient *c)
 {
     if (c->client)
         jack_client_close(c->client);
-    cn_engine_free(c->engine);
+    for (int i = 0; i < c->n_engines; i++)
+        cn_engine_free(c->engines[i]);
     memset(c, 0, sizeof *c);
 }
 
@@ -187,9 +204,9 @@ int cmd_jack(int argc, char **argv)
     int parsed = cli_parse_play_args(argc, argv, CLI_PLAY_RECONNECT, usage, &a);
     if (parsed)
         return parsed > 0 ? 0 : 2;
-    CnModel model;
+    static CnModel models[CLI_MAX_MODELS];
     CnError err = {{0}};
-    if (cli_load_live_model(&model, &a, &err)) /* before any port exists */
+    if (cli_load_live_models(models, &a, &err)) /* before any port exists */
         return cli_error(1, "%s", err.message);
     static JackClient c; /* the process thread reaches it until the client is closed */
     memset(&c, 0, sizeof c);
@@ -202,7 +219,7 @@ int cmd_jack(int argc, char **argv)
                         "(raise 'ulimit -l')\n");
     int rc = open_client(&c, &a, 0);
     while (rc == 0) {
-        rc = play_session(&c, &a, &model);
+        rc = play_session(&c, &a, models);
         int gone = atomic_load(&c.shutdown);
         close_session(&c);
         if (rc != 0 || !gone)
@@ -224,6 +241,6 @@ int cmd_jack(int argc, char **argv)
             break;
     }
     close_session(&c);
-    cn_model_free(&model);
+    cli_free_live_models(models, &a);
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "continuo/clock.h"
 #include "continuo/engine.h"
+#include "play_args.h"
 
 #define JACK_MAX_IN 1024  /* player events one cycle takes (more are counted, not heard) */
 #define JACK_MAX_OUT 256  /* events one cycle writes at most */
@@ -20,13 +21,18 @@ typedef struct {
     /* Set up by the main thread before activation, read by the process callback */
     jack_client_t *client;
     jack_port_t *in, *out;
-    CnEngine *engine;
+    CnEngine *engines[CLI_MAX_MODELS]; /* one a model, all made before activation */
+    int n_engines;
+    int control_channel;     /* where a program change picks the model; -1: any */
     _Atomic unsigned cycle_flags; /* CN_CYCLE_*; the main thread turns the clock off at exit */
     double rate;             /* the server's frames per second */
     double default_bpm;      /* --bpm: the tempo when neither transport nor clock gives one */
     int clock_in;            /* follow a MIDI clock on the input */
 
-    /* Process callback only */
+    /* Process callback only (current: the main thread may read it) */
+    CnEngine *engine;        /* the one playing, of engines[] */
+    _Atomic int current;
+    double bpm_now;          /* the tempo last given to the engine */
     uint64_t frame;          /* 64-bit frame clock (JACK's wraps after a day) */
     uint32_t last_frame32;
     int clock_started;

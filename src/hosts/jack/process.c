@@ -27,7 +27,8 @@ static int follow_transport(JackClient *c)
     double frames_per_beat = pos.frame_rate * 60.0 / pos.beats_per_minute;
     double into_beat = pos.tick / pos.ticks_per_beat * frames_per_beat;
     c->beat_frame = c->frame - (uint64_t)fmin((double)c->frame, into_beat);
-    cn_engine_rt_set_tempo(c->engine, pos.beats_per_minute, c->beat_frame);
+    c->bpm_now = pos.beats_per_minute;
+    cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame);
     return 1;
 }
 
@@ -66,10 +67,13 @@ static void follow_tempo(JackClient *c, double rate)
         source = TEMPO_TRANSPORT;
     else if (c->clock_in && c->clock_bpm > 0 && cn_clock_running(&c->clock, (double)c->frame / rate))
         source = TEMPO_CLOCK;
-    if (source == TEMPO_CLOCK)
-        cn_engine_rt_set_tempo(c->engine, c->clock_bpm, c->beat_frame);
-    else if (source == TEMPO_BPM && c->tempo_source != TEMPO_BPM)
-        cn_engine_rt_set_tempo(c->engine, c->default_bpm, c->beat_frame);
+    if (source == TEMPO_CLOCK) {
+        c->bpm_now = c->clock_bpm;
+        cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame);
+    } else if (source == TEMPO_BPM && c->tempo_source != TEMPO_BPM) {
+        c->bpm_now = c->default_bpm;
+        cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame);
+    }
     if (source != TEMPO_CLOCK && !cn_clock_running(&c->clock, (double)c->frame / rate))
         c->clock_bpm = 0; /* a clock that comes back starts its estimate anew */
     c->tempo_source = source;
@@ -103,7 +107,7 @@ int continuo_jack_process(jack_nframes_t n_frames, void *arg)
     double rate = c->rate;
     void *in = jack_port_get_buffer(c->in, n_frames);
     uint32_t n_events = jack_midi_get_event_count(in);
-    int n_in = 0;
+    int n_in = 0, pick = -1;
     for (uint32_t i = 0; i < n_events && n_in < JACK_MAX_IN; i++) {
         jack_midi_event_t ev;
         if (jack_midi_event_get(&ev, in, i) != 0)
@@ -111,14 +115,26 @@ int continuo_jack_process(jack_nframes_t n_frames, void *arg)
         c->in_events[n_in] = (CnMidiEvent){.offset = ev.time, .size = (uint32_t)ev.size,
                                            .data = ev.buffer};
         follow_clock(c, &c->in_events[n_in], rate); /* and thru, as everything played */
+        int model = cli_program_change(ev.buffer, (uint32_t)ev.size, c->n_engines,
+                                       c->control_channel);
+        pick = model >= 0 ? model : pick;
         n_in++;
+    }
+    int n_released = 0;
+    if (pick >= 0 && c->engines[pick] != c->engine) { /* another model: made before, swapped */
+        n_released = cn_engine_rt_release_all(c->engine, c->out_events, JACK_MAX_OUT);
+        cn_engine_rt_panic(c->engine); /* what it prepared is dropped, not kept for later */
+        c->engine = c->engines[pick];
+        atomic_store_explicit(&c->current, pick, memory_order_relaxed);
+        cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame);
     }
     follow_tempo(c, rate);
     if (n_events > JACK_MAX_IN)
         atomic_fetch_add_explicit(&c->in_overflow, n_events - JACK_MAX_IN, memory_order_relaxed);
-    int n_out = cn_engine_rt_cycle(c->engine, c->frame, n_frames, c->in_events, n_in,
-                                   atomic_load_explicit(&c->cycle_flags, memory_order_relaxed),
-                                   c->out_events, JACK_MAX_OUT);
+    int n_out = n_released;
+    n_out += cn_engine_rt_cycle(c->engine, c->frame, n_frames, c->in_events, n_in,
+                                atomic_load_explicit(&c->cycle_flags, memory_order_relaxed),
+                                c->out_events + n_released, JACK_MAX_OUT - n_released);
     void *out = jack_port_get_buffer(c->out, n_frames);
     jack_midi_clear_buffer(out);
     for (int i = 0; i < n_out; i++)

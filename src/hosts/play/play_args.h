@@ -8,9 +8,11 @@
 #include "continuo/engine.h"
 
 #define CLI_MAX_PORTS 16
+#define CLI_MAX_MODELS 8
 
 typedef struct {
-    const char *weights, *name;
+    const char *weights[CLI_MAX_MODELS], *name; /* models, switched by program change */
+    int n_weights;
     const char *ins[CLI_MAX_PORTS], *outs[CLI_MAX_PORTS];
     int n_ins, n_outs, verbose;
     int bf16;      /* run the network on bfloat16 weights */
@@ -30,8 +32,23 @@ enum { CLI_PLAY_RECONNECT = 1 };
 int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FILE *),
                         CliPlayArgs *a);
 
-/* Loads the weights for live play, laid out for the step (bfloat16 with --bf16). */
-int cli_load_live_model(CnModel *model, const CliPlayArgs *a, CnError *err);
+/* Loads every model for live play into models[0..n_weights), laid out for the step
+ * (bfloat16 with --bf16); on failure none stays loaded and the message names the file. */
+int cli_load_live_models(CnModel *models, const CliPlayArgs *a, CnError *err);
+void cli_free_live_models(CnModel *models, const CliPlayArgs *a);
+
+/* The model a program change picks (0-based program number) among n_models, or -1: not a
+ * program change, none that exists, or not on control_channel (-1: any). Safe on the audio
+ * thread. */
+static inline int cli_program_change(const uint8_t *bytes, uint32_t size, int n_models,
+                                     int control_channel)
+{
+    if (size != 2 || (bytes[0] & 0xf0) != 0xc0 || bytes[1] >= n_models)
+        return -1;
+    if (control_channel >= 0 && (bytes[0] & 0x0f) != control_channel)
+        return -1;
+    return bytes[1];
+}
 
 /* The help lines of the shared options, for each command's usage(). */
 void cli_play_usage(FILE *out, const char *port_example);
