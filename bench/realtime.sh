@@ -8,7 +8,9 @@
 # connections; a process callback that only clears its output). Its xruns are what the
 # graph costs on this machine without continuo's work. ROUNDS pairs per period, baseline
 # first, alternating, so slow drifts of a shared machine hit both sides alike.
-# Usage: [JACKD_MODE=--no-realtime|-R] [ROUNDS=1] [PERIODS="64 256"] \
+# LOAD=1 runs a CPU hog on every core beside the clients (both sides), as a musician's
+# machine busy with other work: what matters there is that no note is late.
+# Usage: [JACKD_MODE=--no-realtime|-R] [ROUNDS=1] [PERIODS="64 256"] [LOAD=1] \
 #        bench/realtime.sh [SECONDS=60] [BUILD_DIR]
 # (-R runs the server's threads with real-time priority, as on a musician's machine; it
 # needs the right to, e.g. root or the audio group with rtprio.)
@@ -40,7 +42,14 @@ run() {
   fi
   client=$!
   sleep 2
+  hogs=""
+  if [ "${LOAD:-0}" = 1 ]; then
+    for core in $(seq "$(nproc)"); do
+      sh -c 'while :; do :; done' & hogs="$hogs $!"
+    done
+  fi
   "$build"/bench/jack_player "$seconds" 2 >"$work/player.log"
+  [ -z "$hogs" ] || kill $hogs
   kill -TERM $client; wait $client || true
   kill $jackd_pid; wait $jackd_pid 2>/dev/null || true
   xruns=$(sed -n 's/^xruns the server reported during the [0-9]* s: //p' "$work/player.log")
@@ -55,7 +64,7 @@ run() {
 }
 
 for period in ${PERIODS:-64 256}; do
-  echo "== jackd $mode, period $period frames ($(awk "BEGIN{printf \"%.2f\", $period/48}") ms), ${ROUNDS:-1} x $seconds s each side"
+  echo "== jackd $mode${LOAD:+, a CPU hog on every core}, period $period frames ($(awk "BEGIN{printf \"%.2f\", $period/48}") ms), ${ROUNDS:-1} x $seconds s each side"
   base_total=0 cont_total=0
   for round in $(seq "${ROUNDS:-1}"); do
     run idle

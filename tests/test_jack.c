@@ -226,6 +226,8 @@ static pid_t start_continuo(int trap, int bf16)
 }
 
 
+static int wait_for_log(const char *text, int seconds);
+
 static int log_contains(const char *text)
 {
     return test_file_contains(log_path, text);
@@ -640,6 +642,61 @@ static void test_controls_on_numbers_of_ones_own(void)
     CHECK(log_contains("cannot be a control"));
 }
 
+/* --learn: each control in turn from the controls the player moves (a knob sends several
+ * messages; numbers already taken are passed over), the options line printed, and then
+ * the learned end-call works; an interrupted session says what it learned. */
+static void test_controls_are_learned(void)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "cont", "--length", "8", "-c", "2", "--no-thru", "--learn",
+                          "-i", "player:out", "-o", "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    CHECK(wait_for_log("move the control for temperature", 10));
+    for (int i = 0; i < 100 && jack_port_connected(player_out) == 0; i++)
+        sleep_ms(50);
+    uint64_t t = now_frame() + 2400;
+    for (int i = 0; i < 5; i++) /* CC 20..24 on channel 3, each turned a little */
+        for (int k = 0; k < 3; k++)
+            queue(t + (uint64_t)(i * 14400 + k * 480), 0xb2, (uint8_t)(20 + i),
+                  (uint8_t)(60 + k));
+    CHECK(wait_for_log("learned: --cc temperature=20,mode=21,end-call=22,mutate=23,loop=24 "
+                       "--control-channel 3", 10));
+    CHECK(wait_for_log("listening on", 10));
+    int from = atomic_load(&n_received);
+    t = now_frame() + 4800;
+    for (int i = 0; i < 4; i++) {
+        queue(t + (uint64_t)i * EIGHTH, 0x90, (uint8_t)(60 + 2 * i), 96);
+        if (i < 3)
+            queue(t + (uint64_t)i * EIGHTH + 9000, 0x80, (uint8_t)(60 + 2 * i), 0);
+    }
+    uint64_t asked = t + 4 * EIGHTH + 24000;
+    queue(asked, 0xb2, 22, 127); /* the learned end-call, on the learned channel */
+    sleep_ms((int)((asked - now_frame()) / 48) + 2500);
+    uint64_t first = 0;
+    for (int i = from; i < atomic_load(&n_received) && !first; i++)
+        if (is_on(&received[i]))
+            first = received[i].frame;
+    printf("# learned controls: end-call on CC 22 answered %.3f s after it\n",
+           first ? ((double)first - (double)asked) / 48000 : -1.0);
+    CHECK(first >= asked && first < asked + 2 * EIGHTH);
+    queue(now_frame() + 2400, 0x80, 66, 0);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+
+    cont = spawn(args, log_path, 0); /* interrupted after two */
+    CHECK(wait_for_log("move the control for temperature", 10));
+    for (int i = 0; i < 100 && jack_port_connected(player_out) == 0; i++)
+        sleep_ms(50);
+    t = now_frame() + 2400;
+    queue(t, 0xb0, 30, 1);
+    queue(t + 4800, 0xb0, 31, 1);
+    CHECK(wait_for_log("move the control for end-call", 10));
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+    CHECK(log_contains("learning interrupted; learned so far: --cc temperature=30,mode=31,"
+                       "end-call=85,mutate=86,loop=87 --control-channel 1"));
+}
+
 /* Two models loaded at start: a program change between answers picks the second, whose
  * answer to the same phrase differs, and the callback that swaps them allocates and locks
  * nothing (the trap, in the normal build). */
@@ -838,6 +895,7 @@ int main(void)
         RUN(test_clock_out_ticks_at_the_tempo);
         RUN(test_controls_on_numbers_of_ones_own);
         RUN(test_a_program_change_switches_models);
+        RUN(test_controls_are_learned);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }

@@ -110,6 +110,11 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *options, Cn
  * pass is due. */
 int cn_engine_start_worker(CnEngine *engine, CnError *err);
 
+/* Gives the engine's worker thread real-time priority (SCHED_FIFO at priority, which a
+ * host keeps below its audio thread's), so that other work on a loaded machine does not
+ * starve it. -1 and the system's reason when it may not (no rtprio for this user). */
+int cn_engine_set_worker_priority(CnEngine *engine, int priority, CnError *err);
+
 /* Stops the worker thread if it runs; the counters stay readable. Send cn_engine_rt_panic
  * and render one more cycle first if notes may be sounding. */
 void cn_engine_stop_worker(CnEngine *engine);

@@ -5,6 +5,7 @@
 #include "engine_impl.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -685,6 +686,18 @@ int cn_engine_start_worker(CnEngine *e, CnError *err)
     if (rc != 0)
         return cn_fail(err, "cannot start the worker thread: %s", strerror(rc));
     e->worker_running = 1;
+    return 0;
+}
+
+int cn_engine_set_worker_priority(CnEngine *e, int priority, CnError *err)
+{
+    if (!e->worker_running)
+        return cn_fail(err, "the engine has no worker thread of its own");
+    struct sched_param param = {.sched_priority = priority};
+    int rc = pthread_setschedparam(e->worker, SCHED_FIFO, &param);
+    if (rc != 0)
+        return cn_fail(err, "cannot give the worker real-time priority %d: %s", priority,
+                       strerror(rc));
     return 0;
 }
 

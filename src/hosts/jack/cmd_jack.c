@@ -2,11 +2,13 @@
  * (process.c) only moves events between the JACK port buffers and the engine; everything
  * here (loading, the model, printing) runs before activation or on the main thread. */
 #include <jack/jack.h>
+#include <jack/thread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -115,13 +117,93 @@ static void connect_ports(JackClient *c, const CliPlayArgs *a)
             fprintf(stderr, "continuo: warning: cannot connect our output to %s\n", a->outs[i]);
 }
 
-/* One life of the client on one server: start the engine at the server's rate, activate,
- * play until a signal or the server goes away. The client is open on entry. */
-static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *models)
+/* With a real-time server, the workers run at real-time priority too, below the audio
+ * thread's, so that a loaded machine does not make the answer late; said when the system
+ * does not allow it. */
+static void set_worker_priority(JackClient *c)
+{
+    if (!jack_is_realtime(c->client))
+        return;
+    int audio = jack_client_real_time_priority(c->client);
+    int priority = audio > 10 ? audio - 10 : 1;
+    CnError err = {{0}};
+    for (int i = 0; i < c->n_engines; i++)
+        if (cn_engine_set_worker_priority(c->engines[i], priority, &err) != 0) {
+            fprintf(stderr, "continuo: warning: %s; on a loaded machine answers may come late "
+                            "(allow real-time priority: the audio group's rtprio)\n",
+                    err.message);
+            return;
+        }
+}
+
+/* --learn, on the main thread while the callback passes control changes on: for each
+ * control in turn, the next control change of a number not yet taken. Returns 0 when done,
+ * 1 when a signal interrupted it; either way what was learned is in a and said. */
+static int learn_controls(JackClient *c, CliPlayArgs *a)
+{
+    CnEngineOptions *o = &a->engine;
+    uint8_t learned[CN_N_CONTROLS];
+    int channel = -2, interrupted = 0, stdin_open = 1; /* -2: none yet; -1: several */
+    memset(learned, CN_CONTROL_OFF, sizeof learned);
+    for (int i = 0; i < CN_N_CONTROLS && !interrupted; i++) {
+        printf("continuo: learn: move the control for %s (Enter skips it, Ctrl-C ends)\n",
+               cli_control_names[i]);
+        fflush(stdout);
+        for (int got = 0; !got;) {
+            if (stop_requested) {
+                interrupted = 1;
+                break;
+            }
+            struct pollfd in = {.fd = STDIN_FILENO, .events = POLLIN};
+            if (stdin_open && poll(&in, 1, 50) > 0) {
+                char line[256];
+                if (!fgets(line, sizeof line, stdin))
+                    stdin_open = 0; /* no terminal: only the controls answer */
+                else
+                    break; /* skipped: it keeps its number, unless learned for another */
+            } else if (!stdin_open) {
+                usleep(50000);
+            }
+            uint8_t cc[3];
+            while (!got && cn_ring_pop(&c->learned, cc) == 0) {
+                int number = cc[1], taken = 0;
+                for (int j = 0; j < i; j++)
+                    taken |= learned[j] == number;
+                if (number == CN_CC_SUSTAIN || number == CN_CC_ALL_NOTES_OFF ||
+                    number == CN_CC_ALL_SOUND_OFF || taken)
+                    continue; /* MIDI's own, or the knob just learned still turning */
+                learned[i] = (uint8_t)number;
+                channel = channel == -2 || channel == (cc[0] & 0x0f) ? cc[0] & 0x0f : -1;
+                printf("continuo: learn: %s is CC %d on channel %d\n", cli_control_names[i],
+                       number, (cc[0] & 0x0f) + 1);
+                got = 1;
+            }
+        }
+    }
+    for (int i = 0; i < CN_N_CONTROLS; i++) /* a default taken by a learned control: off */
+        if (learned[i] != CN_CONTROL_OFF)
+            for (int j = 0; j < CN_N_CONTROLS; j++)
+                if (j != i && learned[j] == CN_CONTROL_OFF && o->controls[j] == learned[i])
+                    o->controls[j] = CN_CONTROL_OFF;
+    for (int i = 0; i < CN_N_CONTROLS; i++)
+        if (learned[i] != CN_CONTROL_OFF)
+            o->controls[i] = learned[i];
+    if (channel >= 0)
+        o->control_channel = channel;
+    char line[256];
+    cli_format_controls(o, line, sizeof line);
+    printf("continuo: %s: %s\n", interrupted ? "learning interrupted; learned so far" : "learned",
+           line);
+    fflush(stdout);
+    return interrupted;
+}
+
+/* The engines, one a model, at the server's rate. */
+static int make_engines(JackClient *c, const CliPlayArgs *a, const CnModel *models)
 {
     CnError err = {{0}};
     CnEngineOptions options = a->engine;
-    options.sample_rate = jack_get_sample_rate(c->client);
+    options.sample_rate = c->rate;
     for (int i = 0; i < a->n_weights; i++) {
         c->engines[i] = cn_engine_new(&models[i], &options, &err);
         if (!c->engines[i] || cn_engine_start_worker(c->engines[i], &err))
@@ -129,10 +211,25 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
         c->n_engines = i + 1;
     }
     c->engine = c->engines[0];
-    c->bpm_now = options.bpm;
     c->control_channel = options.control_channel;
-    c->rate = options.sample_rate;
-    c->default_bpm = options.bpm;
+    set_worker_priority(c);
+    return 0;
+}
+
+/* One life of the client on one server: start the engine at the server's rate, activate,
+ * play until a signal or the server goes away. The client is open on entry. */
+static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
+{
+    CnError err = {{0}};
+    c->rate = jack_get_sample_rate(c->client);
+    c->bpm_now = c->default_bpm = a->engine.bpm;
+    if (a->learn) { /* the engines come when the controls are known */
+        if (cn_ring_init(&c->learned, 3, 256, &err))
+            return cli_error(1, "%s", err.message);
+        atomic_store(&c->learning, 1);
+    } else if (make_engines(c, a, models)) {
+        return 1;
+    }
     c->clock_in = a->clock_in;
     c->cycle_flags = (a->thru ? CN_CYCLE_THRU : 0) | (a->clock_out ? CN_CYCLE_CLOCK_OUT : 0);
     cn_clock_init(&c->clock);
@@ -148,6 +245,16 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
         return 0;
     }
     connect_ports(c, a);
+    if (a->learn) {
+        if (learn_controls(c, a)) { /* interrupted: nothing to play */
+            jack_deactivate(c->client);
+            return 0;
+        }
+        a->learn = 0; /* a server that comes back keeps what was learned */
+        if (make_engines(c, a, models))
+            return 1;
+        atomic_store_explicit(&c->learning, 0, memory_order_release);
+    }
     printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until a timebase "
            "master%s says otherwise%s%s, seed %llu", jack_port_name(c->in),
            jack_port_name(c->out), a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
@@ -174,6 +281,7 @@ static int play_session(JackClient *c, const CliPlayArgs *a, const CnModel *mode
     return 0;
 }
 
+
 /* After the server went away: try once a second until one answers or a signal comes. */
 static int wait_for_server(JackClient *c, const CliPlayArgs *a)
 {
@@ -195,6 +303,7 @@ static void close_session(JackClient *c)
         jack_client_close(c->client);
     for (int i = 0; i < c->n_engines; i++)
         cn_engine_free(c->engines[i]);
+    cn_ring_free(&c->learned);
     memset(c, 0, sizeof *c);
 }
 

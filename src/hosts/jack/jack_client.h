@@ -8,6 +8,7 @@
 
 #include "continuo/clock.h"
 #include "continuo/engine.h"
+#include "continuo/ring.h"
 #include "play_args.h"
 
 #define JACK_MAX_IN 1024  /* player events one cycle takes (more are counted, not heard) */
@@ -24,6 +25,8 @@ typedef struct {
     CnEngine *engines[CLI_MAX_MODELS]; /* one a model, all made before activation */
     int n_engines;
     int control_channel;     /* where a program change picks the model; -1: any */
+    _Atomic int learning;    /* --learn: the callback only passes control changes on */
+    CnRing learned;          /* control changes heard while learning (3 bytes each) */
     _Atomic unsigned cycle_flags; /* CN_CYCLE_*; the main thread turns the clock off at exit */
     double rate;             /* the server's frames per second */
     double default_bpm;      /* --bpm: the tempo when neither transport nor clock gives one */

@@ -92,6 +92,19 @@ static void account(JackClient *c, const struct timespec *t0)
     atomic_fetch_add_explicit(&c->cycles, 1, memory_order_relaxed);
 }
 
+/* --learn: the player's control changes go to the main thread, nothing is played. */
+static void learn(JackClient *c, jack_nframes_t n_frames)
+{
+    void *in = jack_port_get_buffer(c->in, n_frames);
+    uint32_t n_events = jack_midi_get_event_count(in);
+    for (uint32_t i = 0; i < n_events && i < JACK_MAX_IN; i++) {
+        jack_midi_event_t ev;
+        if (jack_midi_event_get(&ev, in, i) == 0 && ev.size == 3 && (ev.buffer[0] & 0xf0) == 0xb0)
+            cn_ring_push(&c->learned, ev.buffer);
+    }
+    jack_midi_clear_buffer(jack_port_get_buffer(c->out, n_frames));
+}
+
 int continuo_jack_process(jack_nframes_t n_frames, void *arg)
 {
     JackClient *c = arg;
@@ -104,6 +117,13 @@ int continuo_jack_process(jack_nframes_t n_frames, void *arg)
     c->last_frame32 = frame32;
     c->clock_started = 1;
 
+    if (atomic_load_explicit(&c->learning, memory_order_acquire)) {
+        learn(c, n_frames);
+        if (continuo_rt_leave)
+            continuo_rt_leave();
+        account(c, &t0);
+        return 0;
+    }
     double rate = c->rate;
     void *in = jack_port_get_buffer(c->in, n_frames);
     uint32_t n_events = jack_midi_get_event_count(in);

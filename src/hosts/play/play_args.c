@@ -10,11 +10,26 @@
 enum {
     OPT_BPM = 256, OPT_WAIT, OPT_RECONNECT, OPT_CLOCK_IN, OPT_NO_CLOCK_IN, OPT_BF16, OPT_THRU,
     OPT_NO_THRU, OPT_OFFSET, OPT_CLOCK_OUT, OPT_CC, OPT_CONTROL_CHANNEL, OPT_MIN_LISTEN,
-    OPT_MAX_LISTEN, OPT_STATE_CC
+    OPT_MAX_LISTEN, OPT_STATE_CC, OPT_LEARN
 };
 
-static const char *const control_names[CN_N_CONTROLS] = {"temperature", "mode", "end-call",
-                                                         "mutate", "loop"};
+const char *const cli_control_names[CN_N_CONTROLS] = {"temperature", "mode", "end-call",
+                                                     "mutate", "loop"};
+
+void cli_format_controls(const CnEngineOptions *o, char *line, size_t size)
+{
+    size_t n = (size_t)snprintf(line, size, "--cc ");
+    for (int i = 0; i < CN_N_CONTROLS && n < size; i++) {
+        if (o->controls[i] == CN_CONTROL_OFF)
+            n += (size_t)snprintf(line + n, size - n, "%s%s=off", i ? "," : "",
+                                  cli_control_names[i]);
+        else
+            n += (size_t)snprintf(line + n, size - n, "%s%s=%u", i ? "," : "",
+                                  cli_control_names[i], o->controls[i]);
+    }
+    if (o->control_channel >= 0 && n < size)
+        snprintf(line + n, size - n, " --control-channel %d", o->control_channel + 1);
+}
 
 /* --cc NAME=N[,NAME=N...]: N a control change number, or 'off'. */
 static int parse_controls(const char *text, uint8_t *controls)
@@ -29,8 +44,8 @@ static int parse_controls(const char *text, uint8_t *controls)
         char *eq = strchr(item, '=');
         int which = -1;
         for (int i = 0; eq && i < CN_N_CONTROLS; i++)
-            if ((size_t)(eq - item) == strlen(control_names[i]) &&
-                strncmp(item, control_names[i], (size_t)(eq - item)) == 0)
+            if ((size_t)(eq - item) == strlen(cli_control_names[i]) &&
+                strncmp(item, cli_control_names[i], (size_t)(eq - item)) == 0)
                 which = i;
         if (which < 0) {
             cli_error(2, "--cc: '%s' is not NAME=N with NAME one of temperature, mode, "
@@ -89,6 +104,8 @@ void cli_play_usage(FILE *out, const char *port_example)
             "                        (answer the last call again, anew), loop=%d (>=64 repeat\n"
             "                        the answer until <64)\n"
             "      --control-channel N  hear the controls on channel N only (default: any)\n"
+            "      --learn           before playing, ask for each control in turn (move it;\n"
+            "                        Enter skips one), then print the options line\n"
             "      --state-cc N      send CC N on the answer's channel when the state changes:\n"
             "                        0 idle, 64 listening, 127 answering (for lights)\n"
             "Always: CC %d/%d all notes off, CC %d the sustain pedal (released notes sound on;\n"
@@ -163,6 +180,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         {"min-listen", required_argument, 0, OPT_MIN_LISTEN},
         {"max-listen", required_argument, 0, OPT_MAX_LISTEN},
         {"state-cc", required_argument, 0, OPT_STATE_CC},
+        {"learn", no_argument, 0, OPT_LEARN},
         {"bf16", no_argument, 0, OPT_BF16},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     *a = (CliPlayArgs){.name = "continuo", .clock_in = 1, .thru = 1,
@@ -226,6 +244,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         case OPT_NO_CLOCK_IN: a->clock_in = 0; break;
         case OPT_THRU: a->thru = 1; break;
         case OPT_CLOCK_OUT: a->clock_out = 1; break;
+        case OPT_LEARN: a->learn = 1; break;
         case OPT_NO_THRU: a->thru = 0; break;
         case 'v': a->verbose = 1; break;
         case OPT_BF16: a->bf16 = 1; break;

@@ -20,6 +20,7 @@ typedef struct {
     int clock_in;  /* follow a MIDI clock on the input (default; --no-clock-in) */
     int thru;      /* the player's events to the output too (default; --no-thru) */
     int clock_out; /* MIDI clock, Start and Stop on the output (--clock-out) */
+    int learn;     /* ask for each control in turn before playing (--learn) */
     int seed_given;
     CnEngineOptions engine;
 } CliPlayArgs;
@@ -49,6 +50,12 @@ static inline int cli_program_change(const uint8_t *bytes, uint32_t size, int n_
         return -1;
     return bytes[1];
 }
+
+/* The controls' names as --cc takes them. */
+extern const char *const cli_control_names[CN_N_CONTROLS];
+
+/* The options line that sets o's controls: "--cc temperature=71,... [--control-channel N]". */
+void cli_format_controls(const CnEngineOptions *o, char *line, size_t size);
 
 /* The help lines of the shared options, for each command's usage(). */
 void cli_play_usage(FILE *out, const char *port_example);
