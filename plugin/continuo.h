@@ -28,7 +28,8 @@
 
 enum {
     PORT_IN, PORT_OUT, PORT_ENABLE, PORT_MODE, PORT_WAIT, PORT_LENGTH, PORT_TEMPERATURE,
-    PORT_TOP_P, PORT_CHANNEL, PORT_THRU, N_PORTS
+    PORT_TOP_P, PORT_CHANNEL, PORT_THRU, PORT_END_CALL, PORT_MUTATE, PORT_LOOP,
+    PORT_MIN_LISTEN, PORT_MAX_LISTEN, PORT_LENGTH_CALL, N_PORTS
 };
 
 /* A model and the engine playing it; made and freed outside the audio thread. */
@@ -82,6 +83,7 @@ typedef struct {
     char request_path[MAX_PATH];   /* a model the host asked for, until the worker is free */
     int request_pending, path_refused;
     CnMidiEvent in_events[MAX_IN], out_events[MAX_OUT];
+    int was_end_call, was_mutate, was_loop; /* the call-and-response ports last cycle */
 
     /* Audio thread <-> worker */
     _Atomic int pass_pending;      /* a worker pass is scheduled and not done */

@@ -23,6 +23,11 @@ CnEngineOptions plugin_options_from_controls(const Continuo *self)
     o.sampler.temperature = plugin_control(self, PORT_TEMPERATURE, o.sampler.temperature, 0, 2);
     o.sampler.top_p = plugin_control(self, PORT_TOP_P, o.sampler.top_p, 0.05f, 1);
     o.channel = (uint8_t)(lrintf(plugin_control(self, PORT_CHANNEL, o.channel + 1.0f, 1, 16)) - 1);
+    o.min_listen_beats = plugin_control(self, PORT_MIN_LISTEN, 0, 0, 64);
+    o.max_listen_beats = plugin_control(self, PORT_MAX_LISTEN, 0, 0, 256);
+    if (o.max_listen_beats > 0 && o.max_listen_beats < o.min_listen_beats)
+        o.max_listen_beats = o.min_listen_beats;
+    o.length_from_call = plugin_control(self, PORT_LENGTH_CALL, 0, 0, 1) >= 0.5f;
     if (self->bpm >= 10 && self->bpm <= 400)
         o.bpm = self->bpm;
     return o;
@@ -32,5 +37,8 @@ int plugin_same_controls(const CnEngineOptions *a, const CnEngineOptions *b)
 {
     return a->mode == b->mode && a->wait_beats == b->wait_beats && a->length == b->length &&
            a->sampler.temperature == b->sampler.temperature &&
-           a->sampler.top_p == b->sampler.top_p && a->channel == b->channel;
+           a->sampler.top_p == b->sampler.top_p && a->channel == b->channel &&
+           a->min_listen_beats == b->min_listen_beats &&
+           a->max_listen_beats == b->max_listen_beats &&
+           a->length_from_call == b->length_from_call;
 }

@@ -128,6 +128,25 @@ static int read_input(Continuo *self, uint32_t n_frames, int enabled)
     return n_in;
 }
 
+/* The call-and-response ports, as the engine's controls: end call and mutate when turned
+ * on, loop when it changes. */
+static void press_buttons(Continuo *self, CnEngine *e)
+{
+    const struct { int port, *was, control, level; } buttons[3] = {
+        {PORT_END_CALL, &self->was_end_call, CN_CONTROL_END_CALL, 0},
+        {PORT_MUTATE, &self->was_mutate, CN_CONTROL_MUTATE, 0},
+        {PORT_LOOP, &self->was_loop, CN_CONTROL_LOOP, 1}};
+    for (int i = 0; i < 3; i++) {
+        int now = plugin_control(self, buttons[i].port, 0, 0, 1) >= 0.5f;
+        int changed = now != *buttons[i].was;
+        *buttons[i].was = now;
+        if (changed && (now || buttons[i].level)) {
+            cn_engine_rt_control(e, (CnControl)buttons[i].control, now ? 127 : 0);
+            self->poked = 1;
+        }
+    }
+}
+
 /* One worker pass at a time, and only when there is something to do: input or a change
  * came, or the engine's next deadline falls in this cycle. */
 static void ask_for_pass(Continuo *self, uint32_t n_frames)
@@ -184,6 +203,7 @@ void plugin_run(LV2_Handle instance, uint32_t n_frames)
     self->was_enabled = enabled;
 
     int n_in = read_input(self, n_frames, enabled);
+    press_buttons(self, e);
     unsigned flags = (thru || !enabled ? CN_CYCLE_THRU : 0) | (enabled ? 0 : CN_CYCLE_DEAF);
     n_out += cn_engine_rt_cycle(e, self->frame, n_frames, self->in_events, n_in, flags,
                                 self->out_events + n_out, room - n_out);

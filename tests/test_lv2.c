@@ -130,7 +130,8 @@ static LV2_Feature map_f = {LV2_URID__map, &map}, unmap_f = {LV2_URID__unmap, &u
 static const LV2_Feature *features[] = {&map_f, &unmap_f, &log_f, &schedule_f, NULL};
 
 enum { P_IN, P_OUT, P_ENABLE, P_MODE, P_WAIT, P_LENGTH, P_TEMPERATURE, P_TOP_P, P_CHANNEL,
-       P_THRU, N_PORTS };
+       P_THRU, P_END_CALL, P_MUTATE, P_LOOP, P_MIN_LISTEN, P_MAX_LISTEN, P_LENGTH_CALL,
+       N_PORTS };
 
 typedef struct {
     uint64_t frame;
@@ -161,7 +162,7 @@ static Host *host_new(uint32_t block)
         return NULL;
     }
     h->worker = lilv_instance_get_extension_data(h->instance, LV2_WORKER__interface);
-    static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 0.9f, 0.95f, 2, 1};
+    static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 0.9f, 0.95f, 2, 1, 0, 0, 0, 0, 0, 0};
     memcpy(h->controls, defaults, sizeof defaults);
     for (int p = P_ENABLE; p < N_PORTS; p++)
         lilv_instance_connect_port(h->instance, (uint32_t)p, &h->controls[p]);
@@ -473,6 +474,42 @@ static void test_the_player_interrupts_the_answer(void)
     host_free(h);
 }
 
+/* The call-and-response ports: End call answers a call whose last key is still held, and
+ * Loop repeats that answer on the grid; the engine hears them, the output never sees
+ * them as MIDI. */
+static void test_the_call_and_response_ports(void)
+{
+    Host *h = host_new(256);
+    reset_script();
+    send_position(0, 120, 0, 1);
+    h->controls[P_LENGTH] = 8;
+    for (int i = 0; i < 4; i++) {
+        send_midi(4800 + (uint64_t)i * 12000, 0x90, (uint8_t)(60 + 2 * i), 96);
+        if (i < 3)
+            send_midi(4800 + (uint64_t)i * 12000 + 9000, 0x80, (uint8_t)(60 + 2 * i), 0);
+    }
+    run_until(h, 4800 + 4 * 12000 + 48000); /* a second on, 66 still held: no answer */
+    CHECK(answer_from(h, 1, 0, 0, 12000).n_on == 0);
+    uint64_t pressed = h->frame;
+    h->controls[P_END_CALL] = 1;
+    h->controls[P_LOOP] = 1;
+    run_until(h, pressed + 20 * 12000); /* the 8-token answer, and again */
+    Answer a = answer_from(h, 1, pressed, 0, 12000);
+    h->controls[P_LOOP] = 0;
+    send_midi(h->frame + 100, 0x80, 66, 0);
+    run_until(h, h->frame + 12 * 12000);
+    int ccs = 0;
+    for (int i = 0; i < h->n_out; i++)
+        ccs += (h->out[i].bytes[0] & 0xf0) == 0xb0;
+    printf("# End call with a key held: the answer %.3f s after it; with Loop, %d note-ons "
+           "in 20 eighths\n", (double)(a.first - pressed) / RATE, a.n_on);
+    CHECK(a.first >= pressed && a.first < pressed + 2 * 12000);
+    CHECK(a.n_on >= 12 && a.off_grid == 0); /* more than one pass of 8 */
+    CHECK(ccs == 0);
+    CHECK(sounding(h, 1, UINT64_MAX) == 0);
+    host_free(h);
+}
+
 /* Continuous mode plays on the grid without a phrase; back to respond, it stops at once. */
 static void test_continuous_mode_and_switching_back(void)
 {
@@ -656,6 +693,7 @@ int main(void)
         RUN(test_stopping_the_transport_releases_everything);
         RUN(test_the_player_interrupts_the_answer);
         RUN(test_continuous_mode_and_switching_back);
+        RUN(test_the_call_and_response_ports);
         RUN(test_models_swap_save_and_restore);
         RUN(test_long_model_paths);
         if (continuo_rt_trap_counts) {

@@ -164,6 +164,10 @@ int cn_engine_rt_cycle(CnEngine *engine, uint64_t cycle_frame, uint32_t n_frames
  * retire the engine (a new model swapped in). Returns the events written. */
 int cn_engine_rt_release_all(CnEngine *engine, CnMidiEvent *out, int max_out);
 
+/* RT. A control moved by the host itself (a plugin's port) rather than by a control change
+ * in the player's MIDI: the same as that control's CC with this value. */
+void cn_engine_rt_control(CnEngine *engine, CnControl control, uint8_t value);
+
 /* RT, or any thread. Stops every note at the next cycle and drops what was scheduled. */
 void cn_engine_rt_panic(CnEngine *engine);
 

@@ -245,24 +245,38 @@ static void expire_holds(CnEngine *e, Worker *w, uint64_t now)
         }
 }
 
+static void apply_control(CnEngine *e, Worker *w, int control, uint8_t value)
+{
+    switch (control) {
+    case CN_CONTROL_TEMPERATURE:
+        atomic_store(&e->temperature_milli, (uint32_t)(value * 2000 / 127));
+        break;
+    case CN_CONTROL_MODE:
+        atomic_store(&e->mode, value >= 64 ? CN_PLAY_CONTINUOUS : CN_PLAY_RESPOND);
+        break;
+    case CN_CONTROL_END_CALL: w->end_call |= value >= 64; break;
+    case CN_CONTROL_MUTATE: w->mutate |= value >= 64; break;
+    case CN_CONTROL_LOOP: w->loop = value >= 64; break;
+    default: break;
+    }
+}
+
 /* A control change on one of the controls' numbers. */
 static void handle_control(CnEngine *e, Worker *w, uint8_t number, uint8_t value)
 {
-    const uint8_t *cc = e->options.controls;
-    if (number == cc[CN_CONTROL_TEMPERATURE])
-        atomic_store(&e->temperature_milli, (uint32_t)(value * 2000 / 127));
-    else if (number == cc[CN_CONTROL_MODE])
-        atomic_store(&e->mode, value >= 64 ? CN_PLAY_CONTINUOUS : CN_PLAY_RESPOND);
-    else if (number == cc[CN_CONTROL_END_CALL] && value >= 64)
-        w->end_call = 1;
-    else if (number == cc[CN_CONTROL_MUTATE] && value >= 64)
-        w->mutate = 1;
-    else if (number == cc[CN_CONTROL_LOOP])
-        w->loop = value >= 64;
+    for (int i = 0; i < CN_N_CONTROLS; i++)
+        if (number == e->options.controls[i]) {
+            apply_control(e, w, i, value);
+            return;
+        }
 }
 
 static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
 {
+    if (ev->size == EVENT_CONTROL) { /* moved by the host */
+        apply_control(e, w, ev->bytes[0], ev->bytes[1]);
+        return;
+    }
     uint8_t kind = ev->bytes[0] & 0xf0, channel = ev->bytes[0] & 0x0f, a = ev->bytes[1],
             b = ev->bytes[2];
     if (kind == 0xb0) {

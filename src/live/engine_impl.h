@@ -15,6 +15,10 @@
 #define RT_MAX_MADE 1024  /* notes the engine writes in one cycle at most */
 #define RT_MAX_TICKS 64   /* MIDI clock messages in one cycle at most */
 
+/* A CnTimedEvent of this size carries a control moved by the host: bytes[0] the
+ * CnControl, bytes[1] the value. */
+#define EVENT_CONTROL 0xff
+
 /* A MIDI message at an absolute frame, as it crosses the rings. */
 typedef struct {
     uint64_t frame;

@@ -18,6 +18,17 @@ static void rt_hear(CnEngine *e, uint64_t frame, const uint8_t *bytes, uint32_t 
         sem_post(&e->wake);    /* never blocks */
 }
 
+void cn_engine_rt_control(CnEngine *e, CnControl control, uint8_t value)
+{
+    if ((unsigned)control >= CN_N_CONTROLS || value > 127)
+        return;
+    uint64_t now = atomic_load_explicit(&e->now_frame, memory_order_relaxed);
+    CnTimedEvent ev = {.frame = now, .bytes = {(uint8_t)control, value, 0}, .size = EVENT_CONTROL};
+    cn_ring_push(&e->in, &ev);
+    if (e->has_wake)
+        sem_post(&e->wake);
+}
+
 void cn_engine_rt_panic(CnEngine *e)
 {
     atomic_fetch_add(&e->panic, 1);
