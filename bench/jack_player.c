@@ -1,7 +1,10 @@
 /* A player for the real-time benchmark: plays a phrase into continuo over JACK, waits for
  * the answer, and measures how long after the phrase's end the first answering note came,
  * against the wait asked for. Repeats for the given number of seconds, and counts the
- * server's xruns meanwhile (run alone, that is the server's own baseline). */
+ * server's xruns meanwhile (run alone, that is the server's own baseline). A third
+ * argument floods the input besides: that many events a second, MIDI clock at 120 bpm and
+ * the rest mod-wheel control changes, evenly spread (thru and the clock follower at work).
+ * Usage: jack_player [SECONDS=60] [WAIT_BEATS=2] [FLOOD_PER_SECOND=0] */
 #include <jack/jack.h>
 #include <jack/midiport.h>
 #include <stdatomic.h>
@@ -16,6 +19,8 @@ static _Atomic uint64_t phrase_end, first_answer;
 static _Atomic int phrase_step = -1; /* -1: idle; 0..15: note events to send */
 static uint64_t next_event;
 static _Atomic int xruns;
+static double flood_per_frame, flood_due; /* events a frame, and owed */
+static uint64_t next_tick;
 
 static int on_xrun(void *arg)
 {
@@ -44,6 +49,23 @@ static int process(jack_nframes_t n, void *arg)
         step++;
     }
     atomic_store(&phrase_step, step >= 16 ? -1 : step);
+    if (flood_per_frame > 0) { /* after the phrase's events: times only go forward */
+        uint32_t last = jack_midi_get_event_count(buf) ? n - 1 : 0;
+        flood_due += flood_per_frame * n;
+        int count = flood_due < 256 ? (int)flood_due : 256;
+        flood_due -= count;
+        for (int k = 0; k < count; k++) {
+            uint32_t at = last + (uint32_t)((uint64_t)(n - last) * (uint64_t)k / (uint64_t)count);
+            if (next_tick <= start + at) {
+                uint8_t tick = 0xf8;
+                jack_midi_event_write(buf, at, &tick, 1);
+                next_tick = start + at + 1000; /* 24 a beat at 120 bpm, 48 kHz */
+            } else {
+                uint8_t wheel[3] = {0xb0, 1, (uint8_t)(k & 127)};
+                jack_midi_event_write(buf, at, wheel, 3);
+            }
+        }
+    }
     void *ib = jack_port_get_buffer(in, n);
     for (uint32_t i = 0; i < jack_midi_get_event_count(ib); i++) {
         jack_midi_event_t ev;
@@ -59,6 +81,7 @@ int main(int argc, char **argv)
 {
     int seconds = argc > 1 ? atoi(argv[1]) : 60;
     double wait_beats = argc > 2 ? atof(argv[2]) : 2;
+    double flood = argc > 3 ? atof(argv[3]) : 0;
     client = jack_client_open("bench_player", JackNoStartServer, NULL);
     if (!client) {
         fprintf(stderr, "jack_player: no JACK server\n");
@@ -73,6 +96,7 @@ int main(int argc, char **argv)
         jack_connect(client, "bench_player:out", "continuo:input");   /* jack_midi_dump */
     jack_connect(client, "continuo:out", "bench_player:in");
     double rate = jack_get_sample_rate(client), beat = rate / 2;
+    flood_per_frame = flood / rate;
     double sum = 0, worst = 0;
     int n = 0, missed = 0;
     for (int t = 0; t < seconds;) {

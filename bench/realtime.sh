@@ -9,8 +9,10 @@
 # graph costs on this machine without continuo's work. ROUNDS pairs per period, baseline
 # first, alternating, so slow drifts of a shared machine hit both sides alike.
 # LOAD=1 runs a CPU hog on every core beside the clients (both sides), as a musician's
-# machine busy with other work: what matters there is that no note is late.
-# Usage: [JACKD_MODE=--no-realtime|-R] [ROUNDS=1] [PERIODS="64 256"] [LOAD=1] \
+# machine busy with other work: what matters there is that no note is late. FLOOD=N adds N
+# input events a second (MIDI clock and control changes), which continuo passes thru and
+# follows: what matters there is the callback's worst time.
+# Usage: [JACKD_MODE=--no-realtime|-R] [ROUNDS=1] [PERIODS="64 256"] [LOAD=1] [FLOOD=N] \
 #        bench/realtime.sh [SECONDS=60] [BUILD_DIR]
 # (-R runs the server's threads with real-time priority, as on a musician's machine; it
 # needs the right to, e.g. root or the audio group with rtprio.)
@@ -48,7 +50,7 @@ run() {
       sh -c 'while :; do :; done' & hogs="$hogs $!"
     done
   fi
-  "$build"/bench/jack_player "$seconds" 2 >"$work/player.log"
+  "$build"/bench/jack_player "$seconds" 2 "${FLOOD:-0}" >"$work/player.log"
   [ -z "$hogs" ] || kill $hogs
   kill -TERM $client; wait $client || true
   kill $jackd_pid; wait $jackd_pid 2>/dev/null || true
@@ -64,7 +66,7 @@ run() {
 }
 
 for period in ${PERIODS:-64 256}; do
-  echo "== jackd $mode${LOAD:+, a CPU hog on every core}, period $period frames ($(awk "BEGIN{printf \"%.2f\", $period/48}") ms), ${ROUNDS:-1} x $seconds s each side"
+  echo "== jackd $mode${LOAD:+, a CPU hog on every core}${FLOOD:+, $FLOOD input events a second}, period $period frames ($(awk "BEGIN{printf \"%.2f\", $period/48}") ms), ${ROUNDS:-1} x $seconds s each side"
   base_total=0 cont_total=0
   for round in $(seq "${ROUNDS:-1}"); do
     run idle

@@ -96,6 +96,14 @@ static uint64_t next_grid(CnEngine *e, uint64_t frame)
     return origin + (frame - origin + eighth - 1) / eighth * eighth;
 }
 
+/* The grid point an eighth after frame: on the grid as it is now, so that a tempo or beat
+ * that changes mid-answer (a DAW's, a clock's, re-anchored every beat) is followed in
+ * phase, not just in spacing. */
+static uint64_t next_eighth(CnEngine *e, uint64_t frame)
+{
+    return next_grid(e, frame + frames_per_beat(e) / 4 + 1);
+}
+
 static uint64_t chord_window(CnEngine *e)
 {
     return (uint64_t)(e->options.chord_window_ms * e->sample_rate / 1000);
@@ -387,7 +395,7 @@ static void extend_answer(CnEngine *e, Worker *w, uint64_t horizon)
         w->answer_frames[i] = w->answer_next;
         schedule_token(e, w, id, w->answer_next, generation);
         w->answer_sampled++;
-        w->answer_next += frames_per_beat(e) / 2; /* the tempo may change mid-answer */
+        w->answer_next = next_eighth(e, w->answer_next);
     }
     if (w->answer_end == UINT64_MAX) { /* all scheduled: the last notes end a beat later */
         flush_offs(e, w, generation);
@@ -482,7 +490,7 @@ static void play_on(CnEngine *e, Worker *w, uint64_t now)
         schedule_token(e, w, id, w->scheduled_until, generation);
         step(e, &e->state, id);
         e->stats.tokens_played++;
-        w->scheduled_until += eighth;
+        w->scheduled_until = next_eighth(e, w->scheduled_until);
     }
 }
 
@@ -622,6 +630,22 @@ int cn_engine_check_options(const CnEngineOptions *o, CnError *err)
     return cn_sampler_check(&o->sampler, err);
 }
 
+/* The control changes the audio thread wakes the worker for: the controls', All Notes Off
+ * and All Sound Off (others wait for the worker's next pass). */
+static void set_urgent_controls(CnEngine *e, const CnEngineOptions *o)
+{
+    uint64_t bits[2] = {0, 0};
+    uint8_t numbers[CN_N_CONTROLS + 2];
+    memcpy(numbers, o->controls, CN_N_CONTROLS);
+    numbers[CN_N_CONTROLS] = CN_CC_ALL_NOTES_OFF;
+    numbers[CN_N_CONTROLS + 1] = CN_CC_ALL_SOUND_OFF;
+    for (int i = 0; i < CN_N_CONTROLS + 2; i++)
+        if (numbers[i] < 128)
+            bits[numbers[i] >> 6] |= 1ull << (numbers[i] & 63);
+    atomic_store(&e->urgent_cc[0], bits[0]);
+    atomic_store(&e->urgent_cc[1], bits[1]);
+}
+
 int cn_engine_configure(CnEngine *e, const CnEngineOptions *o, CnError *err)
 {
     CnEngineOptions next = *o;
@@ -641,6 +665,7 @@ int cn_engine_configure(CnEngine *e, const CnEngineOptions *o, CnError *err)
     atomic_store(&e->mode, next.mode);
     atomic_store(&e->temperature_milli, (uint32_t)(next.sampler.temperature * 1000));
     atomic_store(&e->offset_frames, (int64_t)(next.offset_ms * e->sample_rate / 1000));
+    set_urgent_controls(e, &next);
     return 0;
 }
 
@@ -665,6 +690,7 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
     atomic_init(&e->temperature_milli, (uint32_t)(o->sampler.temperature * 1000));
     atomic_init(&e->frames_per_beat_milli, (uint64_t)(o->sample_rate * 60.0 / o->bpm * 1000.0));
     atomic_init(&e->offset_frames, (int64_t)(o->offset_ms * o->sample_rate / 1000));
+    set_urgent_controls(e, o);
     e->work = calloc(1, sizeof *e->work);
     if (!e->work) {
         cn_engine_free(e);

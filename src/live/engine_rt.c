@@ -4,18 +4,27 @@
  * allocator, lock, stdio or sleep (tests/check_rt_symbols.sh checks the object file). */
 #include "engine_impl.h"
 
-static void rt_hear(CnEngine *e, uint64_t frame, const uint8_t *bytes, uint32_t size)
+/* One of the player's messages for the worker: 2 when it was passed on and the worker must
+ * see it at once (a note, which may cut an answer; All Notes Off; one of the controls), 1
+ * when it can wait for the worker's next pass (other control changes: at most 50 ms), 0
+ * when it is not ours.
+ * Waking the worker costs a system call that can take tens of microseconds on a virtual
+ * machine, so a flood of control changes (a mod wheel, a fader) does not wake it. */
+static int rt_hear(CnEngine *e, uint64_t frame, const uint8_t *bytes, uint32_t size)
 {
     if (size != 3 || !(bytes[0] & 0x80))
-        return;
+        return 0;
     uint8_t kind = bytes[0] & 0xf0;
     if ((kind != 0x80 && kind != 0x90 && kind != 0xb0) || (bytes[1] & 0x80) ||
         (bytes[2] & 0x80))
-        return; /* clock, sysex, program changes, malformed: not ours */
+        return 0; /* clock, sysex, program changes, malformed: not ours */
     CnTimedEvent ev = {.frame = frame, .bytes = {bytes[0], bytes[1], bytes[2]}, .size = 3};
-    cn_ring_push(&e->in, &ev); /* a full ring drops the newest and counts it */
-    if (e->has_wake)
-        sem_post(&e->wake);    /* never blocks */
+    if (cn_ring_push(&e->in, &ev) != 0)
+        return 0; /* a full ring drops the newest and counts it */
+    if (kind != 0xb0)
+        return 2;
+    uint64_t urgent = atomic_load_explicit(&e->urgent_cc[bytes[1] >> 6], memory_order_relaxed);
+    return urgent >> (bytes[1] & 63) & 1 ? 2 : 1;
 }
 
 void cn_engine_rt_control(CnEngine *e, CnControl control, uint8_t value)
@@ -224,10 +233,13 @@ int cn_engine_rt_cycle(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames,
     atomic_store_explicit(&e->now_frame, cycle_frame, memory_order_release);
     if (n_in < 0 || max_out < 0)
         return 0;
+    int urgent = 0;
     if (!(flags & CN_CYCLE_DEAF))
         for (int i = 0; i < n_in; i++)
-            if (in[i].data)
-                rt_hear(e, cycle_frame + in[i].offset, in[i].data, in[i].size);
+            if (in[i].data && rt_hear(e, cycle_frame + in[i].offset, in[i].data, in[i].size) == 2)
+                urgent = 1;
+    if (urgent && e->has_wake)
+        sem_post(&e->wake); /* once a cycle at most; never blocks */
     int n_ticks = rt_clock_out(e, cycle_frame, n_frames, (flags & CN_CYCLE_CLOCK_OUT) != 0,
                                e->rt_ticks);
     int n_thru = flags & CN_CYCLE_THRU ? n_in : 0;
