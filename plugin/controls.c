@@ -28,6 +28,7 @@ CnEngineOptions plugin_options_from_controls(const Continuo *self)
     if (o.max_listen_beats > 0 && o.max_listen_beats < o.min_listen_beats)
         o.max_listen_beats = o.min_listen_beats;
     o.length_from_call = plugin_control(self, PORT_LENGTH_CALL, 0, 0, 1) >= 0.5f;
+    o.state_cc = (int)lrintf(plugin_control(self, PORT_STATE_CC, -1, -1, 127));
     if (self->bpm >= 10 && self->bpm <= 400)
         o.bpm = self->bpm;
     return o;
@@ -40,5 +41,5 @@ int plugin_same_controls(const CnEngineOptions *a, const CnEngineOptions *b)
            a->sampler.top_p == b->sampler.top_p && a->channel == b->channel &&
            a->min_listen_beats == b->min_listen_beats &&
            a->max_listen_beats == b->max_listen_beats &&
-           a->length_from_call == b->length_from_call;
+           a->length_from_call == b->length_from_call && a->state_cc == b->state_cc;
 }

@@ -131,7 +131,7 @@ static const LV2_Feature *features[] = {&map_f, &unmap_f, &log_f, &schedule_f, N
 
 enum { P_IN, P_OUT, P_ENABLE, P_MODE, P_WAIT, P_LENGTH, P_TEMPERATURE, P_TOP_P, P_CHANNEL,
        P_THRU, P_END_CALL, P_MUTATE, P_LOOP, P_MIN_LISTEN, P_MAX_LISTEN, P_LENGTH_CALL,
-       N_PORTS };
+       P_STATE_CC, N_PORTS };
 
 typedef struct {
     uint64_t frame;
@@ -162,7 +162,8 @@ static Host *host_new(uint32_t block)
         return NULL;
     }
     h->worker = lilv_instance_get_extension_data(h->instance, LV2_WORKER__interface);
-    static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 0.9f, 0.95f, 2, 1, 0, 0, 0, 0, 0, 0};
+    static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 0.9f, 0.95f, 2, 1,
+                                            0, 0, 0, 0, 0, 0, -1};
     memcpy(h->controls, defaults, sizeof defaults);
     for (int p = P_ENABLE; p < N_PORTS; p++)
         lilv_instance_connect_port(h->instance, (uint32_t)p, &h->controls[p]);
@@ -507,6 +508,19 @@ static void test_the_call_and_response_ports(void)
     CHECK(a.n_on >= 12 && a.off_grid == 0); /* more than one pass of 8 */
     CHECK(ccs == 0);
     CHECK(sounding(h, 1, UINT64_MAX) == 0);
+
+    h->controls[P_STATE_CC] = 30; /* the state for a controller's lights */
+    uint64_t phrase = h->frame + 4800;
+    uint64_t last_off = play_phrase(phrase, 12000);
+    run_until(h, next_grid(last_off + 48000, 0, 12000) + 12 * 12000);
+    int states[8], n_states = 0;
+    for (int i = 0; i < h->n_out && n_states < 8; i++)
+        if (h->out[i].bytes[0] == 0xb1 && h->out[i].bytes[1] == 30)
+            states[n_states++] = h->out[i].bytes[2];
+    printf("# State CC 30: %d changes, %d %d %d\n", n_states, n_states > 0 ? states[0] : -1,
+           n_states > 1 ? states[1] : -1, n_states > 2 ? states[2] : -1);
+    CHECK(n_states >= 2);
+    CHECK(n_states >= 1 && states[n_states - 1] == 0); /* idle again at the end */
     host_free(h);
 }
 
