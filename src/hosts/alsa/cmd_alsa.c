@@ -249,13 +249,7 @@ static void pump(AlsaClient *c)
 
 static void print_counters(AlsaClient *c, const char *when)
 {
-    CnEngineStats s = {0}; /* over every model's engine */
-    for (int i = 0; i < c->n_engines; i++) {
-        CnEngineStats one = cn_engine_stats(c->engines[i]);
-        s.dropped_in += one.dropped_in, s.dropped_out += one.dropped_out;
-        s.answers += one.answers, s.interruptions += one.interruptions;
-        s.tokens_heard += one.tokens_heard;
-    }
+    CnEngineStats s = cli_sum_stats(c->engines, c->n_engines); /* every model's engine */
     fprintf(stderr, "continuo: %s: heard %llu tokens, %llu answers, %llu interruptions; "
                     "%lu events to the queue (%lu refused); dropped %llu in, %llu out\n", when,
             (unsigned long long)s.tokens_heard, (unsigned long long)s.answers,

@@ -60,13 +60,7 @@ static double callback_quantile(JackClient *c, double q)
 
 static void print_counters(JackClient *c, const char *when)
 {
-    CnEngineStats s = {0}; /* over every model's engine */
-    for (int i = 0; i < c->n_engines; i++) {
-        CnEngineStats one = cn_engine_stats(c->engines[i]);
-        s.dropped_in += one.dropped_in, s.dropped_out += one.dropped_out;
-        s.late_events += one.late_events, s.answers += one.answers;
-        s.interruptions += one.interruptions, s.tokens_heard += one.tokens_heard;
-    }
+    CnEngineStats s = cli_sum_stats(c->engines, c->n_engines); /* every model's engine */
     jack_nframes_t period = jack_get_buffer_size(c->client);
     double period_ms = 1000.0 * period / jack_get_sample_rate(c->client);
     double worst_ms = atomic_load(&c->worst_ns) / 1e6;

@@ -16,6 +16,19 @@ enum {
 const char *const cli_control_names[CN_N_CONTROLS] = {"temperature", "mode", "end-call",
                                                      "mutate", "loop"};
 
+CnEngineStats cli_sum_stats(CnEngine *const *engines, int n_engines)
+{
+    CnEngineStats s = {0};
+    for (int i = 0; i < n_engines; i++) {
+        CnEngineStats one = cn_engine_stats(engines[i]);
+        s.dropped_in += one.dropped_in, s.dropped_out += one.dropped_out;
+        s.late_events += one.late_events, s.answers += one.answers;
+        s.interruptions += one.interruptions, s.tokens_heard += one.tokens_heard;
+        s.tokens_played += one.tokens_played;
+    }
+    return s;
+}
+
 void cli_format_controls(const CnEngineOptions *o, char *line, size_t size)
 {
     size_t n = (size_t)snprintf(line, size, "--cc ");

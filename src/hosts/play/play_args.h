@@ -51,6 +51,9 @@ static inline int cli_program_change(const uint8_t *bytes, uint32_t size, int n_
     return bytes[1];
 }
 
+/* The counters of every model's engine, added up (for the exit line). */
+CnEngineStats cli_sum_stats(CnEngine *const *engines, int n_engines);
+
 /* The controls' names as --cc takes them. */
 extern const char *const cli_control_names[CN_N_CONTROLS];
 
