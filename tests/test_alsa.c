@@ -119,7 +119,7 @@ static void test_engine_messages_become_sequencer_events(void)
 static void test_the_clock_follower_finds_tempo_and_beats(void)
 {
     CnClockFollower clock;
-    cn_clock_init(&clock);
+    cn_clock_init(&clock, 0.001);
     const double bpm = 100, tick = 60.0 / bpm / 24, start = 3.0;
     double beat = -1, estimate = 0;
     unsigned jitter = 1;
@@ -142,6 +142,28 @@ static void test_the_clock_follower_finds_tempo_and_beats(void)
         estimate = cn_clock_tick(&clock, t + i * tick2, &beat);
     CHECK_NEAR(estimate, 140, 0.5);
     CHECK_NEAR(beat, t + 60.0 / 140, 1e-6);
+    CHECK(clock.n_missed == 0);
+}
+
+/* A tick lost on the way (a cycle a busy host skipped) is counted from the gap it leaves:
+ * the beats stay on the sender's, where counting only what arrived would put every beat
+ * after it a tick late. A tick that is merely late is not counted as lost. */
+static void test_a_lost_clock_tick_keeps_the_beat(void)
+{
+    CnClockFollower clock;
+    cn_clock_init(&clock, 256 / 48000.0);
+    const double tick = 60.0 / 100 / 24, start = 1.0;
+    double beat = -1, estimate = 0;
+    cn_clock_start(&clock);
+    for (int i = 0; i < 200; i++) {
+        if (i == 60 || i == 130 || i == 131) /* one lost, then two in a row */
+            continue;
+        double late = i == 90 ? 250 / 48000.0 : 0; /* a tick written a period late */
+        estimate = cn_clock_tick(&clock, start + i * tick + late, &beat);
+    }
+    CHECK(clock.n_missed == 3);
+    CHECK_NEAR(estimate, 100, 0.5);
+    CHECK_NEAR(beat, start + 8 * 60.0 / 100, 1e-6); /* tick 192 is the ninth beat */
 }
 
 static void test_a_missing_device_is_named(void)
@@ -372,6 +394,7 @@ int main(void)
     RUN(test_sequencer_events_become_engine_messages);
     RUN(test_engine_messages_become_sequencer_events);
     RUN(test_the_clock_follower_finds_tempo_and_beats);
+    RUN(test_a_lost_clock_tick_keeps_the_beat);
     RUN(test_a_missing_device_is_named);
     RUN(test_a_phrase_through_the_translation_gets_an_answer);
     if (access(CN_SEQ_DEVICE, F_OK) != 0) {

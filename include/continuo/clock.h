@@ -12,9 +12,13 @@ typedef struct {
     double last_tick;   /* time of the last tick, seconds */
     uint64_t ticks;     /* ticks since the last Start (or since the first tick) */
     int n_intervals;    /* intervals averaged since the clock last (re)started */
+    double jitter;      /* how late a tick may arrive and still be on time, seconds */
+    uint64_t n_missed;  /* ticks never received, counted from the gaps they left */
 } CnClockFollower;
 
-void cn_clock_init(CnClockFollower *clock);
+/* jitter: the most a tick's time may be off without having been lost (a host's period: a
+ * tick written a cycle late arrives up to that much late). */
+void cn_clock_init(CnClockFollower *clock, double jitter);
 
 /* MIDI Start: the next tick is the first of a bar. */
 void cn_clock_start(CnClockFollower *clock);
@@ -25,7 +29,9 @@ void cn_clock_song_position(CnClockFollower *clock, unsigned sixteenths);
 /* One tick at time t (seconds, any monotonic origin). Returns the tempo in beats per
  * minute once a beat's worth of ticks has been seen (0 before), and sets *beat_time to the
  * time of the latest beat (a tick whose count since Start is a multiple of 24). A gap of
- * over four ticks' length restarts the estimate (the clock stopped and came back). */
+ * two or three ticks' length, more than the jitter late, counts the ticks it lost (a
+ * cycle a busy host skipped), so the beats stay where the sender's are; a gap of over four
+ * ticks' length restarts the estimate (the clock stopped and came back). */
 double cn_clock_tick(CnClockFollower *clock, double t, double *beat_time);
 
 /* Whether the clock is still ticking at time t: a tick came within four ticks' length

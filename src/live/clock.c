@@ -1,9 +1,9 @@
 /* The MIDI clock follower (continuo/clock.h). */
 #include "continuo/clock.h"
 
-void cn_clock_init(CnClockFollower *clock)
+void cn_clock_init(CnClockFollower *clock, double jitter)
 {
-    *clock = (CnClockFollower){0};
+    *clock = (CnClockFollower){.jitter = jitter};
 }
 
 void cn_clock_start(CnClockFollower *clock)
@@ -22,6 +22,14 @@ double cn_clock_tick(CnClockFollower *c, double t, double *beat_time)
 {
     double gap = t - c->last_tick;
     int restart = c->ticks > 0 && c->n_intervals > 0 && (gap > 4 * c->interval || gap <= 0);
+    if (c->ticks > 0 && !restart && c->n_intervals >= 24 && gap - c->interval > c->jitter) {
+        int spanned = (int)(gap / c->interval + 0.5); /* ticks this gap held, this one included */
+        if (spanned >= 2) {
+            c->ticks += (uint64_t)(spanned - 1);
+            c->n_missed += (uint64_t)(spanned - 1);
+            gap /= spanned;
+        }
+    }
     if (c->ticks > 0 && !restart) {
         /* an average over about a beat smooths the jitter of a clock sent by a thread */
         double weight = c->n_intervals < 24 ? 1.0 / (c->n_intervals + 1) : 1.0 / 24;

@@ -310,7 +310,7 @@ int cmd_alsa(int argc, char **argv)
     c.thru = a.thru;
     c.clock_out = a.clock_out;
     c.default_bpm = a.engine.bpm;
-    cn_clock_init(&c.clock);
+    cn_clock_init(&c.clock, 0.005); /* the queue stamps arrival: a sender's scheduling late */
     int rc = open_sequencer(&c, &a);
     if (rc == 0) {
         a.engine.sample_rate = FRAME_RATE;

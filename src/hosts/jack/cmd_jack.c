@@ -226,7 +226,7 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
     }
     c->clock_in = a->clock_in;
     c->cycle_flags = (a->thru ? CN_CYCLE_THRU : 0) | (a->clock_out ? CN_CYCLE_CLOCK_OUT : 0);
-    cn_clock_init(&c->clock);
+    cn_clock_init(&c->clock, jack_get_buffer_size(c->client) / c->rate); /* a tick a period late */
     jack_set_process_callback(c->client, continuo_jack_process, c);
     jack_set_xrun_callback(c->client, continuo_jack_xrun, c);
     jack_on_info_shutdown(c->client, on_shutdown, c);
