@@ -41,7 +41,7 @@ int main(int argc, char **argv)
     uint16_t *storage;
     size_t n_mapped, n_tokens;
     CnError err = {{0}};
-    if (cn_model_load(&m, argv[1], 0, NULL, &err) || cn_corpus_load(argv[2], &corpus, &err) ||
+    if (cn_model_load(&m, argv[1], 0, NULL, &err) || cn_corpus_load(argv[2], m.vocab.scheme, &corpus, &err) ||
         cn_corpus_to_ids(&corpus, &m.vocab, &songs, &storage, &n_mapped, &err)) {
         fprintf(stderr, "bench_bf16_loss: %s\n", err.message);
         return 1;

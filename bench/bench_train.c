@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     CnSongIds *songs;
     uint16_t *storage;
     size_t n_mapped;
-    if (cn_corpus_load(seed_dir, &corpus, &err) || cn_corpus_vocab(&corpus, &vocab, &err) ||
+    if (cn_corpus_load(seed_dir, CN_SCHEME_ORIGINAL, &corpus, &err) || cn_corpus_vocab(&corpus, &vocab, &err) ||
         cn_corpus_to_ids(&corpus, &vocab, &songs, &storage, &n_mapped, &err)) {
         fprintf(stderr, "bench_train: %s\n", err.message);
         return 1;

@@ -177,6 +177,90 @@ static void test_eval_prints_both_modes(void)
     CHECK(log_contains("\"copied_8grams\": "));
 }
 
+/* How many distinct values of field the notes of one track have. */
+static int distinct_values(const CnMidi *m, int track, int field)
+{
+    uint32_t seen[512];
+    int n = 0;
+    for (size_t i = 0; i < m->n_notes; i++) {
+        if (m->notes[i].track != track)
+            continue;
+        uint32_t v = field == 0 ? m->notes[i].duration : m->notes[i].velocity;
+        int known = 0;
+        for (int k = 0; k < n && !known; k++)
+            known = seen[k] == v;
+        if (!known && n < 512)
+            seen[n++] = v;
+    }
+    return n;
+}
+
+/* A timed model, trained here: its continuation has the lengths and loudness it chose,
+ * every note ends, a MIDI prime keeps its own rhythm, and eval reads it. */
+static void test_a_timed_model_writes_rhythm_lengths_and_velocities(void)
+{
+    char timed[4300], out[4300];
+    snprintf(timed, sizeof timed, "%s/timed.cnw", dir);
+    snprintf(out, sizeof out, "%s/timed.mid", dir);
+    const char *train[] = {"train", "--tokens", "timed", "--data",
+                           CONTINUO_SOURCE_DIR "/midi_songs", "--out", timed, "--epochs", "2",
+                           "--hidden", "32", "--layers", "1", "--dense", "0", "--embed", "16",
+                           "--seq", "32", "--batch", "8", "--val-split", "0", "-q", NULL};
+    CHECK(run_cli(train) == 0);
+    const char *info[] = {"info", timed, NULL};
+    CHECK(run_cli(info) == 0);
+    CHECK(log_contains("tokens:      timed"));
+    const char *g[] = {"generate", "-w", timed, "--seed", "5", "--length", "600", "-o", out,
+                       NULL};
+    CHECK(run_cli(g) == 0);
+    CnMidi m;
+    CnError err = {{0}};
+    CHECK(cn_midi_read_file(out, &m, &err) == 0);
+    CHECK(m.n_unclosed == 0 && m.n_tracks == 2);
+    CHECK(distinct_values(&m, 1, 0) >= 3); /* lengths */
+    CHECK(distinct_values(&m, 1, 1) >= 2); /* velocities */
+    for (size_t i = 0; i < m.n_notes; i++)
+        CHECK(m.notes[i].duration > 0 && m.notes[i].duration <= CN_TIMED_LONGEST_NOTE * 40);
+    cn_midi_free(&m);
+
+    /* a prime keeps its own rhythm: its notes are the file's last 200 events' notes */
+    const char *prime = CONTINUO_SOURCE_DIR "/midi_songs/fur_elise.mid";
+    const char *gp[] = {"generate", "-w", timed, "--prime", prime, "--prime-length", "200",
+                        "--length", "50", "--seed", "2", "-o", out, NULL};
+    CHECK(run_cli(gp) == 0);
+    CnMidi pm, om;
+    CnTokenStream p;
+    CHECK(cn_midi_read_file(prime, &pm, &err) == 0 && cn_midi_read_file(out, &om, &err) == 0);
+    CHECK(cn_tokenize_timed(&pm, &p, &err) == 0);
+    CnRenderOptions render = cn_render_defaults();
+    CnNote *want;
+    size_t n_want, n_prime = 0, same = 0;
+    double quarters;
+    CHECK(cn_render_events(p.tokens + p.n_tokens - 200, 200, &render, &want, &n_want,
+                           &quarters, &err) == 0);
+    for (size_t i = 0; i < om.n_notes; i++) {
+        if (om.notes[i].track != 0)
+            continue;
+        for (size_t k = 0; k < n_want; k++)
+            if (want[k].onset == om.notes[i].onset && want[k].pitch == om.notes[i].pitch &&
+                want[k].velocity == om.notes[i].velocity) {
+                same++;
+                break;
+            }
+        n_prime++;
+    }
+    CHECK(n_prime == n_want && same == n_want && n_want > 40);
+    free(want);
+    cn_token_stream_free(&p);
+    cn_midi_free(&pm);
+    cn_midi_free(&om);
+
+    const char *e[] = {"eval", "-w", timed, "--samples", "2", "--length", "100",
+                       CONTINUO_SOURCE_DIR "/midi_songs", NULL};
+    CHECK(run_cli(e) == 0);
+    CHECK(log_contains("cross-entropy"));
+}
+
 int main(void)
 {
     dir = test_make_temp_dir("cli-generate");
@@ -188,6 +272,7 @@ int main(void)
     RUN(test_unknown_prime_tokens_are_mapped_and_counted);
     RUN(test_bad_weights_and_primes_are_refused);
     RUN(test_eval_prints_both_modes);
+    RUN(test_a_timed_model_writes_rhythm_lengths_and_velocities);
     test_remove_tree(dir);
     free(dir);
     return test_finish();

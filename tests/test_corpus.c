@@ -8,7 +8,7 @@ static void test_all_seed_files_give_tokens(void)
     const char *dir = test_seed_dir();
     CnCorpus corpus;
     CnError err = {{0}};
-    CHECK(cn_corpus_load(dir, &corpus, &err) == 0);
+    CHECK(cn_corpus_load(dir, CN_SCHEME_ORIGINAL, &corpus, &err) == 0);
     CHECK(corpus.n_songs == 92);
     CHECK(corpus.n_skipped == 0);
     size_t notes = 0, chords = 0;
@@ -60,7 +60,7 @@ static void test_broken_files_are_named_and_skipped(void)
 
     CnCorpus corpus;
     CnError err = {{0}};
-    CHECK(cn_corpus_load(dir, &corpus, &err) == 0);
+    CHECK(cn_corpus_load(dir, CN_SCHEME_ORIGINAL, &corpus, &err) == 0);
     CHECK(corpus.n_songs == 2);
     CHECK(corpus.n_skipped == 2);
     if (corpus.n_songs == 2) {
@@ -82,7 +82,7 @@ static void test_a_missing_folder_is_an_error(void)
 {
     CnCorpus corpus;
     CnError err = {{0}};
-    CHECK(cn_corpus_load("/nonexistent/continuo", &corpus, &err) != 0);
+    CHECK(cn_corpus_load("/nonexistent/continuo", CN_SCHEME_ORIGINAL, &corpus, &err) != 0);
     CHECK(strstr(err.message, "cannot open folder") != NULL);
 }
 

@@ -17,7 +17,7 @@ static void test_the_shipped_weights_match_the_corpus_and_generate(void)
         return;
     CnCorpus corpus;
     CnVocab vocab;
-    CHECK(cn_corpus_load(CONTINUO_SOURCE_DIR "/midi_songs", &corpus, &err) == 0);
+    CHECK(cn_corpus_load(CONTINUO_SOURCE_DIR "/midi_songs", CN_SCHEME_ORIGINAL, &corpus, &err) == 0);
     CHECK(corpus.n_skipped == 0);
     CHECK(cn_corpus_vocab(&corpus, &vocab, &err) == 0);
     CHECK(vocab.n == m.vocab.n);

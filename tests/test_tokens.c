@@ -244,14 +244,20 @@ static void test_onsets_are_quantized_like_music21(void)
     mb_free(&mb);
 }
 
+static void parse_all(const char *const *names, size_t n, CnToken *tokens)
+{
+    CnError err = {{0}};
+    for (size_t i = 0; i < n; i++)
+        CHECK(cn_token_parse(names[i], &tokens[i], &err) == 0);
+}
+
 static void test_tokens_to_midi_and_back_are_identical(void)
 {
     const char *names[] = {"C4", "E-5", "0.4.7", "B-2", "7", "9.0.4", "F#6", "11.2.5.7", "A0"};
     size_t n = sizeof names / sizeof names[0];
     CnToken tokens[16];
     CnError err = {{0}};
-    for (size_t i = 0; i < n; i++)
-        CHECK(cn_token_parse(names[i], &tokens[i], &err) == 0);
+    parse_all(names, n, tokens);
     CnRenderOptions render = cn_render_defaults();
     CnNote *notes;
     size_t n_notes;
@@ -311,6 +317,189 @@ static void test_unknown_tokens_map_to_the_nearest(void)
     cn_vocab_free(&v);
 }
 
+/* ----- The timed scheme ---------------------------------------------------------------- */
+
+static int tokenize_timed_bytes(const MidiBuilder *mb, CnTokenStream *stream, CnMidi *midi)
+{
+    CnError err = {{0}};
+    if (cn_midi_parse(mb->bytes, mb->n, midi, &err) != 0 ||
+        cn_tokenize_timed(midi, stream, &err) != 0) {
+        fprintf(stderr, "timed tokenize failed: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static void test_timed_names_parse_back_and_bad_ones_are_refused(void)
+{
+    CnVocab v;
+    CnError err = {{0}};
+    CHECK(cn_vocab_timed(&v, &err) == 0);
+    CHECK(v.n == 2 * 88 + 48 + 16 && v.scheme == CN_SCHEME_TIMED);
+    for (size_t i = 0; i < v.n; i++) {
+        CnToken back;
+        CHECK(cn_token_parse(v.names[i], &back, &err) == 0);
+        CHECK(cn_token_equal(back, v.tokens[i]));
+        CHECK(cn_vocab_index(&v, v.tokens[i]) == (int)i);
+    }
+    CHECK_STR(name_of((CnToken){.kind = CN_EVENT_ON, .pitch = 61}), "on:C#4");
+    CHECK_STR(name_of((CnToken){.kind = CN_EVENT_OFF, .pitch = 21}), "off:A0");
+    CHECK_STR(name_of((CnToken){.kind = CN_EVENT_SHIFT, .pitch = 12}), "shift:12");
+    CHECK_STR(name_of((CnToken){.kind = CN_EVENT_VELOCITY, .pitch = 3}), "vel:3");
+    const char *bad[] = {"on:", "on:C9", "off:G#8", "on:4.7", "shift:0", "shift:49",
+                         "shift:x", "vel:16", "vel:", "on:C4 "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CnToken t;
+        CHECK(cn_token_parse(bad[i], &t, &err) != 0);
+        CHECK(strstr(err.message, "not a token") != NULL);
+    }
+    const char *mixed[] = {"C4", "on:C4"}; /* one scheme a vocabulary */
+    CnVocab m;
+    CHECK(cn_vocab_from_names(mixed, 2, &m, &err) != 0);
+    CHECK(strstr(err.message, "scheme") != NULL);
+    /* a key beyond the piano goes by octaves to the nearest the vocabulary has */
+    CHECK_STR(v.names[cn_vocab_nearest(&v, (CnToken){.kind = CN_EVENT_ON, .pitch = 112})],
+              "on:E7");
+    CHECK_STR(v.names[cn_vocab_nearest(&v, (CnToken){.kind = CN_EVENT_OFF, .pitch = 12})],
+              "off:C1");
+    cn_vocab_free(&v);
+    for (int vel = 1; vel < 128; vel++) /* a level plays a velocity of its own range */
+        CHECK(cn_velocity_level(cn_level_velocity(cn_velocity_level((uint8_t)vel))) ==
+              cn_velocity_level((uint8_t)vel));
+    CHECK(cn_velocity_level(1) == 0 && cn_velocity_level(127) == CN_TIMED_N_VELOCITIES - 1);
+}
+
+/* A dotted rhythm, a held chord under a melody, a soft and a loud note, a key struck again
+ * while it sounds, a triplet, and a rest longer than a bar: each as the events say. */
+static void test_timed_events_say_rhythm_lengths_and_loudness(void)
+{
+    MidiBuilder mb = {0};
+    mb_header(&mb, 0, 1, 480);
+    mb_track_begin(&mb);
+    mb_event(&mb, 0, 3, 0x90, 48, 40);   /* C3 and G3 held two beats, soft */
+    mb_event(&mb, 0, 3, 0x90, 55, 40);
+    mb_event(&mb, 0, 3, 0x90, 72, 100);  /* C5 a dotted eighth, loud */
+    mb_event(&mb, 360, 3, 0x80, 72, 0);
+    mb_event(&mb, 0, 3, 0x90, 74, 100);  /* D5 a sixteenth */
+    mb_event(&mb, 120, 3, 0x80, 74, 0);
+    mb_event(&mb, 0, 3, 0x90, 76, 100);  /* E5 struck, then again while it sounds */
+    mb_event(&mb, 160, 3, 0x90, 76, 100);
+    mb_event(&mb, 160, 3, 0x80, 76, 0);  /* (the first note-off: the FIFO pairs it) */
+    mb_event(&mb, 160, 3, 0x80, 48, 0);  /* beat 2: the chord ends, and the second E5 */
+    mb_event(&mb, 0, 3, 0x80, 55, 0);
+    mb_event(&mb, 0, 3, 0x80, 76, 0);
+    mb_event(&mb, 2400, 3, 0x90, 60, 64); /* five beats of rest, then C4 a quarter */
+    mb_event(&mb, 480, 3, 0x80, 60, 0);
+    mb_track_end(&mb);
+    CnMidi midi;
+    CnTokenStream s;
+    if (tokenize_timed_bytes(&mb, &s, &midi) == 0) {
+        const char *expected[] = {
+            "vel:4", "on:C3", "on:G3", "vel:12", "on:C5", "shift:9", "off:C5", "on:D5",
+            "shift:3", "off:D5", "on:E5", "shift:4", "off:E5", "on:E5", "shift:8", "off:C3",
+            "off:G3", "off:E5", "shift:48", "shift:12", "vel:7", "on:C4", "shift:12", "off:C4"};
+        size_t n = sizeof expected / sizeof expected[0];
+        check_stream(&s, expected, n);
+        CHECK(s.n_notes == 7 && s.n_chords == 1); /* C3, G3 and C5 together */
+        CHECK(s.onsets[5] == 9 && s.onsets[n - 1] == 96);
+
+        /* and back: the same notes, at the levels' velocities */
+        CnRenderOptions render = cn_render_defaults();
+        CnNote *notes;
+        size_t n_notes;
+        double quarters;
+        CnError err = {{0}};
+        CHECK(cn_render_events(s.tokens, s.n_tokens, &render, &notes, &n_notes, &quarters,
+                               &err) == 0);
+        CHECK(n_notes == 7);
+        CHECK_NEAR(quarters, 8.0, 1e-9);
+        static const struct { uint32_t onset, duration; uint8_t pitch; } want[] = {
+            {0, 960, 48}, {0, 960, 55}, {0, 360, 72}, {360, 120, 74}, {480, 160, 76},
+            {640, 320, 76}, {3360, 480, 60}};
+        for (size_t i = 0; i < n_notes && i < 7; i++) {
+            CHECK(notes[i].onset == want[i].onset && notes[i].duration == want[i].duration);
+            CHECK(notes[i].pitch == want[i].pitch);
+        }
+        CHECK(cn_velocity_level(notes[0].velocity) == cn_velocity_level(40));
+        CHECK(cn_velocity_level(notes[2].velocity) == cn_velocity_level(100));
+        free(notes);
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    mb_free(&mb);
+}
+
+/* Events a model may write in any order still make notes that end: an on never released
+ * ends at the longest length, a release of a silent key is nothing, the last notes end a
+ * beat after the last event. */
+static void test_timed_rendering_ends_every_note(void)
+{
+    const char *names[] = {"off:D4", "on:C4", "shift:48", "shift:48", "shift:12", "on:E4",
+                           "on:E4", "shift:6", "on:G4"};
+    size_t n = sizeof names / sizeof names[0];
+    CnToken tokens[16];
+    CnError err = {{0}};
+    parse_all(names, n, tokens);
+    CnRenderOptions render = cn_render_defaults();
+    CnNote *notes;
+    size_t n_notes;
+    double quarters;
+    CHECK(cn_render_events(tokens, n, &render, &notes, &n_notes, &quarters, &err) == 0);
+    CHECK(n_notes == 3); /* E4 struck twice at once is one note */
+    CHECK(notes[0].pitch == 60 && notes[0].duration == CN_TIMED_LONGEST_NOTE * 40);
+    CHECK(notes[1].pitch == 64 && notes[1].onset == 108 * 40 && notes[1].duration == 18 * 40);
+    CHECK(notes[2].pitch == 67 && notes[2].duration == 12 * 40);
+    CHECK_NEAR(quarters, (114.0 + 12) / 12, 1e-9);
+    free(notes);
+}
+
+/* Every file of midi_songs, as timed events and back: every note comes back with its
+ * onset and length on the twelfth-of-a-beat grid, its key and its velocity's level. */
+static void test_timed_round_trip_of_real_songs(void)
+{
+    CnTokenStream s;
+    CnMidi midi;
+    CnError err = {{0}};
+    const char *files[] = {"fur_elise.mid", "the_entertainer.mid"};
+    int checked = 0;
+    for (size_t f = 0; f < 2; f++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/midi_songs/%s", CONTINUO_SOURCE_DIR, files[f]);
+        if (cn_midi_read_file(path, &midi, &err) != 0)
+            continue;
+        checked++;
+        CHECK(cn_tokenize_timed(&midi, &s, &err) == 0);
+        CnRenderOptions render = cn_render_defaults();
+        CnNote *notes;
+        size_t n_notes;
+        double quarters;
+        CHECK(cn_render_events(s.tokens, s.n_tokens, &render, &notes, &n_notes, &quarters,
+                               &err) == 0);
+        CHECK(n_notes == s.n_notes && n_notes > 100);
+        size_t matched = 0;
+        uint32_t shift = notes[0].onset;
+        uint64_t first = UINT64_MAX;
+        for (size_t i = 0; i < midi.n_notes; i++)
+            first = midi.notes[i].onset < first ? midi.notes[i].onset : first;
+        for (size_t i = 0; i < n_notes; i++) {
+            for (size_t j = 0; j < midi.n_notes; j++) {
+                const CnNote *o = &midi.notes[j];
+                uint64_t on = ((uint64_t)(o->onset - first) * 12 + midi.ppqn / 2) / midi.ppqn;
+                if (o->pitch == notes[i].pitch && on * 40 == notes[i].onset - shift &&
+                    cn_velocity_level(o->velocity) == cn_velocity_level(notes[i].velocity)) {
+                    matched++;
+                    break;
+                }
+            }
+        }
+        CHECK(matched == n_notes);
+        free(notes);
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    CHECK(checked == 2);
+}
+
 int main(void)
 {
     RUN(test_note_names_follow_music21_spelling);
@@ -325,5 +514,9 @@ int main(void)
     RUN(test_tokens_to_midi_and_back_are_identical);
     RUN(test_vocabulary_is_sorted_in_byte_order);
     RUN(test_unknown_tokens_map_to_the_nearest);
+    RUN(test_timed_names_parse_back_and_bad_ones_are_refused);
+    RUN(test_timed_events_say_rhythm_lengths_and_loudness);
+    RUN(test_timed_rendering_ends_every_note);
+    RUN(test_timed_round_trip_of_real_songs);
     return test_finish();
 }

@@ -1,5 +1,6 @@
 /* The .cnw weights file: a saved model loads back bit-identical, and every damaged or
  * foreign file is refused with a message that says which and why. */
+#define _GNU_SOURCE /* memmem */
 #include <dirent.h>
 #include <math.h>
 
@@ -311,6 +312,68 @@ static void test_every_section_checksum_is_verified(void)
     cn_model_free(&m);
 }
 
+/* Replaces text in the config section by text of the same length and makes both
+ * checksums right again: a well-formed file that says something else. */
+static void rewrite_config(uint8_t *bytes, const char *from, const char *to)
+{
+    uint32_t n_entries;
+    memcpy(&n_entries, bytes + 12, 4);
+    for (uint32_t i = 0; i < n_entries; i++) {
+        uint8_t *entry = bytes + 64 + 64 * i;
+        if (strcmp((const char *)entry, "config") != 0)
+            continue;
+        uint64_t offset, length;
+        memcpy(&offset, entry + 40, 8);
+        memcpy(&length, entry + 48, 8);
+        char *text = (char *)bytes + offset, *at = memmem(text, length, from, strlen(from));
+        CHECK(at != NULL && strlen(from) == strlen(to));
+        if (at)
+            memcpy(at, to, strlen(to));
+        uint32_t crc = cn_crc32(0, bytes + offset, length);
+        memcpy(entry + 36, &crc, 4);
+    }
+    retype_section(bytes, "config", 4); /* (the table's checksum) */
+}
+
+/* A timed model saves its scheme and loads back timed; a scheme this build does not know,
+ * or one the vocabulary contradicts, is refused like any damage. */
+static void test_the_token_scheme_is_saved_and_checked(void)
+{
+    CnVocab vocab;
+    CnError err = {{0}};
+    CHECK(cn_vocab_timed(&vocab, &err) == 0);
+    CnModelConfig config = {.n_vocab = (int)vocab.n, .n_embed = 4, .n_layers = 1,
+                            .n_hidden = 8, .n_dense = 0, .dropout = 0.1f};
+    CnModel m, back;
+    CHECK(cn_model_init(&m, &config, &vocab, 7, &err) == 0);
+    cn_vocab_free(&vocab);
+    CHECK(cn_model_save(&m, NULL, path, &err) == 0);
+    CHECK(cn_model_load(&back, path, 0, NULL, &err) == 0);
+    CHECK(back.vocab.scheme == CN_SCHEME_TIMED && back.vocab.n == m.vocab.n);
+    cn_model_free(&back);
+    size_t n;
+    uint8_t *bytes = test_read_file(path, &n);
+    CHECK(bytes != NULL);
+    if (bytes) {
+        rewrite_config(bytes, "tokens=timed", "tokens=tamed");
+        expect_refused(bytes, n, "unknown token scheme 'tamed'");
+        rewrite_config(bytes, "tokens=tamed", "tokenz=timed"); /* says nothing: original */
+        expect_refused(bytes, n, "the vocabulary holds timed tokens");
+        free(bytes);
+    }
+    cn_model_free(&m);
+    /* and an original model's file says nothing of tokens, as files written before */
+    make_model(&m, 0);
+    CHECK(cn_model_save(&m, NULL, path, &err) == 0);
+    bytes = test_read_file(path, &n);
+    CHECK(bytes && !memmem(bytes, n, "tokens=", 7));
+    free(bytes);
+    CHECK(cn_model_load(&back, path, 0, NULL, &err) == 0);
+    CHECK(back.vocab.scheme == CN_SCHEME_ORIGINAL);
+    cn_model_free(&back);
+    cn_model_free(&m);
+}
+
 int main(void)
 {
     dir = test_make_temp_dir("weights");
@@ -322,6 +385,7 @@ int main(void)
     RUN(test_fuzz_regressions_are_handled);
     RUN(test_non_finite_weights_are_refused);
     RUN(test_every_section_checksum_is_verified);
+    RUN(test_the_token_scheme_is_saved_and_checked);
     test_remove_tree(dir);
     free(dir);
     return test_finish();

@@ -25,17 +25,19 @@ typedef struct {
     size_t n_songs;
     CnSkippedFile *skipped; /* (n_skipped) */
     size_t n_skipped;
+    CnScheme scheme;        /* the tokens the songs were read into */
 } CnCorpus;
 
-/* Reads every .mid/.midi file in dir (not recursive). A bad file is recorded in skipped
- * and the rest is read; failing only when dir itself cannot be listed or holds no MIDI. */
-int cn_corpus_load(const char *dir, CnCorpus *corpus, CnError *err);
+/* Reads every .mid/.midi file in dir (not recursive) into tokens of scheme. A bad file is
+ * recorded in skipped and the rest is read; failing only when dir itself cannot be listed
+ * or holds no MIDI. */
+int cn_corpus_load(const char *dir, CnScheme scheme, CnCorpus *corpus, CnError *err);
 
 void cn_corpus_free(CnCorpus *corpus);
 
 size_t cn_corpus_n_tokens(const CnCorpus *corpus);
 
-/* Builds the vocabulary of all songs. */
+/* Builds the vocabulary of all songs (the timed scheme's is always the whole). */
 int cn_corpus_vocab(const CnCorpus *corpus, CnVocab *vocab, CnError *err);
 
 typedef struct {
@@ -43,7 +45,7 @@ typedef struct {
     size_t n;
 } CnSongIds;
 
-/* The token ids of every song under vocab. A token the vocabulary lacks becomes the
+/* The token ids of every song under vocab (of the corpus's scheme). A token the vocabulary lacks becomes the
  * nearest one it has (cn_vocab_nearest), counted in *n_mapped. (*songs)[i].ids point into
  * *storage; free both. */
 int cn_corpus_to_ids(const CnCorpus *corpus, const CnVocab *vocab, CnSongIds **songs,

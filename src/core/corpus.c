@@ -83,7 +83,8 @@ static int load_song(CnCorpus *corpus, const char *dir, const char *name, CnErro
     CnSong song = {0};
     if (cn_midi_read_file(path, &midi, &why) == 0) {
         song.n_midi_notes = midi.n_notes;
-        if (cn_tokenize(&midi, &song.stream, &why) == 0 && song.stream.n_tokens == 0)
+        if (cn_tokenize_scheme(&midi, corpus->scheme, &song.stream, &why) == 0 &&
+            song.stream.n_tokens == 0)
             snprintf(why.message, sizeof why.message, "no notes to learn from");
         cn_midi_free(&midi);
     }
@@ -103,9 +104,10 @@ static int load_song(CnCorpus *corpus, const char *dir, const char *name, CnErro
     return 0;
 }
 
-int cn_corpus_load(const char *dir, CnCorpus *corpus, CnError *err)
+int cn_corpus_load(const char *dir, CnScheme scheme, CnCorpus *corpus, CnError *err)
 {
     memset(corpus, 0, sizeof *corpus);
+    corpus->scheme = scheme;
     char **names = NULL;
     size_t n_names = 0;
     if (list_midi_files(dir, &names, &n_names, err))
@@ -152,6 +154,8 @@ size_t cn_corpus_n_tokens(const CnCorpus *corpus)
 
 int cn_corpus_vocab(const CnCorpus *corpus, CnVocab *vocab, CnError *err)
 {
+    if (corpus->scheme == CN_SCHEME_TIMED)
+        return cn_vocab_timed(vocab, err);
     CnTokenStream *streams = malloc((corpus->n_songs ? corpus->n_songs : 1) * sizeof *streams);
     if (!streams)
         return cn_fail(err, "out of memory");
@@ -172,6 +176,9 @@ int cn_corpus_is_validation(size_t i, size_t n, double val_fraction)
 int cn_corpus_to_ids(const CnCorpus *corpus, const CnVocab *vocab, CnSongIds **songs,
                      uint16_t **storage, size_t *n_mapped, CnError *err)
 {
+    if (vocab->scheme != corpus->scheme)
+        return cn_fail(err, "the model's tokens are %s, the corpus was read as %s",
+                       cn_scheme_name(vocab->scheme), cn_scheme_name(corpus->scheme));
     size_t total = cn_corpus_n_tokens(corpus);
     *songs = malloc((corpus->n_songs ? corpus->n_songs : 1) * sizeof **songs);
     *storage = malloc((total ? total : 1) * sizeof **storage);

@@ -678,6 +678,11 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
 {
     if (cn_engine_check_options(o, err))
         return NULL;
+    if (model->vocab.scheme != CN_SCHEME_ORIGINAL) {
+        cn_fail(err, "this model's tokens are %s: live play knows only original tokens so far",
+                cn_scheme_name(model->vocab.scheme));
+        return NULL;
+    }
     CnEngine *e = calloc(1, sizeof *e);
     if (!e) {
         cn_fail(err, "out of memory for the engine");

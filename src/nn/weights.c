@@ -90,7 +90,9 @@ static int config_text(const CnModel *m, Text *t)
     return text_add(t, "architecture=lstm\nn_vocab=%d\nn_embed=%d\nn_layers=%d\nn_hidden=%d\n"
                        "n_dense=%d\ndropout=%.9g\n",
                     c->n_vocab, c->n_embed, c->n_layers, c->n_hidden, c->n_dense,
-                    (double)c->dropout);
+                    (double)c->dropout) ||
+           (m->vocab.scheme != CN_SCHEME_ORIGINAL && /* absent: original, as files before it */
+            text_add(t, "tokens=%s\n", cn_scheme_name(m->vocab.scheme)));
 }
 
 static int info_text(const CnModel *m, Text *t)
@@ -486,8 +488,16 @@ static double read_double_or_nan(const char *text, const char *key)
     return v ? strtod(v, NULL) : NAN;
 }
 
-static int parse_config(const char *text, CnModelConfig *c, CnError *err)
+static int parse_config(const char *text, CnModelConfig *c, CnScheme *scheme, CnError *err)
 {
+    const char *tokens = text_value(text, "tokens");
+    *scheme = CN_SCHEME_ORIGINAL;
+    if (tokens) {
+        char name[48];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(tokens, "\n"), tokens);
+        if (cn_scheme_parse(name, scheme, err))
+            return -1;
+    }
     const char *arch = text_value(text, "architecture");
     if (!arch || strncmp(arch, "lstm\n", 5) != 0)
         return cn_fail(err, "unknown architecture (this build knows 'lstm')");
@@ -660,7 +670,8 @@ static int load_mapped(CnModel *m, const MappedFile *f, int writable, CnTrainSta
     char *config = section_text(f, "config", err);
     if (!config)
         return -1;
-    int rc = parse_config(config, &m->config, err);
+    CnScheme scheme;
+    int rc = parse_config(config, &m->config, &scheme, err);
     free(config);
     if (rc)
         return -1;
@@ -673,6 +684,9 @@ static int load_mapped(CnModel *m, const MappedFile *f, int writable, CnTrainSta
         return -1;
     rc = parse_vocab(vocab, m->config.n_vocab, &m->vocab, err);
     free(vocab);
+    if (rc == 0 && m->vocab.scheme != scheme)
+        rc = cn_fail(err, "the configuration says the tokens are %s, the vocabulary holds %s "
+                          "tokens", cn_scheme_name(scheme), cn_scheme_name(m->vocab.scheme));
     if (rc == 0)
         rc = load_params(m, f, writable, err);
     if (rc == 0)

@@ -15,6 +15,9 @@ static void usage(FILE *out)
                  "and print what was found.\n\n"
                  "  -d, --dump FILE  write the whole stream, one token per line, files in\n"
                  "                   sorted name order\n"
+                 "  -t, --tokens SCHEME  'original' (default: a note or chord a token) or\n"
+                 "                   'timed' (note-on, note-off, time shift and velocity\n"
+                 "                   events; chords count onsets shared by several keys)\n"
                  "  -q, --quiet      print only the totals\n"
                  "  -h, --help       show this help\n");
 }
@@ -54,22 +57,30 @@ static void print_summary(const CnCorpus *corpus, const CnVocab *vocab, int quie
         fprintf(stderr, "continuo: skipped %s: %s\n", corpus->skipped[i].name,
                 corpus->skipped[i].reason);
     printf("%zu files read, %zu skipped: %zu notes, %zu chords, %zu tokens, vocabulary of %zu\n",
-           corpus->n_songs, corpus->n_skipped, notes, chords, notes + chords, vocab->n);
+           corpus->n_songs, corpus->n_skipped, notes, chords, cn_corpus_n_tokens(corpus),
+           vocab->n);
 }
 
 int cmd_corpus(int argc, char **argv)
 {
     static const struct option options[] = {
         {"dump", required_argument, 0, 'd'},
+        {"tokens", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *dump_path = NULL;
     int quiet = 0, c;
-    while ((c = getopt_long(argc, argv, "d:qh", options, NULL)) != -1) {
+    CnScheme scheme = CN_SCHEME_ORIGINAL;
+    CnError err = {{0}};
+    while ((c = getopt_long(argc, argv, "d:t:qh", options, NULL)) != -1) {
         switch (c) {
         case 'd': dump_path = optarg; break;
+        case 't':
+            if (cn_scheme_parse(optarg, &scheme, &err))
+                return cli_error(2, "--tokens: %s", err.message);
+            break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -79,9 +90,8 @@ int cmd_corpus(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    CnError err = {{0}};
     CnCorpus corpus;
-    if (cn_corpus_load(argv[optind], &corpus, &err))
+    if (cn_corpus_load(argv[optind], scheme, &corpus, &err))
         return cli_error(1, "%s", err.message);
     CnVocab vocab;
     if (cn_corpus_vocab(&corpus, &vocab, &err)) {

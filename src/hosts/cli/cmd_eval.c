@@ -238,7 +238,7 @@ int cmd_eval(int argc, char **argv)
         (a.bf16 && cn_model_round_bf16(&m, &err)))
         return cli_error(1, "%s", err.message);
     CnCorpus corpus;
-    if (cn_corpus_load(a.dir, &corpus, &err)) {
+    if (cn_corpus_load(a.dir, m.vocab.scheme, &corpus, &err)) {
         cn_model_free(&m);
         return cli_error(1, "%s", err.message);
     }

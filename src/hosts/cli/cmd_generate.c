@@ -21,7 +21,7 @@ static void usage(FILE *out)
             "Continue a prime with the trained network and write a MIDI file.\n\n"
             "  -w, --weights FILE      weights to load\n"
             "                          " CLI_WEIGHTS_HELP "\n"
-            "  -n, --length N          tokens to generate (500)\n"
+            "  -n, --length N          tokens to generate (500; a timed model's are events)\n"
             "  -p, --prime SOURCE      'random' (a stretch of the training corpus; default)\n"
             "                          or a MIDI file to continue\n"
             "      --prime-length N    tokens of the prime: of a random one (default: the\n"
@@ -50,8 +50,10 @@ static void usage(FILE *out)
             "      --wav FILE.wav      also render it to audio with FluidSynth\n"
             "      --soundfont FILE    the SoundFont for --wav (default: Debian's GM font)\n"
             "  -h, --help              show this help\n"
-            "The prime goes on track 1 of the file and the continuation on track 2, a token\n"
-            "every eighth note, each note a quarter long, as the original wrote them.\n");
+            "The prime goes on track 1 of the file and the continuation on track 2. A timed\n"
+            "model's notes have the onsets, lengths and velocities it chose (a token is an\n"
+            "event: a key down or up, a time shift, a loudness); an original model's come a\n"
+            "token every eighth note, each a quarter long, as the original wrote them.\n");
 }
 
 typedef struct {
@@ -174,7 +176,7 @@ static int prime_from_file(const CnModel *m, const char *path, size_t keep, int 
     CnError err = {{0}};
     if (cn_midi_read_file(path, &midi, &err))
         return cli_error(1, "cannot read the prime %s: %s", path, err.message);
-    int rc = cn_tokenize(&midi, &stream, &err);
+    int rc = cn_tokenize_scheme(&midi, m->vocab.scheme, &stream, &err);
     cn_midi_free(&midi);
     if (rc)
         return cli_error(1, "%s: %s", path, err.message);
@@ -204,6 +206,24 @@ static int prime_from_file(const CnModel *m, const char *path, size_t keep, int 
     return *ids ? 0 : cli_error(1, "out of memory");
 }
 
+/* The tokens as notes: an original model's an eighth apart, a quarter long; a timed
+ * model's as its events say. *continuation_starts: the tick where the prime ends. */
+static int render(const CnModel *m, const CnToken *tokens, size_t n, size_t n_prime,
+                  CnRenderOptions *render, CnNote **notes, size_t *n_notes,
+                  uint32_t *continuation_starts, double *quarters, CnError *err)
+{
+    if (m->vocab.scheme == CN_SCHEME_TIMED) {
+        uint64_t twelfths = 0;
+        for (size_t i = 0; i < n_prime; i++)
+            twelfths += tokens[i].kind == CN_EVENT_SHIFT ? tokens[i].pitch : 0;
+        *continuation_starts = (uint32_t)(twelfths * render->ppqn / CN_TIMED_STEPS_PER_BEAT);
+        return cn_render_events(tokens, n, render, notes, n_notes, quarters, err);
+    }
+    *continuation_starts = (uint32_t)(n_prime * render->step_quarters * render->ppqn + 0.5);
+    *quarters = n ? (double)(n - 1) * render->step_quarters + render->length_quarters : 0;
+    return cn_render_tokens(tokens, n, render, notes, n_notes, err);
+}
+
 static int write_output(const CnModel *m, const int *ids, size_t n_prime, size_t n_total,
                         const GenerateArgs *a, double *seconds)
 {
@@ -213,28 +233,28 @@ static int write_output(const CnModel *m, const int *ids, size_t n_prime, size_t
         return cli_error(1, "out of memory");
     for (size_t i = first; i < n_total; i++)
         tokens[i - first] = m->vocab.tokens[ids[i]];
-    CnRenderOptions render = cn_render_defaults();
+    CnRenderOptions options = cn_render_defaults();
     CnNote *notes;
     size_t n_notes;
+    uint32_t continuation_starts;
+    double quarters;
     CnError err = {{0}};
-    int rc = cn_render_tokens(tokens, n_total - first, &render, &notes, &n_notes, &err);
+    int rc = render(m, tokens, n_total - first, n_prime - first, &options, &notes, &n_notes,
+                    &continuation_starts, &quarters, &err);
     free(tokens);
     if (rc)
         return cli_error(1, "%s", err.message);
-    uint32_t continuation_starts = (uint32_t)((n_prime - first) * render.step_quarters *
-                                              render.ppqn + 0.5);
     for (size_t i = 0; i < n_notes; i++) /* the prime on track 1, the continuation on 2 */
         notes[i].track = !a->no_prime && notes[i].onset >= continuation_starts ? 1 : 0;
     static const char *const with_prime[] = {"prime", "continuation"};
     static const char *const alone[] = {"continuation"};
-    CnMidiWriteOptions write = {.ppqn = render.ppqn, .bpm = a->bpm, .program = 0,
+    CnMidiWriteOptions write = {.ppqn = options.ppqn, .bpm = a->bpm, .program = 0,
                                 .track_names = a->no_prime ? alone : with_prime,
                                 .n_track_names = a->no_prime ? 1 : 2};
     rc = cn_midi_write_file(a->output, notes, n_notes, &write, &err);
     free(notes);
     if (rc)
         return cli_error(1, "%s", err.message);
-    double quarters = (double)(n_total - first - 1) * render.step_quarters + render.length_quarters;
     *seconds = quarters * 60.0 / a->bpm;
     return 0;
 }

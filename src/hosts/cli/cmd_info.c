@@ -51,6 +51,9 @@ int cmd_info(int argc, char **argv)
     if (cf->n_embed)
         printf("embedding:   %d\n", cf->n_embed);
     printf("dropout:     %g\n", (double)cf->dropout);
+    printf("tokens:      %s\n", m.vocab.scheme == CN_SCHEME_TIMED
+                                    ? "timed (key down, key up, time shift, velocity events)"
+                                    : "original (a note or chord every eighth note)");
     printf("vocabulary:  %d tokens (first %s, last %s)\n", cf->n_vocab, m.vocab.names[0],
            m.vocab.names[m.vocab.n - 1]);
     printf("parameters:  %zu (%.1f MB as float32)\n", cn_model_count_weights(cf),

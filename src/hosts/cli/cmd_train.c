@@ -23,6 +23,9 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+#define DEFAULT_SCHEME CN_SCHEME_ORIGINAL
+#define DEFAULT_SCHEME_NAME "original"
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -31,8 +34,12 @@ static void usage(FILE *out)
             "every epoch. Ctrl-C finishes the batch, saves and stops; --resume goes on.\n\n"
             "  -d, --data DIR        folder of .mid files (default: midi_songs)\n"
             "  -o, --out FILE        checkpoint to write (default: weights/model.cnw)\n"
+            "      --tokens SCHEME   'timed' (notes with their onsets, lengths and\n"
+            "                        velocities, docs/TOKENS.md) or 'original' (a note or\n"
+            "                        chord an eighth, the Keras project's) (" DEFAULT_SCHEME_NAME ")\n"
             "      --preset NAME     'default' or 'original' (the Keras project exactly:\n"
-            "                        scalar input, objective last, 200 epochs, no validation)\n"
+            "                        original tokens, scalar input, objective last, 200\n"
+            "                        epochs, no validation)\n"
             "      --objective OBJ   'all' (next token at every position, state carried;\n"
             "                        default) or 'last' (each window predicts one token)\n"
             "      --layers N        LSTM layers (3)\n"
@@ -59,12 +66,13 @@ static void usage(FILE *out)
 enum {
     OPT_PRESET = 256, OPT_OBJECTIVE, OPT_LAYERS, OPT_HIDDEN, OPT_DENSE, OPT_EMBED, OPT_DROPOUT,
     OPT_SEQ, OPT_BATCH, OPT_LR, OPT_CLIP, OPT_EPOCHS, OPT_VAL, OPT_SEED, OPT_THREADS,
-    OPT_RESUME, OPT_LOG, OPT_BEST, OPT_STOP_AFTER,
+    OPT_RESUME, OPT_LOG, OPT_BEST, OPT_STOP_AFTER, OPT_TOKENS,
 };
 
 typedef struct {
     const char *data_dir, *out_path, *log_path, *best_path;
     CnModelConfig config;
+    CnScheme scheme;
     CnTrainOptions train;
     int threads, resume, quiet, epochs_given, threads_given, data_given;
     char resumed_data[4096];
@@ -77,6 +85,7 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
     static const struct option options[] = {
         {"data", required_argument, 0, 'd'},       {"out", required_argument, 0, 'o'},
         {"preset", required_argument, 0, OPT_PRESET},
+        {"tokens", required_argument, 0, OPT_TOKENS},
         {"objective", required_argument, 0, OPT_OBJECTIVE},
         {"layers", required_argument, 0, OPT_LAYERS},
         {"hidden", required_argument, 0, OPT_HIDDEN},
@@ -98,6 +107,7 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
     a->out_path = "weights/model.cnw";
     a->config = cn_model_default_config(0); /* the vocabulary comes from the corpus */
     a->train = cn_train_options_default();
+    a->scheme = DEFAULT_SCHEME;
     int c;
     long v;
     double x;
@@ -113,10 +123,17 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
             if (strcmp(optarg, "original") == 0) {
                 a->train = cn_train_options_original();
                 a->config.n_embed = 0;
+                a->scheme = CN_SCHEME_ORIGINAL;
             } else if (strcmp(optarg, "default") != 0) {
                 return cli_error(2, "--preset is 'default' or 'original', not '%s'", optarg) ? -1 : -1;
             }
             break;
+        case OPT_TOKENS: {
+            CnError err = {{0}};
+            if (cn_scheme_parse(optarg, &a->scheme, &err))
+                return cli_error(2, "--tokens: %s", err.message) ? -1 : -1;
+            break;
+        }
         case OPT_OBJECTIVE:
             if (strcmp(optarg, "all") == 0)
                 a->train.objective = CN_OBJECTIVE_ALL;
@@ -272,7 +289,7 @@ static int load_data(const TrainArgs *a, CnCorpus *corpus, CnVocab *fresh_vocab,
                      const CnVocab *vocab, CnSongIds **songs, uint16_t **storage)
 {
     CnError err = {{0}};
-    if (cn_corpus_load(a->data_dir, corpus, &err))
+    if (cn_corpus_load(a->data_dir, vocab ? vocab->scheme : a->scheme, corpus, &err))
         return cli_error(1, "%s", err.message);
     for (size_t i = 0; i < corpus->n_skipped; i++)
         fprintf(stderr, "continuo: skipped %s: %s\n", corpus->skipped[i].name,
@@ -370,10 +387,10 @@ static void print_start(const TrainArgs *a, const CnModel *m, const CnCorpus *co
     char dense[32] = "";
     if (c->n_dense)
         snprintf(dense, sizeof dense, " -> Dense(%d)", c->n_dense);
-    printf("%s %zu songs (%zu tokens, vocabulary %d) from %s: %s input -> %d x LSTM(%d)%s, "
+    printf("%s %zu songs (%zu %s tokens, vocabulary %d) from %s: %s input -> %d x LSTM(%d)%s, "
            "%zu weights; objective %s, seq %d, batch %d, %d threads -> %s\n",
            a->resume ? "resuming on" : "training on", corpus->n_songs,
-           cn_corpus_n_tokens(corpus), c->n_vocab, a->data_dir,
+           cn_corpus_n_tokens(corpus), cn_scheme_name(m->vocab.scheme), c->n_vocab, a->data_dir,
            c->n_embed ? "embedding" : "scalar", c->n_layers, c->n_hidden, dense,
            cn_model_count_weights(c),
            cn_objective_name(a->train.objective), a->train.seq, a->train.batch, a->threads,
