@@ -500,6 +500,23 @@ static void test_timed_round_trip_of_real_songs(void)
     CHECK(checked == 2);
 }
 
+/* Transposition moves keys and chords, keeps time and loudness, and folds what leaves the
+ * keyboard back by an octave. */
+static void test_tokens_transpose(void)
+{
+    CnToken t;
+    CnError err = {{0}};
+    const char *cases[][3] = {{"C4", "3", "E-4"},        {"0.4.7", "2", "2.6.9"},
+                              {"11.2.5.7", "1", "0.3.6.8"}, {"on:C4", "-5", "on:G3"},
+                              {"off:B7", "3", "off:D7"},  {"on:C1", "-4", "on:G#1"},
+                              {"shift:5", "4", "shift:5"}, {"vel:9", "-2", "vel:9"},
+                              {"G9", "1", "G#8"},        {"4.9", "-12", "4.9"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK(cn_token_parse(cases[i][0], &t, &err) == 0);
+        CHECK_STR(name_of(cn_token_transpose(t, atoi(cases[i][1]))), cases[i][2]);
+    }
+}
+
 int main(void)
 {
     RUN(test_note_names_follow_music21_spelling);
@@ -518,5 +535,6 @@ int main(void)
     RUN(test_timed_events_say_rhythm_lengths_and_loudness);
     RUN(test_timed_rendering_ends_every_note);
     RUN(test_timed_round_trip_of_real_songs);
+    RUN(test_tokens_transpose);
     return test_finish();
 }

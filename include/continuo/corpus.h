@@ -40,6 +40,11 @@ size_t cn_corpus_n_tokens(const CnCorpus *corpus);
 /* Builds the vocabulary of all songs (the timed scheme's is always the whole). */
 int cn_corpus_vocab(const CnCorpus *corpus, CnVocab *vocab, CnError *err);
 
+/* The same, of all songs transposed by every interval from lo to hi semitones (training
+ * with transposition meets all of them). */
+int cn_corpus_vocab_transposed(const CnCorpus *corpus, int lo, int hi, CnVocab *vocab,
+                               CnError *err);
+
 typedef struct {
     const uint16_t *ids; /* token ids of one song */
     size_t n;

@@ -53,6 +53,11 @@ uint8_t cn_level_velocity(int level);
 /* A key brought into the piano's range by whole octaves (the timed scheme's pitches). */
 uint8_t cn_timed_key(int key);
 
+/* The token moved by semitones (-12..12): a note's key (kept within MIDI 12..127 by whole
+ * octaves), a chord's pitch classes rotated, a timed key (within the piano's range by
+ * octaves); time and loudness unchanged. */
+CnToken cn_token_transpose(CnToken token, int semitones);
+
 /* Writes the token's name ("C4", "E-5", "0.4.7") into name; returns its length. */
 int cn_token_name(CnToken token, char name[CN_TOKEN_NAME_MAX]);
 

@@ -25,7 +25,11 @@ typedef struct {
     float lr, rho, eps; /* RMSprop, as Keras: lr 0.001, rho 0.9, epsilon 1e-7 */
     float clip;         /* clip the gradient's global norm to this; 0 = never */
     double val_split;   /* share of songs held out for validation */
-    uint64_t seed;      /* data order and dropout */
+    uint64_t seed;      /* data order, transposition and dropout */
+    int transpose_lo, transpose_hi; /* every epoch each training song is moved by an
+                                       interval drawn from this range, in semitones
+                                       (-12..12); 0..0: never. The vocabulary must hold
+                                       the moved tokens (cn_corpus_vocab_transposed) */
     const char *out_path;   /* checkpoint written after every epoch (and on a stop) */
     const char *best_path;  /* best-by-validation copy; NULL = none */
     const char *csv_path;   /* per-epoch log; NULL = none */

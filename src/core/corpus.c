@@ -166,6 +166,35 @@ int cn_corpus_vocab(const CnCorpus *corpus, CnVocab *vocab, CnError *err)
     return rc;
 }
 
+int cn_corpus_vocab_transposed(const CnCorpus *corpus, int lo, int hi, CnVocab *vocab,
+                               CnError *err)
+{
+    if (corpus->scheme == CN_SCHEME_TIMED || (lo == 0 && hi == 0))
+        return cn_corpus_vocab(corpus, vocab, err);
+    size_t n_songs = corpus->n_songs, n_shifts = (size_t)(hi - lo + 1), total = 0;
+    for (size_t i = 0; i < n_songs; i++)
+        total += corpus->songs[i].stream.n_tokens;
+    CnTokenStream *streams = calloc(n_songs * n_shifts + 1, sizeof *streams);
+    CnToken *tokens = malloc((total * n_shifts + 1) * sizeof *tokens);
+    if (!streams || !tokens) {
+        free(streams);
+        free(tokens);
+        return cn_fail(err, "out of memory");
+    }
+    size_t at = 0, k = 0;
+    for (int shift = lo; shift <= hi; shift++)
+        for (size_t i = 0; i < n_songs; i++, k++) {
+            const CnTokenStream *song = &corpus->songs[i].stream;
+            streams[k] = (CnTokenStream){.tokens = tokens + at, .n_tokens = song->n_tokens};
+            for (size_t j = 0; j < song->n_tokens; j++)
+                tokens[at++] = cn_token_transpose(song->tokens[j], shift);
+        }
+    int rc = cn_vocab_build(streams, k, vocab, err);
+    free(streams);
+    free(tokens);
+    return rc;
+}
+
 int cn_corpus_is_validation(size_t i, size_t n, double val_fraction)
 {
     if (val_fraction <= 0 || n < 2)

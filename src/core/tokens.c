@@ -44,6 +44,31 @@ uint8_t cn_level_velocity(int level)
     return (uint8_t)(v < 1 ? 1 : v > 127 ? 127 : v);
 }
 
+CnToken cn_token_transpose(CnToken t, int semitones)
+{
+    int k = t.pitch + semitones;
+    switch (t.kind) {
+    case CN_EVENT_ON:
+    case CN_EVENT_OFF:
+        t.pitch = cn_timed_key(k);
+        return t;
+    case CN_TOKEN_PITCHED:
+        if (t.is_chord) {
+            int r = ((semitones % 12) + 12) % 12;
+            t.pc_mask = (uint16_t)(((t.pc_mask << r) | (t.pc_mask >> (12 - r))) & 0xfff);
+        } else {
+            while (k < 12)
+                k += 12;
+            while (k > 127)
+                k -= 12;
+            t.pitch = (uint8_t)k;
+        }
+        return t;
+    default:
+        return t;
+    }
+}
+
 uint8_t cn_timed_key(int key)
 {
     while (key < CN_TIMED_LOWEST_KEY)

@@ -69,6 +69,23 @@ typedef struct {
     long n_batches;
 } WindowPlan;
 
+/* Transposition: each training song moved by an interval drawn for it every epoch. */
+typedef struct {
+    int lo, hi;       /* semitones; both 0: off */
+    uint16_t *map;    /* (hi - lo + 1, n_vocab) the id of each token moved by lo + row */
+    int n_vocab;
+    CnRng rng;        /* the epoch's draws, seeded from the run's seed and the epoch */
+} Transposer;
+
+/* The ids of a song, moved by this epoch's next interval for it. */
+static const uint16_t *song_map(Transposer *tr)
+{
+    if (!tr || !tr->map)
+        return NULL;
+    uint32_t row = cn_rng_below(&tr->rng, (uint32_t)(tr->hi - tr->lo + 1));
+    return tr->map + (size_t)row * (size_t)tr->n_vocab;
+}
+
 static void shuffle(uint32_t *a, size_t n, CnRng *rng)
 {
     for (size_t i = n; i > 1; i--) {
@@ -88,7 +105,7 @@ static void lane_plan_free(LanePlan *p)
 }
 
 static int lane_plan_make(LanePlan *p, const CnSongIds *songs, size_t n_songs, int n_lanes,
-                          int seq, CnRng *order_rng, CnError *err)
+                          int seq, CnRng *order_rng, Transposer *tr, CnError *err)
 {
     memset(p, 0, sizeof *p);
     for (size_t i = 0; i < n_songs; i++)
@@ -109,9 +126,11 @@ static int lane_plan_make(LanePlan *p, const CnSongIds *songs, size_t n_songs, i
     size_t at = 0;
     for (size_t k = 0; k < n_songs; k++) {
         const CnSongIds *s = &songs[order[k]];
+        const uint16_t *map = song_map(tr);
         for (size_t i = 0; i < s->n; i++, at++) {
-            p->ids[at] = s->ids[i];
-            p->targets[at] = i + 1 < s->n ? s->ids[i + 1] : -1; /* a song's end */
+            p->ids[at] = map ? map[s->ids[i]] : s->ids[i];
+            p->targets[at] = i + 1 < s->n ? (map ? map[s->ids[i + 1]] : s->ids[i + 1])
+                                          : -1; /* a song's end */
             p->keep[at] = i > 0; /* a new song starts from a zero state */
         }
     }
@@ -150,6 +169,18 @@ static void window_plan_free(WindowPlan *p)
     memset(p, 0, sizeof *p);
 }
 
+/* The songs, concatenated, each moved by its interval of the epoch when tr is given. */
+static void window_plan_stream(WindowPlan *p, const CnSongIds *songs, size_t n_songs,
+                               Transposer *tr)
+{
+    size_t at = 0;
+    for (size_t s = 0; s < n_songs; s++) {
+        const uint16_t *map = song_map(tr);
+        for (size_t i = 0; i < songs[s].n; i++)
+            p->stream[at++] = map ? map[songs[s].ids[i]] : songs[s].ids[i];
+    }
+}
+
 static int window_plan_make(WindowPlan *p, const CnSongIds *songs, size_t n_songs, int seq,
                             int batch, CnError *err)
 {
@@ -165,10 +196,7 @@ static int window_plan_make(WindowPlan *p, const CnSongIds *songs, size_t n_song
         window_plan_free(p);
         return cn_fail(err, "out of memory");
     }
-    size_t at = 0;
-    for (size_t s = 0; s < n_songs; s++)
-        for (size_t i = 0; i < songs[s].n; i++)
-            p->stream[at++] = songs[s].ids[i];
+    window_plan_stream(p, songs, n_songs, NULL);
     for (size_t w = 0; w < p->n_windows; w++)
         p->order[w] = (uint32_t)w;
     p->n_batches = (long)((p->n_windows + (size_t)batch - 1) / (size_t)batch);
@@ -205,6 +233,7 @@ typedef struct {
     size_t n_train, n_val;
     LanePlan lanes;
     WindowPlan windows;
+    Transposer transposer;
     /* where the run is */
     int epoch;             /* epochs complete */
     long batch_done;       /* batches done in the epoch under way */
@@ -228,11 +257,16 @@ static int plan_epoch(Run *r, CnError *err)
 {
     CnRng order_rng;
     cn_rng_seed(&order_rng, epoch_seed(r->opt->seed, r->epoch));
+    Transposer *tr = r->transposer.map ? &r->transposer : NULL;
+    if (tr) /* draws of their own: without transposition the data order is as before */
+        cn_rng_seed(&tr->rng, epoch_seed(r->opt->seed ^ 0x3c6ef372fe94f82bull, r->epoch));
     if (r->opt->objective == CN_OBJECTIVE_ALL) {
         lane_plan_free(&r->lanes);
         return lane_plan_make(&r->lanes, r->train_songs, r->n_train, r->opt->batch,
-                              r->opt->seq, &order_rng, err);
+                              r->opt->seq, &order_rng, tr, err);
     }
+    if (tr)
+        window_plan_stream(&r->windows, r->train_songs, r->n_train, tr);
     for (size_t w = 0; w < r->windows.n_windows; w++)
         r->windows.order[w] = (uint32_t)w;
     shuffle(r->windows.order, r->windows.n_windows, &order_rng);
@@ -307,11 +341,12 @@ static int state_blob(const Run *r, char *blob, size_t cap)
                      "eps=%.9g\nclip=%.9g\nval_split=%.17g\nseed=%" PRIu64 "\nepoch=%d\n"
                      "batch_done=%ld\nloss_sum=%.17g\nn_predicted=%zu\nn_correct=%zu\n"
                      "best_val=%.17g\ndropout_rng=%016" PRIx64 " %016" PRIx64 " %016" PRIx64
-                     " %016" PRIx64 "\nepochs=%d\nthreads=%d\ndata=%s\n",
+                     " %016" PRIx64 "\nepochs=%d\nthreads=%d\ndata=%s\ntranspose=%d..%d\n",
                      cn_objective_name(o->objective), o->seq, o->batch, (double)o->lr,
                      (double)o->rho, (double)o->eps, (double)o->clip, o->val_split, o->seed,
                      r->epoch, r->batch_done, r->loss_sum, r->n_predicted, r->n_correct,
-                     r->best_val, s[0], s[1], s[2], s[3], o->epochs, o->n_threads, data);
+                     r->best_val, s[0], s[1], s[2], s[3], o->epochs, o->n_threads, data,
+                     o->transpose_lo, o->transpose_hi);
     return n > 0 && (size_t)n < cap ? n : -1;
 }
 
@@ -382,6 +417,10 @@ int cn_train_options_from_state(const CnTrainState *state, CnTrainOptions *o, Cn
         o->epochs = atoi(v);
     if ((v = blob_value(b, "threads")))
         o->n_threads = atoi(v);
+    o->transpose_lo = o->transpose_hi = 0; /* files before it trained without */
+    if ((v = blob_value(b, "transpose")) &&
+        sscanf(v, "%d..%d", &o->transpose_lo, &o->transpose_hi) != 2)
+        return cn_fail(err, "the saved training state is damaged (transpose)");
     o->data_dir = NULL; /* cn_train_state_data_dir */
     if (o->seq < 1 || o->batch < 1)
         return cn_fail(err, "the saved training state is damaged");
@@ -480,8 +519,35 @@ static int check_options(const CnTrainOptions *o, const CnModel *m, const CnSong
     return 0;
 }
 
+/* The id of every token moved by every interval of the options' range; a token the
+ * vocabulary lacks moved becomes the nearest it has. */
+static int transposer_init(Transposer *tr, const CnModel *m, const CnTrainOptions *o,
+                           CnError *err)
+{
+    memset(tr, 0, sizeof *tr);
+    if (o->transpose_lo == 0 && o->transpose_hi == 0)
+        return 0;
+    if (o->transpose_lo < -12 || o->transpose_hi > 12 || o->transpose_lo > o->transpose_hi)
+        return cn_fail(err, "transposition must be within -12..12 semitones, low to high");
+    size_t n_rows = (size_t)(o->transpose_hi - o->transpose_lo + 1), V = m->vocab.n;
+    tr->map = malloc(n_rows * V * sizeof *tr->map);
+    if (!tr->map)
+        return cn_fail(err, "out of memory");
+    tr->lo = o->transpose_lo;
+    tr->hi = o->transpose_hi;
+    tr->n_vocab = (int)V;
+    for (size_t row = 0; row < n_rows; row++)
+        for (size_t id = 0; id < V; id++) {
+            CnToken moved = cn_token_transpose(m->vocab.tokens[id], tr->lo + (int)row);
+            int to = cn_vocab_index(&m->vocab, moved);
+            tr->map[row * V + id] = (uint16_t)(to >= 0 ? to : cn_vocab_nearest(&m->vocab, moved));
+        }
+    return 0;
+}
+
 static void run_free(Run *r)
 {
+    free(r->transposer.map);
     net_batch_free(&r->nb);
     free(r->grad_buf);
     free(r->moments);
@@ -512,6 +578,8 @@ static int run_init(Run *r, CnModel *model, const CnTrainState *resume, const Cn
         return -1;
     if (opt->objective == CN_OBJECTIVE_LAST &&
         window_plan_make(&r->windows, r->train_songs, r->n_train, opt->seq, opt->batch, err))
+        return -1;
+    if (transposer_init(&r->transposer, model, opt, err))
         return -1;
     cn_rng_seed(&r->dropout_rng, opt->seed + 0x6a09e667f3bcc909ull);
     if (resume && resume->blob && restore_run(r, resume, err))

@@ -25,6 +25,10 @@ static void on_signal(int sig)
 
 #define DEFAULT_SCHEME CN_SCHEME_ORIGINAL
 #define DEFAULT_SCHEME_NAME "original"
+/* Timed models learn much better moved through all twelve keys (docs/PERFORMANCE.md); an
+ * original model's vocabulary of chords grows twelvefold with it, and it learns worse. */
+#define TIMED_TRANSPOSE_LO -5
+#define TIMED_TRANSPOSE_HI 6
 
 static void usage(FILE *out)
 {
@@ -40,6 +44,11 @@ static void usage(FILE *out)
             "      --preset NAME     'default' or 'original' (the Keras project exactly:\n"
             "                        original tokens, scalar input, objective last, 200\n"
             "                        epochs, no validation)\n"
+            "      --transpose LO..HI  each epoch, move every training song by an interval\n"
+            "                        drawn from LO..HI semitones (-12..12; 0..0 = never;\n"
+            "                        default: -5..6, all twelve keys, for timed tokens,\n"
+            "                        never for original ones); keys pushed off the\n"
+            "                        keyboard go an octave back\n"
             "      --objective OBJ   'all' (next token at every position, state carried;\n"
             "                        default) or 'last' (each window predicts one token)\n"
             "      --layers N        LSTM layers (3)\n"
@@ -66,7 +75,7 @@ static void usage(FILE *out)
 enum {
     OPT_PRESET = 256, OPT_OBJECTIVE, OPT_LAYERS, OPT_HIDDEN, OPT_DENSE, OPT_EMBED, OPT_DROPOUT,
     OPT_SEQ, OPT_BATCH, OPT_LR, OPT_CLIP, OPT_EPOCHS, OPT_VAL, OPT_SEED, OPT_THREADS,
-    OPT_RESUME, OPT_LOG, OPT_BEST, OPT_STOP_AFTER, OPT_TOKENS,
+    OPT_RESUME, OPT_LOG, OPT_BEST, OPT_STOP_AFTER, OPT_TOKENS, OPT_TRANSPOSE,
 };
 
 typedef struct {
@@ -74,7 +83,7 @@ typedef struct {
     CnModelConfig config;
     CnScheme scheme;
     CnTrainOptions train;
-    int threads, resume, quiet, epochs_given, threads_given, data_given;
+    int threads, resume, quiet, epochs_given, threads_given, data_given, transpose_given;
     char resumed_data[4096];
     int settings_given; /* options --resume must not contradict */
     char derived_log[4096], derived_best[4096], derived_svg[4096];
@@ -86,6 +95,7 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
         {"data", required_argument, 0, 'd'},       {"out", required_argument, 0, 'o'},
         {"preset", required_argument, 0, OPT_PRESET},
         {"tokens", required_argument, 0, OPT_TOKENS},
+        {"transpose", required_argument, 0, OPT_TRANSPOSE},
         {"objective", required_argument, 0, OPT_OBJECTIVE},
         {"layers", required_argument, 0, OPT_LAYERS},
         {"hidden", required_argument, 0, OPT_HIDDEN},
@@ -121,13 +131,24 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
         case 'h': usage(stdout); return 1;
         case OPT_PRESET:
             if (strcmp(optarg, "original") == 0) {
-                a->train = cn_train_options_original();
+                a->train = cn_train_options_original(); /* (without transposition) */
                 a->config.n_embed = 0;
                 a->scheme = CN_SCHEME_ORIGINAL;
             } else if (strcmp(optarg, "default") != 0) {
                 return cli_error(2, "--preset is 'default' or 'original', not '%s'", optarg) ? -1 : -1;
             }
             break;
+        case OPT_TRANSPOSE: {
+            int lo, hi, used = 0;
+            if (sscanf(optarg, "%d..%d%n", &lo, &hi, &used) != 2 || optarg[used] != '\0' ||
+                lo < -12 || hi > 12 || lo > hi)
+                return cli_error(2, "--transpose takes LO..HI, semitones from -12 to 12, low "
+                                    "first (like -5..6), not '%s'", optarg) ? -1 : -1;
+            a->train.transpose_lo = lo;
+            a->train.transpose_hi = hi;
+            a->transpose_given = 1;
+            break;
+        }
         case OPT_TOKENS: {
             CnError err = {{0}};
             if (cn_scheme_parse(optarg, &a->scheme, &err))
@@ -210,6 +231,10 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
     if (optind != argc) {
         cli_error(2, "unexpected argument '%s'", argv[optind]);
         return -1;
+    }
+    if (!a->transpose_given && a->scheme == CN_SCHEME_TIMED) {
+        a->train.transpose_lo = TIMED_TRANSPOSE_LO;
+        a->train.transpose_hi = TIMED_TRANSPOSE_HI;
     }
     return 0;
 }
@@ -297,7 +322,8 @@ static int load_data(const TrainArgs *a, CnCorpus *corpus, CnVocab *fresh_vocab,
     if (corpus->n_songs == 0)
         return cli_error(1, "no readable MIDI file with notes in %s", a->data_dir);
     if (!vocab) {
-        if (cn_corpus_vocab(corpus, fresh_vocab, &err))
+        if (cn_corpus_vocab_transposed(corpus, a->train.transpose_lo, a->train.transpose_hi,
+                                       fresh_vocab, &err))
             return cli_error(1, "%s", err.message);
         if (fresh_vocab->n < 2)
             return cli_error(1, "the music in %s has a single distinct token (%s): a model "
@@ -388,12 +414,13 @@ static void print_start(const TrainArgs *a, const CnModel *m, const CnCorpus *co
     if (c->n_dense)
         snprintf(dense, sizeof dense, " -> Dense(%d)", c->n_dense);
     printf("%s %zu songs (%zu %s tokens, vocabulary %d) from %s: %s input -> %d x LSTM(%d)%s, "
-           "%zu weights; objective %s, seq %d, batch %d, %d threads -> %s\n",
+           "%zu weights; objective %s, seq %d, batch %d, transposed %d..%d, %d threads -> %s\n",
            a->resume ? "resuming on" : "training on", corpus->n_songs,
            cn_corpus_n_tokens(corpus), cn_scheme_name(m->vocab.scheme), c->n_vocab, a->data_dir,
            c->n_embed ? "embedding" : "scalar", c->n_layers, c->n_hidden, dense,
            cn_model_count_weights(c),
-           cn_objective_name(a->train.objective), a->train.seq, a->train.batch, a->threads,
+           cn_objective_name(a->train.objective), a->train.seq, a->train.batch,
+           a->train.transpose_lo, a->train.transpose_hi, a->threads,
            a->out_path);
     if (a->resume)
         printf("from epoch %d of %d\n", m->info.epochs, a->train.epochs);
