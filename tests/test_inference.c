@@ -188,7 +188,7 @@ static void test_packed_float32_steps(void)
 {
     CnError err = {{0}};
     CnModel plain, packed;
-    const char *path = CONTINUO_SOURCE_DIR "/weights/default.cnw";
+    const char *path = CONTINUO_SOURCE_DIR "/weights/original.cnw";
     CHECK(cn_model_load(&plain, path, 0, NULL, &err) == 0);
     CHECK(cn_model_load(&packed, path, 0, NULL, &err) == 0);
     CHECK(packed.owned_mapping != NULL); /* the read-only mapping path */
@@ -332,6 +332,26 @@ static void test_sampling_follows_the_options(void)
         counts[cn_sampler_sample(&s, probs)]++;
     CHECK(counts[0] + counts[3] + counts[4] + counts[5] == 0);
     CHECK(abs(counts[1] - 4000) < 250);
+    cn_sampler_free(&s);
+
+    o = (CnSamplerOptions){.temperature = 0.5f, .top_p = 0.75f, .repetition_penalty = 1.0f};
+    CHECK(cn_sampler_init(&s, 6, &o, 7, &err) == 0); /* p^2, and of that the nucleus: */
+    memset(counts, 0, sizeof counts);               /* tokens 1 and 2 hold 0.16 + 0.09 of */
+    for (int i = 0; i < 20000; i++)                 /* 0.2802 = 0.89: those two alone */
+        counts[cn_sampler_sample(&s, probs)]++;
+    CHECK(counts[0] + counts[3] + counts[4] + counts[5] == 0);
+    CHECK(fabs(counts[1] / 20000.0 - 0.16 / 0.25) < 0.015);
+    cn_sampler_free(&s);
+
+    float flat[100];
+    for (int k = 0; k < 100; k++)
+        flat[k] = 0.01f;
+    flat[37] = 0.0100001f; /* top-k 1 of an almost flat distribution: the heaviest, always */
+    o = (CnSamplerOptions){.temperature = 1.0f, .top_k = 1, .top_p = 1.0f,
+                           .repetition_penalty = 1.0f};
+    CHECK(cn_sampler_init(&s, 100, &o, 8, &err) == 0);
+    for (int i = 0; i < 50; i++)
+        CHECK(cn_sampler_sample(&s, flat) == 37);
     cn_sampler_free(&s);
 
     o = (CnSamplerOptions){.temperature = 0, .top_p = 1, .repetition_penalty = 10,

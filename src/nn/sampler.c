@@ -69,6 +69,46 @@ void cn_sampler_observe(CnSampler *s, int token)
         s->n_recent++;
 }
 
+/* 2^x and log2(x) to about 2e-5, for the temperature's p^(1/T) on every token:
+ * powf on a vocabulary of a few hundred costs more than a small model's step, and a
+ * sampling weight needs no more precision. Written without branches so that the loop over
+ * the vocabulary vectorizes (this file is built with -O3). log2 takes x > 0 normal; exp2
+ * takes x above -16384 and gives 0 below 2^-126. */
+static float fast_log2(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    float e = (float)((int)(u >> 23) - 127), m;
+    u = (u & 0x007fffff) | 0x3f800000; /* the mantissa, in [1, 2) */
+    memcpy(&m, &u, 4);
+    float t = (m - 1.0f) / (m + 1.0f), t2 = t * t; /* log m = 2 atanh t, |t| < 1/3 */
+    return e + 2.8853901f * t * (1.0f + t2 * (0.33333333f + t2 * (0.2f + t2 * 0.14285714f)));
+}
+
+static float fast_exp2(float x)
+{
+    int i = (int)(x + 16384.0f) - 16384; /* floor */
+    float f = x - (float)i, scale;
+    uint32_t u = (uint32_t)(i + 127) << 23;
+    u &= -(uint32_t)(i > -127);
+    memcpy(&scale, &u, 4);
+    return scale * (1.0f + f * (0.69314718f + f * (0.24022651f + f * (0.05550411f +
+                   f * (0.0096181291f + f * (0.0013333558f + f * 0.00015403530f))))));
+}
+
+/* w^inv_t for every weight w in [0, 1] (0 stays 0), inv_t at most 100. */
+static void temper(float *restrict w, int n, float inv_t)
+{
+    for (int i = 0; i < n; i++) {
+        uint32_t was, r;
+        memcpy(&was, &w[i], 4);
+        float tempered = fast_exp2(fast_log2(w[i] + 1e-37f) * inv_t);
+        memcpy(&r, &tempered, 4);
+        r &= -(uint32_t)(was != 0);
+        memcpy(&w[i], &r, 4);
+    }
+}
+
 static int argmax(const float *w, int n)
 {
     int best = 0;
@@ -77,35 +117,74 @@ static int argmax(const float *w, int n)
     return best;
 }
 
-/* Orders order[0..n) by weight, largest first (heap sort: in place, no allocation). */
-static void sift_down(int *order, const float *w, int root, int n)
+/* Sampling from the nucleus (the fewest tokens, largest first, holding top_p of the
+ * weight, at most top_k of them) without sorting: draw from all tokens in proportion to
+ * weight, and keep the draw if the tokens heavier than it hold less than top_p of the
+ * weight and are fewer than top_k (exactly the nucleus's members), else draw again. That is
+ * the nucleus's own distribution, at two passes over the vocabulary per draw, and a draw
+ * is kept at least top_p of the time. -1 when MAX_DRAWS were not kept (a top-k far smaller
+ * than the spread of the weights): the caller then draws from the top_k heaviest. */
+#define MAX_DRAWS 16
+
+static int draw(const float *w, int V, double total, CnRng *rng)
 {
-    for (;;) {
-        int child = 2 * root + 1;
-        if (child >= n)
-            return;
-        /* a min-heap on weight puts the smallest last, giving descending order */
-        if (child + 1 < n && w[order[child + 1]] < w[order[child]])
-            child++;
-        if (w[order[root]] <= w[order[child]])
-            return;
-        int t = order[root];
-        order[root] = order[child];
-        order[child] = t;
-        root = child;
+    double coin = (double)(cn_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0) * total, acc = 0;
+    for (int i = 0; i < V; i++) {
+        acc += w[i];
+        if (coin < acc)
+            return i;
     }
+    for (int i = V - 1; i >= 0; i--) /* rounding left the coin past the end */
+        if (w[i] > 0)
+            return i;
+    return 0;
 }
 
-static void sort_descending(int *order, const float *w, int n)
+static int in_nucleus(const float *w, int V, int token, double mass, int keep)
 {
-    for (int i = n / 2 - 1; i >= 0; i--)
-        sift_down(order, w, i, n);
-    for (int end = n - 1; end > 0; end--) {
-        int t = order[0];
-        order[0] = order[end];
-        order[end] = t;
-        sift_down(order, w, 0, end);
+    double heavier = 0;
+    int n_heavier = 0;
+    for (int i = 0; i < V; i++)
+        if (w[i] > w[token]) {
+            heavier += w[i];
+            n_heavier++;
+        }
+    return heavier < mass && n_heavier < keep;
+}
+
+static int draw_nucleus(const float *w, int V, double total, double mass, int keep, CnRng *rng)
+{
+    for (int k = 0; k < MAX_DRAWS; k++) {
+        int token = draw(w, V, total, rng);
+        if (in_nucleus(w, V, token, mass, keep))
+            return token;
     }
+    return -1;
+}
+
+/* The top_k heaviest, chosen one by one (only when draw_nucleus gave up), and a draw among
+ * them; order is scratch. */
+static int draw_top_k(const float *w, int V, int keep, int *order, CnRng *rng)
+{
+    int n = 0;
+    double kept = 0;
+    for (; n < keep; n++) {
+        int best = -1;
+        for (int i = 0; i < V; i++) {
+            int taken = 0;
+            for (int j = 0; j < n && !taken; j++)
+                taken = order[j] == i;
+            if (!taken && (best < 0 || w[i] > w[best]))
+                best = i;
+        }
+        order[n] = best;
+        kept += w[best];
+    }
+    float sub[64];
+    int m = n < 64 ? n : 64;
+    for (int i = 0; i < m; i++)
+        sub[i] = w[order[i]];
+    return order[draw(sub, m, kept, rng)];
 }
 
 static void apply_repetition_guard(CnSampler *s)
@@ -137,35 +216,18 @@ int cn_sampler_sample(CnSampler *s, const float *probs)
         token = argmax(s->weights, V);
     } else {
         float inv_t = 1.0f / o->temperature;
-        for (int i = 0; i < V; i++) /* p^(1/T) is softmax(logits / T) up to a constant */
-            s->weights[i] = s->weights[i] > 0 ? powf(s->weights[i], inv_t) : 0.0f;
-        for (int i = 0; i < V; i++)
-            s->order[i] = i;
-        sort_descending(s->order, s->weights, V);
+        if (inv_t != 1.0f) /* p^(1/T) is softmax(logits / T) up to a constant */
+            temper(s->weights, V, inv_t);
         double total = 0;
         for (int i = 0; i < V; i++)
             total += s->weights[i];
         int keep = o->top_k > 0 && o->top_k < V ? o->top_k : V;
-        double kept = 0;
-        int n = 0;
-        while (n < keep) { /* the nucleus: the fewest tokens holding top_p of the mass */
-            kept += s->weights[s->order[n++]];
-            if (kept >= o->top_p * total)
-                break;
-        }
         CnRng rng;
         memcpy(rng.s, s->rng, sizeof rng.s);
-        double coin = (double)(cn_rng_u64(&rng) >> 11) * (1.0 / 9007199254740992.0) * kept;
+        token = draw_nucleus(s->weights, V, total, o->top_p * total, keep, &rng);
+        if (token < 0)
+            token = draw_top_k(s->weights, V, keep < 64 ? keep : 64, s->order, &rng);
         memcpy(s->rng, rng.s, sizeof rng.s);
-        token = s->order[n - 1];
-        double acc = 0;
-        for (int i = 0; i < n; i++) {
-            acc += s->weights[s->order[i]];
-            if (coin < acc) {
-                token = s->order[i];
-                break;
-            }
-        }
     }
     cn_sampler_observe(s, token);
     return token;
