@@ -40,4 +40,26 @@ double cn_eval_copied_share(const int *ids, size_t n, const uint16_t *corpus, si
 double cn_eval_pitch_class_distance(const CnVocab *vocab, const int *ids, size_t n,
                                     const uint16_t *corpus, size_t n_corpus);
 
+/* Rhythm and dynamics of notes, as histograms: gaps between successive onsets and note
+ * lengths in twelfths of a beat (the last bin holds everything longer), velocity levels,
+ * and how many notes start together. */
+#define CN_RHYTHM_GAP_BINS 49    /* 1..48 twelfths, a bar of 4/4 or more */
+#define CN_RHYTHM_LENGTH_BINS 97 /* 1..96 twelfths, two bars or more */
+#define CN_RHYTHM_TOGETHER_BINS 9 /* 1..8 notes or more */
+typedef struct {
+    double gap[CN_RHYTHM_GAP_BINS], length[CN_RHYTHM_LENGTH_BINS];
+    double level[CN_TIMED_N_VELOCITIES], together[CN_RHYTHM_TOGETHER_BINS];
+} CnRhythmHistogram;
+
+/* Adds the notes of one piece (sorted by onset; onsets and lengths in ticks of ppqn). */
+void cn_rhythm_add(CnRhythmHistogram *h, const CnNote *notes, size_t n_notes, unsigned ppqn);
+
+/* Total-variation distances (0 same, 1 disjoint) between two histograms, per measure; NAN
+ * where either is empty. */
+typedef struct {
+    double gaps, lengths, velocities, together;
+} CnRhythmDistance;
+
+CnRhythmDistance cn_rhythm_distance(const CnRhythmHistogram *a, const CnRhythmHistogram *b);
+
 #endif

@@ -132,6 +132,12 @@ int cn_render_tokens(const CnToken *tokens, size_t n_tokens, const CnRenderOptio
 int cn_render_events(const CnToken *tokens, size_t n_tokens, const CnRenderOptions *options,
                      CnNote **notes, size_t *n_notes, double *quarters, CnError *err);
 
+/* cn_render_tokens or cn_render_events, by scheme; *quarters (may be NULL) receives the
+ * length of the whole, in quarter notes. */
+int cn_render_scheme(const CnToken *tokens, size_t n_tokens, CnScheme scheme,
+                     const CnRenderOptions *options, CnNote **notes, size_t *n_notes,
+                     double *quarters, CnError *err);
+
 /* ----- Vocabulary ---------------------------------------------------------------------- */
 
 typedef struct {

@@ -773,6 +773,19 @@ int cn_render_events(const CnToken *tokens, size_t n_tokens, const CnRenderOptio
     return 0;
 }
 
+int cn_render_scheme(const CnToken *tokens, size_t n_tokens, CnScheme scheme,
+                     const CnRenderOptions *options, CnNote **notes, size_t *n_notes,
+                     double *quarters, CnError *err)
+{
+    if (scheme == CN_SCHEME_TIMED)
+        return cn_render_events(tokens, n_tokens, options, notes, n_notes, quarters, err);
+    if (quarters)
+        *quarters = n_tokens ? (double)(n_tokens - 1) * options->step_quarters +
+                                   options->length_quarters
+                             : 0;
+    return cn_render_tokens(tokens, n_tokens, options, notes, n_notes, err);
+}
+
 /* ----- Vocabulary ---------------------------------------------------------------------- */
 
 static int compare_names(const void *a, const void *b)

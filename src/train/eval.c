@@ -246,6 +246,12 @@ double cn_eval_copied_share(const int *ids, size_t n, const uint16_t *corpus, si
 
 static void add_pitch_classes(double hist[12], CnToken t)
 {
+    if (t.kind == CN_EVENT_ON) {
+        hist[t.pitch % 12] += 1.0;
+        return;
+    }
+    if (t.kind != CN_TOKEN_PITCHED)
+        return; /* time and loudness have no pitch */
     if (!t.is_chord) {
         hist[t.pitch % 12] += 1.0;
         return;
@@ -274,4 +280,62 @@ double cn_eval_pitch_class_distance(const CnVocab *vocab, const int *ids, size_t
     for (int pc = 0; pc < 12; pc++)
         tv += fabs(a[pc] / sum_a - b[pc] / sum_b);
     return tv / 2;
+}
+
+/* ----- Rhythm and dynamics ------------------------------------------------------------- */
+
+static size_t bin(uint64_t ticks, unsigned ppqn, size_t n_bins)
+{
+    uint64_t twelfths = (ticks * CN_TIMED_STEPS_PER_BEAT + ppqn / 2) / ppqn;
+    return twelfths < n_bins ? (size_t)twelfths : n_bins - 1;
+}
+
+static size_t length_bin(uint64_t ticks, unsigned ppqn)
+{
+    size_t b = bin(ticks, ppqn, CN_RHYTHM_LENGTH_BINS);
+    return b > 0 ? b : 1; /* a note shorter than a twelfth lasts one, as the tokens say */
+}
+
+void cn_rhythm_add(CnRhythmHistogram *h, const CnNote *notes, size_t n_notes, unsigned ppqn)
+{
+    if (ppqn == 0)
+        return;
+    size_t together = 0;
+    for (size_t i = 0; i < n_notes; i++) {
+        const CnNote *n = &notes[i];
+        h->length[length_bin(n->duration, ppqn)] += 1;
+        h->level[cn_velocity_level(n->velocity)] += 1;
+        together++;
+        /* an onset's notes end where the next onset begins (within a twelfth) */
+        int last = i + 1 == n_notes ||
+                   bin(notes[i + 1].onset - n->onset, ppqn, CN_RHYTHM_GAP_BINS) > 0;
+        if (!last)
+            continue;
+        h->together[together < CN_RHYTHM_TOGETHER_BINS ? together : CN_RHYTHM_TOGETHER_BINS - 1]
+            += 1;
+        together = 0;
+        if (i + 1 < n_notes)
+            h->gap[bin(notes[i + 1].onset - n->onset, ppqn, CN_RHYTHM_GAP_BINS)] += 1;
+    }
+}
+
+static double tv_distance(const double *a, const double *b, size_t n)
+{
+    double sum_a = 0, sum_b = 0, tv = 0;
+    for (size_t i = 0; i < n; i++)
+        sum_a += a[i], sum_b += b[i];
+    if (sum_a <= 0 || sum_b <= 0)
+        return NAN;
+    for (size_t i = 0; i < n; i++)
+        tv += fabs(a[i] / sum_a - b[i] / sum_b);
+    return tv / 2;
+}
+
+CnRhythmDistance cn_rhythm_distance(const CnRhythmHistogram *a, const CnRhythmHistogram *b)
+{
+    return (CnRhythmDistance){
+        .gaps = tv_distance(a->gap, b->gap, CN_RHYTHM_GAP_BINS),
+        .lengths = tv_distance(a->length, b->length, CN_RHYTHM_LENGTH_BINS),
+        .velocities = tv_distance(a->level, b->level, CN_TIMED_N_VELOCITIES),
+        .together = tv_distance(a->together, b->together, CN_RHYTHM_TOGETHER_BINS)};
 }

@@ -122,7 +122,30 @@ static double unigram_baseline(const CnModel *m, const CnSongIds *songs, size_t 
 typedef struct {
     double distinct4, copied8, pc_distance;
     size_t longest_loop, n_tokens;
+    CnRhythmHistogram rhythm; /* of the continuations, as notes */
+    CnRhythmDistance to_data; /* from the music of the folder */
 } GenStats;
+
+/* Adds the notes of tokens (ids) to a rhythm histogram. */
+static int add_rhythm(const CnModel *m, const int *ids, const uint16_t *ids16, size_t n,
+                      CnRhythmHistogram *h, CnError *err)
+{
+    CnToken *tokens = malloc((n ? n : 1) * sizeof *tokens);
+    if (!tokens)
+        return cn_fail(err, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        tokens[i] = m->vocab.tokens[ids ? ids[i] : ids16[i]];
+    CnRenderOptions render = cn_render_defaults();
+    CnNote *notes;
+    size_t n_notes;
+    int rc = cn_render_scheme(tokens, n, m->vocab.scheme, &render, &notes, &n_notes, NULL, err);
+    free(tokens);
+    if (rc == 0) {
+        cn_rhythm_add(h, notes, n_notes, render.ppqn);
+        free(notes);
+    }
+    return rc;
+}
 
 static int generated_stats(const CnModel *m, const EvalArgs *a, GenStats *g, CnError *err)
 {
@@ -148,6 +171,8 @@ static int generated_stats(const CnModel *m, const EvalArgs *a, GenStats *g, CnE
         rc = cn_random_prime(m, n_prime_max, o.seed, prime, &n_prime, err);
         if (rc == 0)
             rc = cn_generate(m, prime, n_prime, (size_t)a->length, &o, out, err);
+        if (rc == 0)
+            rc = add_rhythm(m, out, NULL, (size_t)a->length, &g->rhythm, err);
         if (rc == 0) {
             distinct += cn_eval_distinct_ngrams(out, (size_t)a->length, 4);
             copied += cn_eval_copied_share(out, (size_t)a->length, m->corpus, m->n_corpus, 8);
@@ -193,6 +218,11 @@ static void print_table(const EvalArgs *a, const CnModel *m, size_t n_songs, siz
     printf("  longest loop            %zu tokens\n", g->longest_loop);
     printf("  8-grams copied          %.4f\n", g->copied8);
     printf("  pitch-class distance    %.4f\n", g->pc_distance);
+    printf("  distances from the folder's music (0 = the same, 1 = nothing shared):\n");
+    printf("    onset gaps            %.4f\n", g->to_data.gaps);
+    printf("    note lengths          %.4f\n", g->to_data.lengths);
+    printf("    velocities            %.4f\n", g->to_data.velocities);
+    printf("    notes struck together %.4f\n", g->to_data.together);
 }
 
 /* JSON has no NaN: unknown numbers are null. */
@@ -223,7 +253,11 @@ static void print_json(const EvalArgs *a, size_t n_songs, size_t n_tokens, const
     json_number("distinct_4grams", g->distinct4, ", ");
     printf("\"longest_loop\": %zu, ", g->longest_loop);
     json_number("copied_8grams", g->copied8, ", ");
-    json_number("pitch_class_distance", g->pc_distance, "}}\n");
+    json_number("pitch_class_distance", g->pc_distance, ", ");
+    json_number("onset_gap_distance", g->to_data.gaps, ", ");
+    json_number("length_distance", g->to_data.lengths, ", ");
+    json_number("velocity_distance", g->to_data.velocities, ", ");
+    json_number("together_distance", g->to_data.together, "}}\n");
 }
 
 int cmd_eval(int argc, char **argv)
@@ -254,6 +288,10 @@ int cmd_eval(int argc, char **argv)
              cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_STATEFUL, a.seq, &stateful, &err) ||
              cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_WINDOW, a.seq, &window, &err) ||
              generated_stats(&m, &a, &gen, &err);
+    CnRhythmHistogram data = {0};
+    for (size_t i = 0; rc == 0 && i < corpus.n_songs; i++)
+        rc = add_rhythm(&m, NULL, songs[i].ids, songs[i].n, &data, &err);
+    gen.to_data = cn_rhythm_distance(&gen.rhythm, &data);
     if (rc)
         rc = cli_error(1, "%s", err.message);
     else if (a.json)

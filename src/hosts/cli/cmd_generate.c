@@ -206,22 +206,17 @@ static int prime_from_file(const CnModel *m, const char *path, size_t keep, int 
     return *ids ? 0 : cli_error(1, "out of memory");
 }
 
-/* The tokens as notes: an original model's an eighth apart, a quarter long; a timed
- * model's as its events say. *continuation_starts: the tick where the prime ends. */
-static int render(const CnModel *m, const CnToken *tokens, size_t n, size_t n_prime,
-                  CnRenderOptions *render, CnNote **notes, size_t *n_notes,
-                  uint32_t *continuation_starts, double *quarters, CnError *err)
+/* Where the prime ends, in ticks: an original model's tokens an eighth apart, a timed
+ * model's at the sum of its shifts. */
+static uint32_t continuation_start(const CnModel *m, const CnToken *tokens, size_t n_prime,
+                                   const CnRenderOptions *render)
 {
-    if (m->vocab.scheme == CN_SCHEME_TIMED) {
-        uint64_t twelfths = 0;
-        for (size_t i = 0; i < n_prime; i++)
-            twelfths += tokens[i].kind == CN_EVENT_SHIFT ? tokens[i].pitch : 0;
-        *continuation_starts = (uint32_t)(twelfths * render->ppqn / CN_TIMED_STEPS_PER_BEAT);
-        return cn_render_events(tokens, n, render, notes, n_notes, quarters, err);
-    }
-    *continuation_starts = (uint32_t)(n_prime * render->step_quarters * render->ppqn + 0.5);
-    *quarters = n ? (double)(n - 1) * render->step_quarters + render->length_quarters : 0;
-    return cn_render_tokens(tokens, n, render, notes, n_notes, err);
+    if (m->vocab.scheme != CN_SCHEME_TIMED)
+        return (uint32_t)(n_prime * render->step_quarters * render->ppqn + 0.5);
+    uint64_t twelfths = 0;
+    for (size_t i = 0; i < n_prime; i++)
+        twelfths += tokens[i].kind == CN_EVENT_SHIFT ? tokens[i].pitch : 0;
+    return (uint32_t)(twelfths * render->ppqn / CN_TIMED_STEPS_PER_BEAT);
 }
 
 static int write_output(const CnModel *m, const int *ids, size_t n_prime, size_t n_total,
@@ -236,11 +231,11 @@ static int write_output(const CnModel *m, const int *ids, size_t n_prime, size_t
     CnRenderOptions options = cn_render_defaults();
     CnNote *notes;
     size_t n_notes;
-    uint32_t continuation_starts;
     double quarters;
     CnError err = {{0}};
-    int rc = render(m, tokens, n_total - first, n_prime - first, &options, &notes, &n_notes,
-                    &continuation_starts, &quarters, &err);
+    uint32_t continuation_starts = continuation_start(m, tokens, n_prime - first, &options);
+    int rc = cn_render_scheme(tokens, n_total - first, m->vocab.scheme, &options, &notes,
+                              &n_notes, &quarters, &err);
     free(tokens);
     if (rc)
         return cli_error(1, "%s", err.message);
