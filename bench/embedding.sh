@@ -14,7 +14,7 @@ heldout_links "$seed" "$work/val"
 for embed in 0 64; do
   for e in $(seq 1 "$epochs"); do
     if [ "$e" = 1 ]; then
-      "$build"/continuo train --data "$seed" --out "$work/m$embed.cnw" --embed "$embed" --epochs 1 -q
+      "$build"/continuo train --tokens original --data "$seed" --out "$work/m$embed.cnw" --embed "$embed" --epochs 1 -q
     else
       "$build"/continuo train --data "$seed" --out "$work/m$embed.cnw" --resume --epochs "$e" -q
     fi

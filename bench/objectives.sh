@@ -28,7 +28,7 @@ elapsed=0
 for e in $(seq 1 "$max_all"); do
   start=$(date +%s)
   if [ "$e" = 1 ]; then
-    "$build"/continuo train --data "$seed" --out "$work/all.cnw" --epochs 1 -q
+    "$build"/continuo train --tokens original --data "$seed" --out "$work/all.cnw" --epochs 1 -q
   else
     "$build"/continuo train --data "$seed" --out "$work/all.cnw" --resume --epochs "$e" -q
   fi

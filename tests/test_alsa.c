@@ -229,7 +229,7 @@ static void test_a_phrase_through_the_translation_gets_an_answer(void)
 {
     CnModel model;
     CnError err = {{0}};
-    CHECK(cn_model_load(&model, CONTINUO_SOURCE_DIR "/weights/default.cnw", 0, NULL, &err) == 0);
+    CHECK(cn_model_load(&model, CONTINUO_SOURCE_DIR "/weights/original.cnw", 0, NULL, &err) == 0);
     CnEngineOptions o = cn_engine_defaults(RATE);
     o.length = 8;
     o.wait_beats = 1;
@@ -285,7 +285,7 @@ static void test_without_a_sequencer_the_command_says_so(void)
     char *dir = test_make_temp_dir("alsa");
     char log[4200];
     snprintf(log, sizeof log, "%s/log.txt", dir);
-    const char *args[] = {"alsa", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw", NULL};
+    const char *args[] = {"alsa", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw", NULL};
     CHECK(run_alsa(args, log) == 2);
     CHECK(test_file_contains(log, "/dev/snd/seq does not exist"));
     CHECK(test_file_contains(log, "continuo jack"));
@@ -330,7 +330,7 @@ static void test_end_to_end_with_a_second_client(void)
     if (pid == 0) {
         if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
             _exit(126);
-        execl(CONTINUO_CLI, CONTINUO_CLI, "alsa", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+        execl(CONTINUO_CLI, CONTINUO_CLI, "alsa", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
               "-n", "continuo-test", "--in", in_addr, "--out", out_addr, "--wait", "1",
               "--length", "8", (char *)NULL);
         _exit(127);

@@ -13,7 +13,7 @@
 #include "continuo/model.h"
 #include "test_util.h"
 
-#define WEIGHTS CONTINUO_SOURCE_DIR "/weights/default.cnw"
+#define WEIGHTS CONTINUO_SOURCE_DIR "/weights/original.cnw"
 
 static char *dir;
 static char log_path[4200];
@@ -232,7 +232,8 @@ static void test_train_does_not_overwrite_a_midi_file(void)
     snprintf(cmd, sizeof cmd, "cp '%s/midi_songs/ode_to_joy.mid' '%s' && cp '%s' '%s'",
              CONTINUO_SOURCE_DIR, song, song, copy);
     CHECK(system(cmd) == 0);
-    const char *args[] = {"train", "--data", CONTINUO_SOURCE_DIR "/midi_songs", "--out", song,
+    const char *args[] = {"train", "--tokens", "original", "--data",
+                          CONTINUO_SOURCE_DIR "/midi_songs", "--out", song,
                           "--epochs", "1", "--hidden", "8", "--layers", "1", "--dense", "0",
                           "--embed", "4", "-q", NULL};
     CHECK(run_cli(args) == 2);
@@ -258,7 +259,8 @@ static void write_notes(const char *path, size_t n, int distinct)
  * the reason in words. */
 static void test_limits_are_checked_before_the_work(void)
 {
-    const char *huge_seq[] = {"train", "--data", CONTINUO_SOURCE_DIR "/midi_songs", "--out",
+    const char *huge_seq[] = {"train", "--tokens", "original", "--data",
+                          CONTINUO_SOURCE_DIR "/midi_songs", "--out",
                               in_dir("seq.cnw"), "--seq", "100000", "-q", NULL};
     CHECK(run_cli(huge_seq) == 1);
     CHECK(log_contains("lower --seq or --batch"));
@@ -283,7 +285,8 @@ static void test_limits_are_checked_before_the_work(void)
     char path[4400];
     snprintf(path, sizeof path, "%s/same.mid", one);
     write_notes(path, 20, 0);
-    const char *one_token[] = {"train", "--data", one, "--out", in_dir("one.cnw"), "-q", NULL};
+    const char *one_token[] = {"train", "--tokens", "original",
+                               "--data", one, "--out", in_dir("one.cnw"), "-q", NULL};
     CHECK(run_cli(one_token) == 1);
     CHECK(log_contains("a single distinct token (C4)"));
 }

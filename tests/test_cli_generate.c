@@ -25,7 +25,8 @@ static int log_contains(const char *text)
 
 static void train_small_model(void)
 {
-    const char *args[] = {"train", "--data", CONTINUO_SOURCE_DIR "/midi_songs", "--out", weights,
+    const char *args[] = {"train", "--tokens", "original", "--data",
+                          CONTINUO_SOURCE_DIR "/midi_songs", "--out", weights,
                           "--epochs", "3", "--hidden", "24", "--layers", "2", "--dense", "16",
                           "--embed", "8", "--seq", "16", "--batch", "4", "--val-split", "0",
                           "-q", NULL};

@@ -90,7 +90,8 @@ static void test_two_epochs_on_seed_files(void)
     test_write_file(stale, "half a checkpoint", 17);
     test_write_file(stale_best, "half a checkpoint", 17);
     test_write_file(kept, "someone else's", 14);
-    const char *args[] = {"train", "--data", data_dir, "--out", out, "--epochs", "2",
+    const char *args[] = {"train", "--tokens", "original",
+                          "--data", data_dir, "--out", out, "--epochs", "2",
                           "--hidden", "16", "--layers", "2", "--dense", "8", "--embed", "8",
                           "--seq", "20", "--batch", "8", "--val-split", "0.25", NULL};
     CHECK(run_cli(args, log_path, 1) == 0);
@@ -109,7 +110,8 @@ static void test_two_epochs_on_seed_files(void)
 
 static void test_sigterm_checkpoints_and_resume_goes_on(void)
 {
-    const char *args[] = {"train", "--data", data_dir, "--out", out, "--epochs", "100000",
+    const char *args[] = {"train", "--tokens", "original",
+                          "--data", data_dir, "--out", out, "--epochs", "100000",
                           "--hidden", "16", "--layers", "1", "--dense", "0", "--embed", "4",
                           "--seq", "10", "--batch", "2", NULL};
     unlink(out);
@@ -150,11 +152,13 @@ static void test_resume_goes_on_as_the_run_started(void)
     char ref[4400], part[4400];
     snprintf(ref, sizeof ref, "%s/ref.cnw", dir);
     snprintf(part, sizeof part, "%s/part.cnw", dir);
-    const char *whole[] = {"train", "--data", data_dir, "--out", ref, "--epochs", "3",
+    const char *whole[] = {"train", "--tokens", "original",
+                           "--data", data_dir, "--out", ref, "--epochs", "3",
                            "--threads", "1", "--hidden", "16", "--layers", "1", "--dense", "0",
                            "--embed", "4", "--seq", "10", "--batch", "2", "-q", NULL};
     CHECK(run_cli(whole, log_path, 1) == 0);
-    const char *stopped[] = {"train", "--data", data_dir, "--out", part, "--epochs", "3",
+    const char *stopped[] = {"train", "--tokens", "original",
+                             "--data", data_dir, "--out", part, "--epochs", "3",
                              "--threads", "1", "--hidden", "16", "--layers", "1", "--dense",
                              "0", "--embed", "4", "--seq", "10", "--batch", "2",
                              "--stop-after-batches", "7", "-q", NULL};
@@ -241,7 +245,8 @@ static void test_kill_9_never_leaves_a_broken_checkpoint(void)
     snprintf(from, sizeof from, "%s/midi_songs/ah_vous_dirai_je_maman.mid", CONTINUO_SOURCE_DIR);
     snprintf(to, sizeof to, "%s/song.mid", one_song);
     CHECK(symlink(from, to) == 0);
-    const char *args[] = {"train", "--data", one_song, "--out", out, "--epochs", "1000000",
+    const char *args[] = {"train", "--tokens", "original",
+                          "--data", one_song, "--out", out, "--epochs", "1000000",
                           "--hidden", "384", "--layers", "2", "--dense", "0", "--embed", "4",
                           "--seq", "70", "--batch", "1", "--val-split", "0", NULL};
     unlink(out);

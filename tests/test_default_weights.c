@@ -1,28 +1,47 @@
-/* The shipped weights: they load, their vocabulary is what midi_songs/ gives today, and
- * they generate. */
+/* The shipped weights, both of them: they load, they are of their scheme, their vocabulary
+ * and the corpus they keep are what midi_songs/ gives today, and they generate. */
 #include "continuo/corpus.h"
 #include "continuo/generate.h"
 #include "continuo/model.h"
 #include "test_util.h"
 
-static void test_the_shipped_weights_match_the_corpus_and_generate(void)
+static void check_shipped(const char *file, CnScheme scheme)
 {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/weights/%s", CONTINUO_SOURCE_DIR, file);
     CnModel m;
     CnError err = {{0}};
-    int rc = cn_model_load(&m, CONTINUO_SOURCE_DIR "/weights/default.cnw", 0, NULL, &err);
+    int rc = cn_model_load(&m, path, 0, NULL, &err);
     if (rc)
         fprintf(stderr, "%s\n", err.message);
     CHECK(rc == 0);
     if (rc)
         return;
+    CHECK(m.vocab.scheme == scheme);
     CnCorpus corpus;
     CnVocab vocab;
-    CHECK(cn_corpus_load(CONTINUO_SOURCE_DIR "/midi_songs", CN_SCHEME_ORIGINAL, &corpus, &err) == 0);
+    CHECK(cn_corpus_load(CONTINUO_SOURCE_DIR "/midi_songs", scheme, &corpus, &err) == 0);
     CHECK(corpus.n_skipped == 0);
     CHECK(cn_corpus_vocab(&corpus, &vocab, &err) == 0);
     CHECK(vocab.n == m.vocab.n);
     for (size_t i = 0; i < vocab.n && i < m.vocab.n; i++)
         CHECK_STR(m.vocab.names[i], vocab.names[i]);
+    /* the corpus it keeps is the training songs (every tenth held out) as read today */
+    CnSongIds *songs = NULL;
+    uint16_t *storage = NULL;
+    size_t n_mapped, at = 0, differ = 0;
+    CHECK(cn_corpus_to_ids(&corpus, &m.vocab, &songs, &storage, &n_mapped, &err) == 0);
+    for (size_t s = 0; songs && s < corpus.n_songs; s++) {
+        if (cn_corpus_is_validation(s, corpus.n_songs, 0.1))
+            continue;
+        for (size_t i = 0; i < songs[s].n; i++, at++)
+            differ += at >= m.n_corpus || m.corpus[at] != songs[s].ids[i];
+    }
+    printf("# %s: %s tokens, %zu kept for priming, %zu differ from midi_songs today\n", file,
+           cn_scheme_name(scheme), m.n_corpus, differ);
+    CHECK(at == m.n_corpus && differ == 0);
+    free(songs);
+    free(storage);
     CHECK(m.n_corpus > 0 && m.info.epochs > 0);
     int prime[100], out[64];
     size_t n_prime;
@@ -43,6 +62,12 @@ static void test_the_shipped_weights_match_the_corpus_and_generate(void)
     cn_vocab_free(&vocab);
     cn_corpus_free(&corpus);
     cn_model_free(&m);
+}
+
+static void test_the_shipped_weights_match_the_corpus_and_generate(void)
+{
+    check_shipped("default.cnw", CN_SCHEME_TIMED);
+    check_shipped("original.cnw", CN_SCHEME_ORIGINAL);
 }
 
 int main(void)

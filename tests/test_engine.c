@@ -102,7 +102,8 @@ static int all_released(void)
     return 1;
 }
 
-static CnModel model;
+static CnModel model, timed; /* the original scheme's model, and a timed one */
+static const CnModel *playing = &model;
 
 static CnEngine *start(CnPlayMode mode)
 {
@@ -110,7 +111,7 @@ static CnEngine *start(CnPlayMode mode)
     o.mode = mode;
     o.length = 16;
     CnError err = {{0}};
-    CnEngine *e = cn_engine_new(&model, &o, &err);
+    CnEngine *e = cn_engine_new(playing, &o, &err);
     CHECK(e != NULL);
     CHECK(e && cn_engine_start_worker(e, &err) == 0);
     cycle_frame = 0;
@@ -317,7 +318,7 @@ static void test_passes_only_when_due_and_an_answer_paced(void)
     int passes_of[2] = {0, 0}, cycles = 8 * 47 + 1900;
     size_t most_ahead = 0;
     for (int every_cycle = 1; every_cycle >= 0; every_cycle--) {
-        CnEngine *e = cn_engine_new(&model, &o, &err);
+        CnEngine *e = cn_engine_new(playing, &o, &err);
         CHECK(e != NULL);
         cycle_frame = 0;
         n_out = 0;
@@ -371,7 +372,7 @@ static CnEngine *start_driven_with(const CnEngineOptions *given)
     if (!given)
         o.length = 8;
     CnError err = {{0}};
-    CnEngine *e = cn_engine_new(&model, &o, &err);
+    CnEngine *e = cn_engine_new(playing, &o, &err);
     CHECK(e != NULL);
     if (!e)
         fprintf(stderr, "%s\n", err.message);
@@ -517,11 +518,11 @@ static void test_controls_follow_their_numbers_and_channel(void)
     cn_engine_free(e);
     o.controls[CN_CONTROL_MODE] = 20; /* two controls on one number: refused, said */
     CnError err = {{0}};
-    CHECK(cn_engine_new(&model, &o, &err) == NULL);
+    CHECK(cn_engine_new(playing, &o, &err) == NULL);
     CHECK(strstr(err.message, "given to two controls") != NULL);
     o = answer_of(8);
     o.controls[CN_CONTROL_LOOP] = CN_CC_SUSTAIN;
-    CHECK(cn_engine_new(&model, &o, &err) == NULL);
+    CHECK(cn_engine_new(playing, &o, &err) == NULL);
     CHECK(strstr(err.message, "cannot be a control") != NULL);
 }
 
@@ -663,10 +664,161 @@ static void test_mutate_loop_and_the_state_cc(void)
     cn_engine_free(e);
 }
 
+/* ----- A timed model: rhythm, lengths and loudness of its own ----- */
+
+#define TWELFTH 2000 /* frames of a twelfth of a beat at 120 bpm */
+
+/* A phrase with a dotted rhythm, a held note under it and loud and soft notes, driven. */
+static uint64_t play_timed_phrase(CnEngine *e)
+{
+    static const struct { int at, length; uint8_t key, velocity; } notes[] = {
+        {0, 9, 60, 100},  {9, 3, 64, 60},  {12, 24, 48, 40}, {12, 6, 67, 110}, {18, 6, 65, 70},
+        {24, 9, 64, 100}, {33, 3, 62, 50}, {36, 12, 60, 90}};
+    uint64_t start = cycle_frame + 4 * PERIOD, last_off = 0;
+    for (int step = 0; step <= 48; step++) {
+        uint64_t at = start + (uint64_t)step * TWELFTH;
+        drive(e, (int)((at - cycle_frame) / PERIOD), 0); /* to the cycle holding the step */
+        for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
+            if (notes[i].at == step)
+                play(e, 0x90, notes[i].key, notes[i].velocity), input_came = 1;
+            if (notes[i].at + notes[i].length == step) {
+                play(e, 0x80, notes[i].key, 0), input_came = 1;
+                last_off = cycle_frame;
+            }
+        }
+    }
+    return last_off;
+}
+
+/* Lengths, onsets on the twelfth grid and velocities of the notes of the output from
+ * frame on; every note-on paired with the next note-off of its key. */
+typedef struct {
+    int n_on, off_grid, unreleased, n_lengths, n_gaps, n_velocities, not_levels;
+    int not_eighths; /* gaps between onsets other than an eighth */
+    uint64_t first, longest;
+} TimedAnswer;
+
+static int add_distinct(uint64_t *seen, int n, uint64_t v)
+{
+    for (int i = 0; i < n; i++)
+        if (seen[i] == v)
+            return n;
+    if (n < 64)
+        seen[n++] = v;
+    return n;
+}
+
+static TimedAnswer timed_answer_from(uint64_t from)
+{
+    TimedAnswer a = {0};
+    uint64_t on_at[128] = {0}, lengths[64], gaps[64], velocities[64], last_on = 0;
+    for (int i = 0; i < n_out; i++) {
+        const Recorded *r = &out[i];
+        if (r->frame < from || (r->bytes[0] & 0xe0) != 0x80)
+            continue;
+        uint8_t key = r->bytes[1];
+        if (is_on(r)) {
+            if (a.n_on++ == 0)
+                a.first = r->frame;
+            else if (r->frame > last_on) {
+                a.n_gaps = add_distinct(gaps, a.n_gaps, r->frame - last_on);
+                a.not_eighths += r->frame - last_on != EIGHTH;
+            }
+            last_on = r->frame;
+            a.off_grid += r->frame % TWELFTH != 0;
+            a.n_velocities = add_distinct(velocities, a.n_velocities, r->bytes[2]);
+            a.not_levels += cn_level_velocity(cn_velocity_level(r->bytes[2])) != r->bytes[2];
+            a.unreleased += on_at[key] != 0;
+            on_at[key] = r->frame + 1;
+        } else if (on_at[key]) {
+            uint64_t length = r->frame - (on_at[key] - 1);
+            a.n_lengths = add_distinct(lengths, a.n_lengths, length);
+            a.longest = length > a.longest ? length : a.longest;
+            on_at[key] = 0;
+        }
+    }
+    for (int k = 0; k < 128; k++)
+        a.unreleased += on_at[k] != 0;
+    return a;
+}
+
+/* The answer of a timed model: after the silence, on the grid of twelfths of a beat, in
+ * the model's rhythm (not a note every eighth), with lengths of more than one kind and the
+ * velocities of the model's levels, none longer than the longest, every note released;
+ * the player's phrase is heard as events, not as tokens an eighth. */
+static void test_a_timed_answer_has_rhythm_lengths_and_loudness(void)
+{
+    playing = &timed;
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.length = 24;
+    o.seed = 3;
+    CnEngine *e = start_driven_with(&o);
+    uint64_t last_off = play_timed_phrase(e);
+    drive(e, 3000, 0); /* 16 s: the wait, the answer, its end */
+    TimedAnswer a = timed_answer_from(last_off);
+    uint64_t silence_end = last_off + 2 * 2 * EIGHTH;
+    printf("# timed answer: %d note-ons from frame %llu (silence ended %llu), %d off the "
+           "twelfths, %d distinct gaps, %d lengths (longest %.2f beats), %d velocities, %d "
+           "unreleased\n", a.n_on, (unsigned long long)a.first,
+           (unsigned long long)silence_end, a.off_grid, a.n_gaps, a.n_lengths,
+           (double)a.longest / (2 * EIGHTH), a.n_velocities, a.unreleased);
+    CHECK(a.n_on >= 12 && a.n_on <= 24);
+    uint64_t grid = (silence_end + EIGHTH - 1) / EIGHTH * EIGHTH; /* the answer's start */
+    CHECK(a.first >= grid && a.first < grid + 2 * EIGHTH); /* its first note, the model's */
+    CHECK(a.off_grid == 0 && a.not_levels == 0); /* the velocities are the model's levels */
+    CHECK(a.n_lengths >= 2 && a.not_eighths > 0); /* not the original's metronome */
+    CHECK(a.longest <= (uint64_t)CN_TIMED_LONGEST_NOTE * TWELFTH);
+    CHECK(a.unreleased == 0 && all_released());
+    CnEngineStats s = cn_engine_stats(e);
+    CHECK(s.answers == 1 && s.late_events == 0 && s.dropped_out == 0);
+    CHECK(s.tokens_heard >= 16 + 4); /* eight note-ons, eight note-offs, shifts, velocities */
+    cn_engine_free(e);
+    playing = &model;
+}
+
+/* A timed answer interrupted by the player: nothing of it after the cycle, everything
+ * it held released; continuous mode plays on, and a panic silences it. */
+static void test_a_timed_answer_is_interrupted_and_continuous_play_goes_on(void)
+{
+    playing = &timed;
+    CnEngine *e = start_driven_with(NULL);
+    uint64_t last_off = play_timed_phrase(e);
+    drive(e, (int)((last_off + 4 * EIGHTH + 3 * EIGHTH - cycle_frame) / PERIOD), 0);
+    uint64_t interrupted = cycle_frame;
+    int before = timed_answer_from(0).n_on;
+    play(e, 0x90, 72, 100), input_came = 1;
+    drive(e, 200, 0);
+    play(e, 0x80, 72, 0), input_came = 1;
+    drive(e, 2, 0);
+    int late_ons = 0;
+    for (int i = 0; i < n_out; i++)
+        late_ons += is_on(&out[i]) && out[i].bytes[1] != 72 && out[i].frame >= interrupted &&
+                    out[i].frame < interrupted + 200 * PERIOD;
+    printf("# timed: %d answer note-ons before the interruption, %d after it\n", before - 1,
+           late_ons);
+    CHECK(late_ons == 0 && all_released());
+    cn_engine_free(e);
+
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.mode = CN_PLAY_CONTINUOUS;
+    e = start_driven_with(&o);
+    drive(e, 1600, 0); /* 8.5 s */
+    TimedAnswer a = timed_answer_from(0);
+    printf("# timed, continuous: %d note-ons in 8.5 s, %d off the twelfths, %d distinct gaps, "
+           "%d not an eighth\n", a.n_on, a.off_grid, a.n_gaps, a.not_eighths);
+    CHECK(a.n_on >= 8 && a.off_grid == 0 && a.not_eighths > 0 && a.not_levels == 0);
+    cn_engine_rt_panic(e);
+    drive(e, 3, 0);
+    CHECK(all_released());
+    cn_engine_free(e);
+    playing = &model;
+}
+
 int main(void)
 {
     CnError err = {{0}};
-    if (cn_model_load(&model, CONTINUO_SOURCE_DIR "/weights/default.cnw", 0, NULL, &err)) {
+    if (cn_model_load(&model, CONTINUO_SOURCE_DIR "/weights/original.cnw", 0, NULL, &err) ||
+        cn_model_load(&timed, CONTINUO_SOURCE_DIR "/weights/default.cnw", 0, NULL, &err)) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
@@ -684,6 +836,9 @@ int main(void)
     RUN(test_listening_time_bounds);
     RUN(test_the_answer_as_long_as_the_call);
     RUN(test_mutate_loop_and_the_state_cc);
+    RUN(test_a_timed_answer_has_rhythm_lengths_and_loudness);
+    RUN(test_a_timed_answer_is_interrupted_and_continuous_play_goes_on);
     cn_model_free(&model);
+    cn_model_free(&timed);
     return test_finish();
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "continuo/tokens.h"
 #include "test_util.h"
 
 #define RATE 48000
@@ -212,7 +213,7 @@ static int start_server(void)
 /* continuo on the default weights, float32 or (bf16) bfloat16, connected to our clients */
 static pid_t start_continuo(int trap, int bf16)
 {
-    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
                           "-n", "cont", "--wait", "2", "--length", "16", "--seed", "4",
                           "-c", "2", "-i", "player:out", "-o", "recorder:in",
                           bf16 ? "--bf16" : NULL, NULL};
@@ -348,23 +349,31 @@ static void test_a_flood_does_no_harm(void)
     CHECK(kill(cont, 0) == 0);
 }
 
-static void test_sigterm_mid_answer_leaves_nothing_sounding(void)
+/* SIGTERM to continuo `eighths` into its answer to a phrase that ended at last_off (the
+ * answer starts on the eighth grid two beats later); returns its exit code. */
+static int stop_mid_answer(pid_t cont, uint64_t last_off, int eighths)
 {
-    pid_t cont = cont_pid;
-    int from = atomic_load(&n_received);
-    uint64_t last_off = play_phrase();
     uint64_t answer = ((last_off + 4 * EIGHTH) + EIGHTH - 1) / EIGHTH * EIGHTH;
-    while (now_frame() < answer + 4 * EIGHTH)
+    while (now_frame() < answer + (uint64_t)eighths * EIGHTH)
         sleep_ms(20);
     kill(cont, SIGTERM);
     int code = wait_exit(cont, 10);
     sleep_ms(100);
-    CHECK(code == 0);
+    return code;
+}
+
+static void test_sigterm_mid_answer_leaves_nothing_sounding(void)
+{
+    pid_t cont = cont_pid;
+    int from = atomic_load(&n_received);
+    CHECK(stop_mid_answer(cont, play_phrase(), 4) == 0);
     CHECK(sounding_at_end(from) == 0);
     CHECK(log_contains("stopped:"));
 }
 
-static void test_the_process_callback_neither_allocates_nor_locks(void)
+/* The trap's report of the last run under it: callbacks of at least `seconds` in all,
+ * none allocating or locking. */
+static void test_the_process_callback_neither_allocates_nor_locks_for(double seconds)
 {
     size_t n;
     uint8_t *text = test_read_file(trap_report, &n);
@@ -377,9 +386,14 @@ static void test_the_process_callback_neither_allocates_nor_locks(void)
     sscanf((char *)text, "%ld %ld", &callbacks, &violations);
     printf("# %ld process callbacks (%.1f s), %ld allocations or locks in them\n", callbacks,
            callbacks * (double)PERIOD / RATE, violations);
-    CHECK(callbacks * PERIOD / RATE >= 20);
+    CHECK(callbacks * PERIOD / RATE >= seconds);
     CHECK(violations == 0);
     free(text);
+}
+
+static void test_the_process_callback_neither_allocates_nor_locks(void)
+{
+    test_the_process_callback_neither_allocates_nor_locks_for(20);
 }
 
 static void test_bad_weights_are_refused_before_any_port_exists(void)
@@ -573,7 +587,7 @@ static void test_a_midi_clock_sets_the_tempo_and_the_beat(void)
 static void test_clock_out_ticks_at_the_tempo(void)
 {
     int from = atomic_load(&n_received);
-    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
                           "-n", "cont", "--clock-out", "--no-thru", "-o", "recorder:in", NULL};
     pid_t cont = spawn(args, log_path, 0);
     sleep_ms(3000);
@@ -604,7 +618,7 @@ static void test_clock_out_ticks_at_the_tempo(void)
  * two controls is refused in one line. */
 static void test_controls_on_numbers_of_ones_own(void)
 {
-    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
                           "-n", "cont", "--length", "8", "-c", "2", "--cc", "end-call=20",
                           "--state-cc", "30", "--no-thru", "-i", "player:out", "-o",
                           "recorder:in", NULL};
@@ -654,7 +668,7 @@ static void test_controls_on_numbers_of_ones_own(void)
  * the learned end-call works; an interrupted session says what it learned. */
 static void test_controls_are_learned(void)
 {
-    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
                           "-n", "cont", "--length", "8", "-c", "2", "--no-thru", "--learn",
                           "-i", "player:out", "-o", "recorder:in", NULL};
     pid_t cont = spawn(args, log_path, 0);
@@ -716,7 +730,7 @@ static void test_a_program_change_switches_models(void)
                            "--dense", "0", "--embed", "8", "--seq", "20", "--batch", "8",
                            "--threads", "1", "-q", NULL};
     CHECK(wait_exit(spawn(train, NULL, 0), 120) == 0);
-    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
                           "-w", small, "-n", "cont", "--length", "16", "--seed", "4", "-c", "2",
                           "--no-thru", "-i", "player:out", "-o", "recorder:in", NULL};
     unlink(trap_report);
@@ -891,7 +905,7 @@ static int port_appears(const char *port, int seconds)
 static void test_reconnect_waits_for_the_server_to_return(void)
 {
     CHECK(start_server() == 0);
-    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
                           "-n", "phoenix", "--reconnect", NULL};
     pid_t cont = spawn(args, log_path, 0);
     CHECK(port_appears("phoenix:in", 10));
@@ -904,6 +918,94 @@ static void test_reconnect_waits_for_the_server_to_return(void)
     kill(cont, SIGTERM);
     CHECK(wait_exit(cont, 10) == 0);
     stop_server();
+}
+
+/* ----- A timed model (the default weights) ----- */
+
+#define TWELFTH 2000 /* frames of a twelfth of a beat at 120 bpm */
+
+/* A phrase in rhythm: a dotted eighth and a sixteenth, a held low note under quick ones,
+ * loud and soft; returns its last note-off. */
+static uint64_t play_timed_phrase(void)
+{
+    static const struct { int at, length; uint8_t key, velocity; } notes[] = {
+        {0, 9, 60, 100},  {9, 3, 64, 60},  {12, 24, 48, 40}, {12, 6, 67, 110}, {18, 6, 65, 70},
+        {24, 9, 64, 100}, {33, 3, 62, 50}, {36, 12, 60, 90}};
+    static Event events[32];
+    int n = 0;
+    uint64_t t = now_frame() + 4800, last = 0;
+    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
+        uint64_t on = t + (uint64_t)notes[i].at * TWELFTH;
+        uint64_t off = on + (uint64_t)notes[i].length * TWELFTH;
+        events[n++] = (Event){on, {0x90, notes[i].key, notes[i].velocity}, 0};
+        events[n++] = (Event){off, {0x80, notes[i].key, 0}, 0};
+        last = off > last ? off : last;
+    }
+    queue_all(events, n);
+    return last;
+}
+
+/* The answer's note-ons from index from: how many, how many off the grid of twelfths,
+ * how many distinct lengths, and whether every velocity is one of the model's levels. */
+static void timed_answer(int from, int *n_on, int *off_grid, int *n_lengths, int *not_levels)
+{
+    uint64_t on_at[128] = {0}, lengths[64];
+    *n_on = *off_grid = *n_lengths = *not_levels = 0;
+    for (int i = from; i < atomic_load(&n_received); i++) {
+        const Event *r = &received[i];
+        if (!is_answer(r) || (r->bytes[0] & 0xe0) != 0x80)
+            continue;
+        uint8_t key = r->bytes[1] & 127;
+        if (is_on(r)) {
+            (*n_on)++;
+            *off_grid += r->frame % TWELFTH != 0;
+            *not_levels += cn_level_velocity(cn_velocity_level(r->bytes[2])) != r->bytes[2];
+            on_at[key] = r->frame + 1;
+        } else if (on_at[key]) {
+            uint64_t length = r->frame - (on_at[key] - 1);
+            int known = 0;
+            for (int k = 0; k < *n_lengths; k++)
+                known |= lengths[k] == length;
+            if (!known && *n_lengths < 64)
+                lengths[(*n_lengths)++] = length;
+            on_at[key] = 0;
+        }
+    }
+}
+
+/* continuo jack with the default, timed model answers a phrase in rhythm, on the grid of
+ * twelfths of a beat, with lengths and velocities of the model's; a phrase played into
+ * its answer interrupts it; SIGTERM mid-answer releases everything; all under the trap. */
+static void test_a_timed_model_answers_in_rhythm(void)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "timed", "--wait", "2", "--length", "16", "--seed", "4",
+                          "-c", "2", "-i", "player:out", "-o", "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, CONTINUO_TRAP_AVAILABLE);
+    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
+                                 jack_port_connected(player_out) > 0); i++)
+        sleep_ms(50);
+    int from = atomic_load(&n_received);
+    uint64_t last_off = play_timed_phrase();
+    sleep_ms((int)((last_off - now_frame()) / 48) + 1000 + 8000 + 500);
+    int n_on, off_grid, n_lengths, not_levels;
+    timed_answer(from, &n_on, &off_grid, &n_lengths, &not_levels);
+    uint64_t first = 0;
+    for (int i = from; i < atomic_load(&n_received) && !first; i++)
+        if (is_on(&received[i]))
+            first = received[i].frame;
+    printf("# timed: %d answer note-ons from %.2f s after the phrase, %d off the twelfths, "
+           "%d distinct lengths, %d velocities not the model's levels\n", n_on,
+           ((double)first - (double)last_off) / 48000, off_grid, n_lengths, not_levels);
+    CHECK(n_on >= 8 && off_grid == 0 && n_lengths >= 2 && not_levels == 0);
+    CHECK(first >= last_off + 4 * EIGHTH);
+    CHECK(sounding_at_end(from) == 0);
+
+    from = atomic_load(&n_received); /* again, and stop it mid-answer */
+    CHECK(stop_mid_answer(cont, play_timed_phrase(), 6) == 0);
+    CHECK(answer_notes_since(from) > 0 && sounding_at_end(from) == 0);
+    if (CONTINUO_TRAP_AVAILABLE)
+        test_the_process_callback_neither_allocates_nor_locks_for(10);
 }
 
 int main(void)
@@ -954,6 +1056,7 @@ int main(void)
         RUN(test_controls_on_numbers_of_ones_own);
         RUN(test_a_program_change_switches_models);
         RUN(test_controls_are_learned);
+        RUN(test_a_timed_model_answers_in_rhythm);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }

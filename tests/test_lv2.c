@@ -315,6 +315,16 @@ static void reset_script(void)
     n_script = script_at = 0;
 }
 
+/* The tests of the eighth-note grid play the original scheme's model (a token an eighth);
+ * the bundle's default is a timed one. */
+#define ORIGINAL_MODEL CONTINUO_SOURCE_DIR "/weights/original.cnw"
+
+static void reset_script_original(void)
+{
+    reset_script();
+    send_model(0, ORIGINAL_MODEL);
+}
+
 /* ----- What the output says ----- */
 
 static int is_on(const Note *n) { return (n->bytes[0] & 0xf0) == 0x90 && n->bytes[2] > 0; }
@@ -392,7 +402,7 @@ static void answers_on_the_grid(uint32_t block, double bpm, uint64_t position_fr
     CHECK(h != NULL);
     if (!h)
         return;
-    reset_script();
+    reset_script_original();
     uint64_t beat = (uint64_t)(RATE * 60 / bpm), eighth = beat / 2;
     uint64_t origin = position_frame - (uint64_t)((bar_beat - floor(bar_beat)) * (double)beat);
     send_position(position_frame, bpm, bar_beat, 1);
@@ -437,7 +447,7 @@ static void test_the_host_tempo_and_beat_are_followed(void)
 static void test_stopping_the_transport_releases_everything(void)
 {
     Host *h = host_new(256);
-    reset_script();
+    reset_script_original();
     send_position(0, 120, 0, 1);
     uint64_t last_off = play_phrase(4800, 12000);
     uint64_t start = next_grid(last_off + 48000, 0, 12000);
@@ -460,7 +470,7 @@ static void test_stopping_the_transport_releases_everything(void)
 static void test_the_player_interrupts_the_answer(void)
 {
     Host *h = host_new(64);
-    reset_script();
+    reset_script_original();
     send_position(0, 120, 0, 1);
     uint64_t last_off = play_phrase(4800, 12000);
     uint64_t start = next_grid(last_off + 48000, 0, 12000);
@@ -481,7 +491,7 @@ static void test_the_player_interrupts_the_answer(void)
 static void test_the_call_and_response_ports(void)
 {
     Host *h = host_new(256);
-    reset_script();
+    reset_script_original();
     send_position(0, 120, 0, 1);
     h->controls[P_LENGTH] = 8;
     for (int i = 0; i < 4; i++) {
@@ -528,7 +538,7 @@ static void test_the_call_and_response_ports(void)
 static void test_continuous_mode_and_switching_back(void)
 {
     Host *h = host_new(256);
-    reset_script();
+    reset_script_original();
     send_position(0, 120, 0, 1);
     h->controls[P_MODE] = 1;
     run_until(h, 4 * 48000);
@@ -578,7 +588,7 @@ static void test_models_swap_save_and_restore(void)
     char other[4300], broken[4300];
     snprintf(other, sizeof other, "%s/other.cnw", dir);
     snprintf(broken, sizeof broken, "%s/broken.cnw", dir);
-    copy_file(CONTINUO_SOURCE_DIR "/weights/default.cnw", other);
+    copy_file(ORIGINAL_MODEL, other); /* (the default is timed: a swap of schemes) */
     CHECK(test_write_file(broken, "CNW1 but not really weights", 27) == 0);
 
     Host *h = host_new(256);

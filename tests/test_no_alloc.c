@@ -88,12 +88,12 @@ static void test_ring_traffic_allocates_nothing(void)
 }
 
 /* The host's cycles and the worker answering a phrase, counted together: nothing is
- * allocated once the engine has started. */
-static void test_the_engine_allocates_nothing_while_playing(void)
+ * allocated once the engine has started, with a model of either scheme. */
+static void engine_allocates_nothing(const char *path)
 {
     CnModel m;
     CnError err = {{0}};
-    CHECK(cn_model_load(&m, CONTINUO_SOURCE_DIR "/weights/default.cnw", 0, NULL, &err) == 0);
+    CHECK(cn_model_load(&m, path, 0, NULL, &err) == 0);
     CnEngineOptions o = cn_engine_defaults(48000);
     o.wait_beats = 0.5;
     o.length = 8;
@@ -122,13 +122,19 @@ static void test_the_engine_allocates_nothing_while_playing(void)
         usleep(2000);
     }
     long n = alloc_counter_stop();
-    printf("# engine: %d events made and %d passed through over 600 cycles, %ld "
-           "allocations\n", made, passed, n);
+    printf("# engine, %s tokens: %d events made and %d passed through over 600 cycles, %ld "
+           "allocations\n", cn_scheme_name(m.vocab.scheme), made, passed, n);
     CHECK(made > 8);
     CHECK(passed == 16);
     CHECK(n == 0);
     cn_engine_free(e);
     cn_model_free(&m);
+}
+
+static void test_the_engine_allocates_nothing_while_playing(void)
+{
+    engine_allocates_nothing(CONTINUO_SOURCE_DIR "/weights/original.cnw");
+    engine_allocates_nothing(CONTINUO_SOURCE_DIR "/weights/default.cnw");
 }
 
 static void test_the_counter_counts(void)

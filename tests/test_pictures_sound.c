@@ -131,7 +131,8 @@ static void test_the_loss_curves_have_one_point_per_epoch(void)
     char out[4300], svg[4300];
     snprintf(out, sizeof out, "%s/model.cnw", dir);
     snprintf(svg, sizeof svg, "%s/model.svg", dir);
-    const char *args[] = {"train", "--data", CONTINUO_SOURCE_DIR "/midi_songs", "--out", out,
+    const char *args[] = {"train", "--tokens", "original", "--data",
+                          CONTINUO_SOURCE_DIR "/midi_songs", "--out", out,
                           "--epochs", "3", "--hidden", "8", "--layers", "1", "--dense", "0",
                           "--embed", "4", "--seq", "16", "--batch", "4", "-q", NULL};
     CHECK(run_cli(args) == 0);

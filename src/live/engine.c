@@ -1,6 +1,7 @@
 /* The play-along engine's worker side: the live tokenizer, the model state, answers
- * scheduled ahead on the eighth-note grid; and the engine's creation and teardown. The
- * audio-thread side is engine_rt.c. */
+ * scheduled ahead on the beat grid (an original model's a token an eighth, a timed
+ * model's as its events say); and the engine's creation and teardown. The audio-thread
+ * side is engine_rt.c. */
 #define _GNU_SOURCE /* sem_clockwait */
 #include "engine_impl.h"
 
@@ -14,6 +15,14 @@
 #define IN_RING 4096
 #define OUT_RING 8192
 #define MAX_ANSWER CN_ENGINE_MAX_LENGTH
+/* A timed answer's events at most: a note takes three or four (on, off, velocity, shift). */
+#define MAX_ANSWER_EVENTS (4 * MAX_ANSWER)
+/* A timed answer ends when the model has played no note for this long (two bars of 4/4),
+ * and the player's silences are heard as at most this long. */
+#define LONGEST_SILENCE_STEPS (8 * CN_TIMED_STEPS_PER_BEAT)
+/* Events a pass of continuous play samples at most (a model that never moves time on must
+ * not hold the worker). */
+#define MAX_EVENTS_A_PASS 256
 /* An answer's first notes are computed this long before it starts, or longer when model
  * steps are slow here (a loaded machine, a sanitizer build): STEPS_AHEAD steps' time as
  * measured, up to MAX_PREPARE_SECONDS. */
@@ -67,8 +76,8 @@ struct CnWorker {
     int answering;
     uint64_t answer_end;     /* UINT64_MAX until all of the answer is scheduled */
     uint64_t answer_next;    /* frame of the next token to sample */
-    int answer_ids[MAX_ANSWER];
-    uint64_t answer_frames[MAX_ANSWER];
+    int answer_ids[MAX_ANSWER_EVENTS];
+    uint64_t answer_frames[MAX_ANSWER_EVENTS];
     int answer_length;
     int answer_sampled;      /* tokens of the answer sampled and scheduled so far */
     CnState scratch;         /* the answer is sampled on a copy of the listening state */
@@ -78,6 +87,14 @@ struct CnWorker {
     size_t offs_head, offs_tail;
     uint32_t seen_panic;
     double step_seconds;     /* a model step's time here, a moving average of the slow ones */
+    /* a timed model (docs/TOKENS.md): time and loudness as events */
+    int timed;
+    uint64_t heard_frame;    /* frame of the last event fed into the listening state */
+    int heard_level;         /* velocity level last fed, -1 none yet */
+    int out_level;           /* the level of the notes the model plays next */
+    uint64_t open_at[128];   /* frame + 1 where each key the model holds went down; 0: up */
+    int answer_notes;        /* note-ons of the answer so far */
+    uint64_t last_note_on;   /* frame of the answer's latest note-on (or of its start) */
 };
 typedef struct CnWorker Worker;
 
@@ -172,12 +189,137 @@ static void flush_chord(CnEngine *e, Worker *w)
     w->call_tokens++;
 }
 
+/* ----- Timed events: the player heard, the model played (docs/TOKENS.md) ------------- */
+
+static uint64_t twelfth(CnEngine *e)
+{
+    uint64_t t = frames_per_beat(e) / CN_TIMED_STEPS_PER_BEAT;
+    return t ? t : 1;
+}
+
+/* Twelfths of a beat from the grid's origin to frame, to the nearest. */
+static int64_t grid_steps(CnEngine *e, uint64_t frame)
+{
+    uint64_t origin = atomic_load(&e->grid_origin), t = twelfth(e);
+    return frame >= origin ? (int64_t)((frame - origin + t / 2) / t)
+                           : -(int64_t)((origin - frame + t / 2) / t);
+}
+
+/* The grid point nearest frame, on the grid as it is now (a tempo or beat that changes
+ * mid-answer is followed in phase). */
+static uint64_t nearest_step(CnEngine *e, uint64_t frame)
+{
+    uint64_t origin = atomic_load(&e->grid_origin), t = twelfth(e);
+    if (frame <= origin)
+        return frame;
+    return origin + (frame - origin + t / 2) / t * t;
+}
+
+static void hear_shifts(CnEngine *e, int64_t steps)
+{
+    steps = steps < LONGEST_SILENCE_STEPS ? steps : LONGEST_SILENCE_STEPS;
+    while (steps > 0) {
+        int shift = steps < CN_TIMED_MAX_SHIFT ? (int)steps : CN_TIMED_MAX_SHIFT;
+        hear_token(e, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = (uint8_t)shift});
+        steps -= shift;
+    }
+}
+
+/* One of the player's keys down or up at frame, as the timed model hears it: the time
+ * since the last event it heard (on the grid; a long silence as two bars), the loudness
+ * when it changed, the key (brought into the piano's range). */
+static void hear_event(CnEngine *e, Worker *w, CnTokenKind kind, uint8_t key, uint8_t velocity,
+                       uint64_t frame)
+{
+    if (e->state.n_steps > 0 && frame > w->heard_frame)
+        hear_shifts(e, grid_steps(e, frame) - grid_steps(e, w->heard_frame));
+    if (e->state.n_steps == 0 || frame > w->heard_frame)
+        w->heard_frame = frame;
+    if (kind == CN_EVENT_ON) {
+        int level = cn_velocity_level(velocity);
+        if (level != w->heard_level)
+            hear_token(e, (CnToken){.kind = CN_EVENT_VELOCITY, .pitch = (uint8_t)level});
+        w->heard_level = level;
+    }
+    hear_token(e, (CnToken){.kind = (uint8_t)kind, .pitch = cn_timed_key(key)});
+}
+
+static void push_note(CnEngine *e, uint64_t frame, uint8_t status, uint8_t key,
+                      uint8_t velocity, uint32_t generation)
+{
+    CnTimedEvent ev = {frame, {(uint8_t)(status | e->options.channel), key, velocity}, 3,
+                       generation};
+    cn_ring_push(&e->out, &ev);
+}
+
+/* Releases the model's keys down since before until - longest, at their longest length,
+ * earliest first (the ring's events go out in the order they are pushed). */
+static void release_long_notes(CnEngine *e, Worker *w, uint64_t until, uint32_t generation)
+{
+    uint64_t longest = (uint64_t)CN_TIMED_LONGEST_NOTE * twelfth(e);
+    for (;;) {
+        int oldest = -1;
+        for (int key = 0; key < 128; key++)
+            if (w->open_at[key] && (oldest < 0 || w->open_at[key] < w->open_at[oldest]))
+                oldest = key;
+        if (oldest < 0 || w->open_at[oldest] - 1 + longest > until)
+            return;
+        push_note(e, w->open_at[oldest] - 1 + longest, 0x80, (uint8_t)oldest, 0, generation);
+        w->open_at[oldest] = 0;
+    }
+}
+
+static void release_model_keys(CnEngine *e, Worker *w, uint64_t frame, uint32_t generation)
+{
+    release_long_notes(e, w, frame, generation);
+    for (int key = 0; key < 128; key++)
+        if (w->open_at[key]) {
+            push_note(e, frame, 0x80, (uint8_t)key, 0, generation);
+            w->open_at[key] = 0;
+        }
+}
+
+/* Plays one of the model's events at *at: a key down (at its level's velocity) or up, a
+ * new loudness, or time moving on (to the grid point that many twelfths later). Returns 1
+ * for a note-on. */
+static int play_event(CnEngine *e, Worker *w, CnToken t, uint64_t *at, uint32_t generation)
+{
+    switch (t.kind) {
+    case CN_EVENT_SHIFT: {
+        uint64_t next = nearest_step(e, *at + t.pitch * twelfth(e));
+        release_long_notes(e, w, next, generation);
+        *at = next;
+        return 0;
+    }
+    case CN_EVENT_VELOCITY:
+        w->out_level = t.pitch;
+        return 0;
+    case CN_EVENT_ON:
+        if (w->open_at[t.pitch]) /* struck again while it sounds: released first */
+            push_note(e, *at, 0x80, t.pitch, 0, generation);
+        push_note(e, *at, 0x90, t.pitch, cn_level_velocity(w->out_level), generation);
+        w->open_at[t.pitch] = *at + 1;
+        return 1;
+    case CN_EVENT_OFF:
+        if (w->open_at[t.pitch])
+            push_note(e, *at, 0x80, t.pitch, 0, generation);
+        w->open_at[t.pitch] = 0;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 /* Feeds the played part of the current answer into the listening state. */
 static void finish_answer(CnEngine *e, Worker *w, uint64_t played_until)
 {
     for (int i = 0; i < w->answer_sampled && w->answer_frames[i] < played_until; i++) {
         step(e, &e->state, w->answer_ids[i]);
         e->stats.tokens_played++;
+        CnToken t = e->model->vocab.tokens[w->answer_ids[i]];
+        if (t.kind == CN_EVENT_VELOCITY) /* what the listening state heard last */
+            w->heard_level = t.pitch;
+        w->heard_frame = w->answer_frames[i];
     }
     w->answering = 0;
     w->answer_length = 0;
@@ -188,8 +330,9 @@ static void finish_answer(CnEngine *e, Worker *w, uint64_t played_until)
 
 static void cancel_output(CnEngine *e, Worker *w)
 {
-    atomic_fetch_add(&e->generation, 1);
+    atomic_fetch_add(&e->generation, 1); /* the audio thread releases what sounds */
     w->offs_head = w->offs_tail = 0;
+    memset(w->open_at, 0, sizeof w->open_at);
 }
 
 static void key_down(Worker *w, uint8_t channel, uint8_t key, uint64_t frame)
@@ -200,37 +343,40 @@ static void key_down(Worker *w, uint8_t channel, uint8_t key, uint64_t frame)
     w->by_pedal[channel][key] = 0;
 }
 
-static void key_up(Worker *w, uint8_t channel, uint8_t key)
+/* A key is up (at frame): a timed model hears it then, the pedal's release included. */
+static void key_up(CnEngine *e, Worker *w, uint8_t channel, uint8_t key, uint64_t frame)
 {
     if (w->held_at[channel][key]) { /* a note-off of a key not held changes nothing */
         w->held_at[channel][key] = 0;
         w->by_pedal[channel][key] = 0;
         w->held--;
+        if (w->timed)
+            hear_event(e, w, CN_EVENT_OFF, key, 0, frame);
     }
 }
 
 /* A note-off: the key is up, unless the pedal keeps it sounding until it is released. */
-static void key_released(Worker *w, uint8_t channel, uint8_t key)
+static void key_released(CnEngine *e, Worker *w, uint8_t channel, uint8_t key, uint64_t frame)
 {
     if (w->pedal_down[channel] && w->held_at[channel][key])
         w->by_pedal[channel][key] = 1;
     else
-        key_up(w, channel, key);
+        key_up(e, w, channel, key, frame);
 }
 
-static void pedal_up(Worker *w, uint8_t channel)
+static void pedal_up(CnEngine *e, Worker *w, uint8_t channel, uint64_t frame)
 {
     w->pedal_down[channel] = 0;
     for (int key = 0; key < 128; key++)
         if (w->by_pedal[channel][key])
-            key_up(w, channel, (uint8_t)key);
+            key_up(e, w, channel, (uint8_t)key, frame);
 }
 
-static void channel_up(Worker *w, uint8_t channel)
+static void channel_up(CnEngine *e, Worker *w, uint8_t channel, uint64_t frame)
 {
     w->pedal_down[channel] = 0;
     for (int key = 0; key < 128; key++)
-        key_up(w, channel, (uint8_t)key);
+        key_up(e, w, channel, (uint8_t)key, frame);
 }
 
 /* Releases the keys held longer than the longest hold by now, and notes when the next
@@ -247,7 +393,7 @@ static void expire_holds(CnEngine *e, Worker *w, uint64_t now)
             if (!at)
                 continue;
             if (now >= at - 1 + longest)
-                key_up(w, (uint8_t)ch, (uint8_t)key);
+                key_up(e, w, (uint8_t)ch, (uint8_t)key, now);
             else if (at - 1 + longest < w->hold_expiry)
                 w->hold_expiry = at - 1 + longest;
         }
@@ -289,12 +435,12 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
             b = ev->bytes[2];
     if (kind == 0xb0) {
         if (a == CN_CC_ALL_NOTES_OFF || a == CN_CC_ALL_SOUND_OFF) {
-            channel_up(w, channel); /* the player's keys on that channel are up */
+            channel_up(e, w, channel, ev->frame); /* the player's keys there are up */
             cn_engine_rt_panic(e);
         } else if (a == CN_CC_SUSTAIN && b >= 64) {
             w->pedal_down[channel] = 1;
         } else if (a == CN_CC_SUSTAIN && w->pedal_down[channel]) {
-            pedal_up(w, channel);
+            pedal_up(e, w, channel, ev->frame);
             w->last_activity = ev->frame; /* the silence starts when the pedal is let go */
         } else if (e->options.control_channel < 0 || channel == e->options.control_channel) {
             handle_control(e, w, a, b);
@@ -312,17 +458,22 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
             w->call_start = ev->frame;
             w->call_tokens = 0;
         }
-        if (w->n_chord > 0 && ev->frame - w->chord_start > chord_window(e))
-            flush_chord(e, w);
-        if (w->n_chord == 0)
-            w->chord_start = ev->frame;
-        if (w->n_chord < 16)
-            w->chord_keys[w->n_chord++] = a;
+        if (w->timed) {
+            hear_event(e, w, CN_EVENT_ON, a, b, ev->frame);
+            w->call_tokens++; /* (a timed call is as long as its notes) */
+        } else {
+            if (w->n_chord > 0 && ev->frame - w->chord_start > chord_window(e))
+                flush_chord(e, w);
+            if (w->n_chord == 0)
+                w->chord_start = ev->frame;
+            if (w->n_chord < 16)
+                w->chord_keys[w->n_chord++] = a;
+        }
         key_down(w, channel, a, ev->frame);
         w->heard_since_answer = 1;
         w->velocity = 0.7 * w->velocity + 0.3 * b;
     } else {
-        key_released(w, channel, a);
+        key_released(e, w, channel, a, ev->frame);
     }
 }
 
@@ -370,8 +521,60 @@ static int sample_next(CnEngine *e, const float *probs)
  * the listening state the answer started from. Pacing the steps a beat ahead (rather than
  * the whole answer at once) keeps the worker from hogging a core and the memory bus for
  * the length of an answer, and lets a temperature change reach the answer being played. */
+/* Where a timed answer is complete: the notes asked for are played (the next note-on is
+ * not), its events fill the answer, or the model has played nothing for two bars. */
+static int timed_answer_complete(CnEngine *e, Worker *w, CnToken next)
+{
+    uint64_t silence = (uint64_t)LONGEST_SILENCE_STEPS * twelfth(e);
+    return (next.kind == CN_EVENT_ON && w->answer_notes >= w->call_length) ||
+           w->answer_sampled >= MAX_ANSWER_EVENTS ||
+           w->answer_next >= w->last_note_on + silence;
+}
+
+/* extend_answer for a timed model: the events due before horizon, each at the time the
+ * ones before it moved to; a complete answer releases what the model still holds, and
+ * ends there or, looping, starts again. */
+static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
+{
+    uint32_t generation = atomic_load(&e->generation);
+    while (w->answer_end == UINT64_MAX && (w->answer_next < horizon || w->answer_sampled == 0)) {
+        int i = w->answer_sampled, id = -1;
+        if (w->replaying && i < w->answer_length) {
+            id = w->answer_ids[i];
+        } else if (!w->replaying) {
+            if (i > 0)
+                step(e, &w->scratch, w->answer_ids[i - 1]);
+            id = sample_next(e, w->scratch.probs);
+            if (timed_answer_complete(e, w, e->model->vocab.tokens[id]))
+                id = -1;
+        }
+        if (id < 0) { /* the answer is complete, or a pass of the loop is */
+            release_model_keys(e, w, w->answer_next, generation);
+            w->answer_length = i;
+            if (!w->loop || i == 0) {
+                w->answer_end = w->answer_next;
+                return;
+            }
+            w->answer_sampled = 0;
+            w->replaying = 1;
+            continue;
+        }
+        w->answer_ids[i] = id;
+        w->answer_frames[i] = w->answer_next;
+        if (play_event(e, w, e->model->vocab.tokens[id], &w->answer_next, generation)) {
+            w->answer_notes++;
+            w->last_note_on = w->answer_frames[i];
+        }
+        w->answer_sampled++;
+    }
+}
+
 static void extend_answer(CnEngine *e, Worker *w, uint64_t horizon)
 {
+    if (w->timed) {
+        extend_timed_answer(e, w, horizon);
+        return;
+    }
     uint32_t generation = atomic_load(&e->generation);
     for (;;) {
         if (w->answer_sampled == w->answer_length) {
@@ -416,11 +619,15 @@ static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now, i
         int length = e->options.length_from_call ? w->call_tokens : e->options.length;
         w->call_length = length < 1 ? 1 : length < MAX_ANSWER ? length : MAX_ANSWER;
     }
-    w->answer_length = w->call_length;
+    w->answer_length = w->timed ? MAX_ANSWER_EVENTS : w->call_length;
     w->answer_sampled = 0;
     w->replaying = 0;
     w->answering = 1;
     w->answer_next = start;
+    w->answer_notes = 0;
+    w->last_note_on = start;
+    w->out_level = w->heard_level >= 0 ? w->heard_level : cn_velocity_level((uint8_t)w->velocity);
+    memset(w->open_at, 0, sizeof w->open_at);
     w->answer_end = UINT64_MAX;
     w->heard_since_answer = 0;
     e->stats.answers++;
@@ -483,10 +690,20 @@ static void play_on(CnEngine *e, Worker *w, uint64_t now)
     if (w->scheduled_until < now + eighth / 4) /* starting, or after a cancel */
         w->scheduled_until = next_grid(e, now + eighth / 4);
     uint32_t generation = atomic_load(&e->generation);
-    while (w->scheduled_until < horizon) {
+    for (int n = 0; w->scheduled_until < horizon && n < MAX_EVENTS_A_PASS; n++) {
         if (e->state.n_steps == 0)
             hear_token(e, e->model->vocab.tokens[e->model->corpus ? e->model->corpus[0] : 0]);
         int id = sample_next(e, e->state.probs);
+        if (w->timed) { /* the events are the time: a shift moves scheduled_until on */
+            CnToken t = e->model->vocab.tokens[id];
+            play_event(e, w, t, &w->scheduled_until, generation);
+            step(e, &e->state, id);
+            e->stats.tokens_played++;
+            w->heard_level = t.kind == CN_EVENT_VELOCITY ? t.pitch : w->heard_level;
+            w->heard_frame = w->scheduled_until > w->heard_frame ? w->scheduled_until
+                                                                 : w->heard_frame;
+            continue;
+        }
         schedule_token(e, w, id, w->scheduled_until, generation);
         step(e, &e->state, id);
         e->stats.tokens_played++;
@@ -524,7 +741,7 @@ static uint64_t next_due(CnEngine *e, Worker *w)
     }
     if (w->answering) {
         uint64_t next = w->answer_end;
-        if (w->answer_sampled < w->answer_length)
+        if (w->answer_end == UINT64_MAX || w->answer_sampled < w->answer_length)
             next = w->answer_next > beat ? w->answer_next - beat + 1 : 0;
         return next < due ? next : due;
     }
@@ -678,11 +895,6 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
 {
     if (cn_engine_check_options(o, err))
         return NULL;
-    if (model->vocab.scheme != CN_SCHEME_ORIGINAL) {
-        cn_fail(err, "this model's tokens are %s: live play knows only original tokens so far",
-                cn_scheme_name(model->vocab.scheme));
-        return NULL;
-    }
     CnEngine *e = calloc(1, sizeof *e);
     if (!e) {
         cn_fail(err, "out of memory for the engine");
@@ -704,6 +916,8 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
     }
     e->work->velocity = 80;
     e->work->mode = o->mode;
+    e->work->timed = model->vocab.scheme == CN_SCHEME_TIMED;
+    e->work->heard_level = -1;
     e->work->shown_state = -1;
     if (cn_state_init(&e->state, model, CN_MODE_STATEFUL, 0, err) ||
         cn_state_init(&e->work->scratch, model, CN_MODE_STATEFUL, 0, err) ||

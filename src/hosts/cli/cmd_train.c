@@ -23,8 +23,8 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-#define DEFAULT_SCHEME CN_SCHEME_ORIGINAL
-#define DEFAULT_SCHEME_NAME "original"
+#define DEFAULT_SCHEME CN_SCHEME_TIMED
+#define DEFAULT_SCHEME_NAME "timed"
 /* Timed models learn much better moved through all twelve keys (docs/PERFORMANCE.md); an
  * original model's vocabulary of chords grows twelvefold with it, and it learns worse. */
 #define TIMED_TRANSPOSE_LO -5
