@@ -126,24 +126,52 @@ typedef struct {
     CnRhythmDistance to_data; /* from the music of the folder */
 } GenStats;
 
-/* Adds the notes of tokens (ids) to a rhythm histogram. */
-static int add_rhythm(const CnModel *m, const int *ids, const uint16_t *ids16, size_t n,
-                      CnRhythmHistogram *h, CnError *err)
+/* Adds notes of tokens of scheme to a rhythm histogram. */
+static int add_rendered(const CnToken *tokens, size_t n, CnScheme scheme, CnRhythmHistogram *h,
+                        CnError *err)
+{
+    CnRenderOptions render = cn_render_defaults();
+    CnNote *notes;
+    size_t n_notes;
+    if (cn_render_scheme(tokens, n, scheme, &render, &notes, &n_notes, NULL, err))
+        return -1;
+    cn_rhythm_add(h, notes, n_notes, render.ppqn);
+    free(notes);
+    return 0;
+}
+
+/* Adds the notes of a continuation (token ids of the model) to a rhythm histogram. */
+static int add_rhythm(const CnModel *m, const int *ids, size_t n, CnRhythmHistogram *h,
+                      CnError *err)
 {
     CnToken *tokens = malloc((n ? n : 1) * sizeof *tokens);
     if (!tokens)
         return cn_fail(err, "out of memory");
     for (size_t i = 0; i < n; i++)
-        tokens[i] = m->vocab.tokens[ids ? ids[i] : ids16[i]];
-    CnRenderOptions render = cn_render_defaults();
-    CnNote *notes;
-    size_t n_notes;
-    int rc = cn_render_scheme(tokens, n, m->vocab.scheme, &render, &notes, &n_notes, NULL, err);
+        tokens[i] = m->vocab.tokens[ids[i]];
+    int rc = add_rendered(tokens, n, m->vocab.scheme, h, err);
     free(tokens);
-    if (rc == 0) {
-        cn_rhythm_add(h, notes, n_notes, render.ppqn);
-        free(notes);
+    return rc;
+}
+
+/* The rhythm of the folder's music as it is played (its notes on the grid of twelfths of a
+ * beat, with their lengths and velocities, whatever the model's scheme can say). */
+static int folder_rhythm(const char *dir, const CnCorpus *read, CnRhythmHistogram *h,
+                         CnError *err)
+{
+    CnCorpus timed;
+    const CnCorpus *c = read;
+    if (read->scheme != CN_SCHEME_TIMED) {
+        if (cn_corpus_load(dir, CN_SCHEME_TIMED, &timed, err))
+            return -1;
+        c = &timed;
     }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < c->n_songs; i++)
+        rc = add_rendered(c->songs[i].stream.tokens, c->songs[i].stream.n_tokens,
+                          CN_SCHEME_TIMED, h, err);
+    if (c != read)
+        cn_corpus_free(&timed);
     return rc;
 }
 
@@ -172,7 +200,7 @@ static int generated_stats(const CnModel *m, const EvalArgs *a, GenStats *g, CnE
         if (rc == 0)
             rc = cn_generate(m, prime, n_prime, (size_t)a->length, &o, out, err);
         if (rc == 0)
-            rc = add_rhythm(m, out, NULL, (size_t)a->length, &g->rhythm, err);
+            rc = add_rhythm(m, out, (size_t)a->length, &g->rhythm, err);
         if (rc == 0) {
             distinct += cn_eval_distinct_ngrams(out, (size_t)a->length, 4);
             copied += cn_eval_copied_share(out, (size_t)a->length, m->corpus, m->n_corpus, 8);
@@ -289,8 +317,8 @@ int cmd_eval(int argc, char **argv)
              cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_WINDOW, a.seq, &window, &err) ||
              generated_stats(&m, &a, &gen, &err);
     CnRhythmHistogram data = {0};
-    for (size_t i = 0; rc == 0 && i < corpus.n_songs; i++)
-        rc = add_rhythm(&m, NULL, songs[i].ids, songs[i].n, &data, &err);
+    if (rc == 0 && a.samples > 0)
+        rc = folder_rhythm(a.dir, &corpus, &data, &err);
     gen.to_data = cn_rhythm_distance(&gen.rhythm, &data);
     if (rc)
         rc = cli_error(1, "%s", err.message);
