@@ -1,4 +1,4 @@
-/* Training throughput of the default-sized network on the seed corpus: windows per second
+/* Training throughput of the original-sized network on the seed corpus: windows per second
  * (objective last) or tokens per second (objective all), and how far that is from the
  * floor set by this machine's measured sgemm rate. One line of results per run. */
 #include <cblas.h>
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_train: %s\n", err.message);
         return 1;
     }
-    CnModelConfig config = cn_model_default_config((int)vocab.n);
+    CnModelConfig config = cn_model_original_config((int)vocab.n);
     config.n_embed = embed;
     CnModel m;
     if (cn_model_init(&m, &config, &vocab, 1, &err)) {

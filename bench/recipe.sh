@@ -49,13 +49,19 @@ while [ $# -gt 0 ]; do
   wait
 done
 
-# held-out loss (nats per token of the model's own scheme) at 2, 5 and MINUTES, best so far
+# held-out loss (nats per token of the model's own scheme) at 2, 5 and MINUTES, best so far;
+# "-" where no epoch had ended yet (validation runs at the end of each)
 printf '%-34s %8s %8s %8s %8s %7s\n' candidate "2 min" "5 min" "$minutes min" best epochs
 for name in $(sed 's/:.*//' "$work/candidates"); do
-  awk -F, -v name="$name" -v total="$minutes" '
+  if [ ! -s "$work/$name.csv" ]; then
+    printf '%-34s %8s %8s %8s %8s %7s\n' "$name" - - - - 0
+    continue
+  fi
+  awk -F, -v name="$name" '
+    function show(x) { return x == "" ? "-" : sprintf("%.4f", x) }
     NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    { s = $col["seconds"] / 60; v = $col["val_loss"]; if (v < best || best == "") best = v
+    { s = $col["seconds"] / 60; v = $col["val_loss"] + 0; if (best == "" || v < best) best = v
       if (s <= 2) a = best; if (s <= 5) b = best; c = best; n = $col["epoch"] }
-    END { printf "%-34s %8.4f %8.4f %8.4f %8.4f %7d\n", name, a, b, c, best, n }' \
+    END { printf "%-34s %8s %8s %8s %8s %7d\n", name, show(a), show(b), show(c), show(best), n }' \
     "$work/$name.csv"
 done

@@ -72,9 +72,13 @@ typedef struct {
     int f32_packed;        /* the float32 matrices are packed for the step (inference only) */
 } CnModel;
 
-/* The default network: an embedding of 64, 3 x LSTM(512), dense 256, dropout 0.3, for a
- * vocabulary of n_vocab tokens (the original project's is the same without embedding). */
+/* The default network: an embedding of 32, 2 x LSTM(128), dense 64, dropout 0.3, for a
+ * vocabulary of n_vocab tokens: what learns best in ten minutes on a small corpus
+ * (docs/PERFORMANCE.md). */
 CnModelConfig cn_model_default_config(int n_vocab);
+
+/* The original project's network: its scalar input, 3 x LSTM(512), dense 256, dropout 0.3. */
+CnModelConfig cn_model_original_config(int n_vocab);
 
 /* Checks a configuration; the message says which value is out of range. */
 int cn_model_config_check(const CnModelConfig *config, CnError *err);

@@ -43,7 +43,8 @@ typedef struct {
 /* The original project's recipe: every window of 100 tokens predicts the next, batch 64,
  * RMSprop(0.001, 0.9, 1e-7), 200 epochs, all songs used for training. */
 CnTrainOptions cn_train_options_original(void);
-/* continuo's default: every position, chunks of 100, batch 64, 10 % of songs held out. */
+/* continuo's default: every position, chunks of 50, batch 16 (many small updates: a small
+ * corpus makes few batches), 10 % of songs held out. */
 CnTrainOptions cn_train_options_default(void);
 
 typedef struct {

@@ -14,7 +14,13 @@
 
 CnModelConfig cn_model_default_config(int n_vocab)
 {
-    return (CnModelConfig){.n_vocab = n_vocab, .n_embed = 64, .n_layers = 3, .n_hidden = 512,
+    return (CnModelConfig){.n_vocab = n_vocab, .n_embed = 32, .n_layers = 2, .n_hidden = 128,
+                           .n_dense = 64, .dropout = 0.3f};
+}
+
+CnModelConfig cn_model_original_config(int n_vocab)
+{
+    return (CnModelConfig){.n_vocab = n_vocab, .n_embed = 0, .n_layers = 3, .n_hidden = 512,
                            .n_dense = 256, .dropout = 0.3f};
 }
 

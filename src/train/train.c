@@ -28,7 +28,7 @@ CnTrainOptions cn_train_options_original(void)
 
 CnTrainOptions cn_train_options_default(void)
 {
-    return (CnTrainOptions){.objective = CN_OBJECTIVE_ALL, .seq = 100, .batch = 64,
+    return (CnTrainOptions){.objective = CN_OBJECTIVE_ALL, .seq = 50, .batch = 16,
                             .epochs = 200, .lr = 1e-3f, .rho = 0.9f, .eps = 1e-7f,
                             .clip = 0.0f, .val_split = 0.1, .seed = 1};
 }

@@ -51,14 +51,14 @@ static void usage(FILE *out)
             "                        keyboard go an octave back\n"
             "      --objective OBJ   'all' (next token at every position, state carried;\n"
             "                        default) or 'last' (each window predicts one token)\n"
-            "      --layers N        LSTM layers (3)\n"
-            "      --hidden N        units per LSTM layer (512)\n"
-            "      --dense N         width of the dense layer, 0 for none (256)\n"
-            "      --embed N         learned embedding width, 0 = scalar input (default 64;\n"
+            "      --layers N        LSTM layers (2; original 3)\n"
+            "      --hidden N        units per LSTM layer (128; original 512)\n"
+            "      --dense N         width of the dense layer, 0 for none (64; original 256)\n"
+            "      --embed N         learned embedding width, 0 = scalar input (default 32;\n"
             "                        original 0)\n"
             "      --dropout P       dropout rate while training (0.3)\n"
-            "      --seq N           chunk or window length in tokens (100)\n"
-            "      --batch N         streams or windows per batch (64)\n"
+            "      --seq N           chunk or window length in tokens (50; original 100)\n"
+            "      --batch N         streams or windows per batch (16; original 64)\n"
             "      --lr X            RMSprop learning rate (0.001)\n"
             "      --clip X          clip the gradient norm to X, 0 = never (0)\n"
             "      --epochs N        train until N epochs are done (200)\n"
@@ -132,7 +132,7 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
         case OPT_PRESET:
             if (strcmp(optarg, "original") == 0) {
                 a->train = cn_train_options_original(); /* (without transposition) */
-                a->config.n_embed = 0;
+                a->config = cn_model_original_config(0);
                 a->scheme = CN_SCHEME_ORIGINAL;
             } else if (strcmp(optarg, "default") != 0) {
                 return cli_error(2, "--preset is 'default' or 'original', not '%s'", optarg) ? -1 : -1;
