@@ -35,5 +35,5 @@ done
 for measure in onset_gap_distance length_distance velocity_distance together_distance; do
   awk -v m="$measure" -v o="$(field "$work/original.json" "$measure")" \
       -v t="$(field "$work/timed.json" "$measure")" \
-      'BEGIN { printf "%s: original %.3f, timed %.3f, %.1fx closer\n", m, o, t, t > 0 ? o / t : 0 }'
+      'BEGIN { printf "%s: original %.3f, timed %.3f, %.1fx closer\n", m, o, t, (t > 0 ? o / t : 0) }'
 done

@@ -557,6 +557,31 @@ static void test_continuous_mode_and_switching_back(void)
     host_free(h);
 }
 
+/* The bundle's own model is a timed one: at the host's 100 bpm it answers a phrase after
+ * the silence, on the host's grid of twelfths of a beat, not a note every eighth, and
+ * releases every note; all in blocks of 64 under the trap. */
+static void test_the_default_timed_model_answers_on_the_hosts_grid(void)
+{
+    Host *h = host_new(64);
+    CHECK(h != NULL);
+    if (!h)
+        return;
+    reset_script();
+    uint64_t beat = (uint64_t)(RATE * 60 / 100), twelfth = beat / 12, origin = 4800;
+    send_position(origin, 100, 0, 1); /* a bar starts at frame 4800 */
+    uint64_t last_off = play_phrase(origin + beat, beat / 2);
+    run_until(h, last_off + 2 * beat + 24 * beat);
+    Answer a = answer_from(h, 1, last_off, origin, twelfth);
+    Answer eighths = answer_from(h, 1, last_off, origin, beat / 2);
+    printf("# the bundle's timed model at 100 bpm: %d answer note-ons from %.2f beats after "
+           "the phrase, %d off the twelfths, %d not on an eighth\n", a.n_on,
+           ((double)a.first - (double)last_off) / (double)beat, a.off_grid, eighths.off_grid);
+    CHECK(a.n_on >= 8 && a.off_grid == 0);
+    CHECK(a.first >= last_off + 2 * beat);
+    CHECK(sounding(h, 1, UINT64_MAX) == 0);
+    host_free(h);
+}
+
 static char *dir;
 
 static void copy_file(const char *from, const char *to)
@@ -718,7 +743,8 @@ int main(void)
         RUN(test_the_player_interrupts_the_answer);
         RUN(test_continuous_mode_and_switching_back);
         RUN(test_the_call_and_response_ports);
-        RUN(test_models_swap_save_and_restore);
+        RUN(test_the_default_timed_model_answers_on_the_hosts_grid);
+    RUN(test_models_swap_save_and_restore);
         RUN(test_long_model_paths);
         if (continuo_rt_trap_counts) {
             RUN(test_run_neither_allocates_nor_locks);

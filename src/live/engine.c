@@ -94,6 +94,7 @@ struct CnWorker {
     int out_level;           /* the level of the notes the model plays next */
     uint64_t open_at[128];   /* frame + 1 where each key the model holds went down; 0: up */
     int answer_notes;        /* note-ons of the answer so far */
+    int lead_skipped;        /* twelfths of shifts before its first note, not waited for */
     uint64_t last_note_on;   /* frame of the answer's latest note-on (or of its start) */
 };
 typedef struct CnWorker Worker;
@@ -533,7 +534,10 @@ static int timed_answer_complete(CnEngine *e, Worker *w, CnToken next)
 
 /* extend_answer for a timed model: the events due before horizon, each at the time the
  * ones before it moved to; a complete answer releases what the model still holds, and
- * ends there or, looping, starts again. */
+ * ends there or, looping, starts again. Shifts before the first note, up to a beat, are
+ * not waited for: an answer starts on the grid point it was placed on (a model that learned
+ * notes released a twelfth early tends to begin with a twelfth's rest, which would put the
+ * whole answer a twelfth off the beat). */
 static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
 {
     uint32_t generation = atomic_load(&e->generation);
@@ -561,7 +565,14 @@ static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
         }
         w->answer_ids[i] = id;
         w->answer_frames[i] = w->answer_next;
-        if (play_event(e, w, e->model->vocab.tokens[id], &w->answer_next, generation)) {
+        CnToken t = e->model->vocab.tokens[id];
+        if (t.kind == CN_EVENT_SHIFT && w->answer_notes == 0 &&
+            w->lead_skipped + t.pitch <= CN_TIMED_STEPS_PER_BEAT) {
+            w->lead_skipped += t.pitch; /* the answer starts where it was placed */
+            w->answer_sampled++;
+            continue;
+        }
+        if (play_event(e, w, t, &w->answer_next, generation)) {
             w->answer_notes++;
             w->last_note_on = w->answer_frames[i];
         }
@@ -610,6 +621,12 @@ static void extend_answer(CnEngine *e, Worker *w, uint64_t horizon)
 static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now, int again)
 {
     flush_chord(e, w);
+    if (w->timed && !again && e->state.n_steps > 0 && start > w->heard_frame) {
+        /* the silence before the answer is time the model hears: it starts on the beat
+           it starts on, not right after the call's last event */
+        hear_shifts(e, grid_steps(e, start) - grid_steps(e, w->heard_frame));
+        w->heard_frame = start;
+    }
     if (again) {
         cn_state_copy(&w->scratch, &w->call_state);
     } else {
@@ -625,6 +642,7 @@ static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now, i
     w->answering = 1;
     w->answer_next = start;
     w->answer_notes = 0;
+    w->lead_skipped = 0;
     w->last_note_on = start;
     w->out_level = w->heard_level >= 0 ? w->heard_level : cn_velocity_level((uint8_t)w->velocity);
     memset(w->open_at, 0, sizeof w->open_at);
