@@ -814,6 +814,39 @@ static void test_a_timed_answer_is_interrupted_and_continuous_play_goes_on(void)
     playing = &model;
 }
 
+/* Loop with a timed model: the answer's notes again, the same keys at the same distances,
+ * pass after pass. */
+static void test_a_timed_answer_loops(void)
+{
+    playing = &timed;
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.length = 6;
+    o.seed = 5;
+    CnEngine *e = start_driven_with(&o);
+    play(e, 0xb0, CN_CC_LOOP, 127), input_came = 1;
+    uint64_t last_off = play_timed_phrase(e);
+    drive(e, 2500, 0);
+    uint8_t keys[64];
+    uint64_t at[64];
+    int n = 0;
+    for (int i = 0; i < n_out && n < 64; i++)
+        if (is_on(&out[i]) && out[i].frame > last_off) {
+            keys[n] = out[i].bytes[1];
+            at[n++] = out[i].frame;
+        }
+    int same = n >= 18;
+    for (int i = 6; i < 18 && i < n; i++) /* (the gap into a pass is the last note's end) */
+        same &= keys[i] == keys[i - 6] &&
+                (i % 6 == 0 || at[i] - at[i - 1] == at[i - 6] - at[i - 7]);
+    printf("# timed loop: %d note-ons, three passes of 6 %s\n", n, same ? "alike" : "differ");
+    CHECK(same);
+    play(e, 0xb0, CN_CC_LOOP, 0), input_came = 1;
+    drive(e, 1500, 0);
+    CHECK(all_released());
+    cn_engine_free(e);
+    playing = &model;
+}
+
 int main(void)
 {
     CnError err = {{0}};
@@ -838,6 +871,7 @@ int main(void)
     RUN(test_mutate_loop_and_the_state_cc);
     RUN(test_a_timed_answer_has_rhythm_lengths_and_loudness);
     RUN(test_a_timed_answer_is_interrupted_and_continuous_play_goes_on);
+    RUN(test_a_timed_answer_loops);
     cn_model_free(&model);
     cn_model_free(&timed);
     return test_finish();

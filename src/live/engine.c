@@ -561,6 +561,7 @@ static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
             }
             w->answer_sampled = 0;
             w->replaying = 1;
+            w->answer_notes = w->lead_skipped = 0; /* each pass starts where it is placed */
             continue;
         }
         w->answer_ids[i] = id;
