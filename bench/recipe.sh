@@ -8,13 +8,8 @@
 set -eu
 minutes=${1:-10}
 build=${2:-build}
-seed=${CONTINUO_SEED_DIR:-../shared/corpus/seed}
-if [ ! -d "$seed" ]; then
-  echo "skipped: no seed corpus at $seed (set CONTINUO_SEED_DIR)"
-  exit 0
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/seed.sh"
+seed_and_work
 if [ -n "${3:-}" ]; then
   cp "$3" "$work/candidates"
 else

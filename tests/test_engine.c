@@ -742,17 +742,23 @@ static TimedAnswer timed_answer_from(uint64_t from)
     return a;
 }
 
+/* An engine on the timed model, driven by the host, answers of length notes, seed seed. */
+static CnEngine *start_timed(int length, uint64_t seed)
+{
+    playing = &timed;
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.length = length;
+    o.seed = seed;
+    return start_driven_with(&o);
+}
+
 /* The answer of a timed model: after the silence, on the grid of twelfths of a beat, in
  * the model's rhythm (not a note every eighth), with lengths of more than one kind and the
  * velocities of the model's levels, none longer than the longest, every note released;
  * the player's phrase is heard as events, not as tokens an eighth. */
 static void test_a_timed_answer_has_rhythm_lengths_and_loudness(void)
 {
-    playing = &timed;
-    CnEngineOptions o = cn_engine_defaults(RATE);
-    o.length = 24;
-    o.seed = 3;
-    CnEngine *e = start_driven_with(&o);
+    CnEngine *e = start_timed(24, 3);
     uint64_t last_off = play_timed_phrase(e);
     drive(e, 3000, 0); /* 16 s: the wait, the answer, its end */
     TimedAnswer a = timed_answer_from(last_off);
@@ -818,11 +824,7 @@ static void test_a_timed_answer_is_interrupted_and_continuous_play_goes_on(void)
  * pass after pass. */
 static void test_a_timed_answer_loops(void)
 {
-    playing = &timed;
-    CnEngineOptions o = cn_engine_defaults(RATE);
-    o.length = 6;
-    o.seed = 5;
-    CnEngine *e = start_driven_with(&o);
+    CnEngine *e = start_timed(6, 5);
     play(e, 0xb0, CN_CC_LOOP, 127), input_came = 1;
     uint64_t last_off = play_timed_phrase(e);
     drive(e, 2500, 0);
