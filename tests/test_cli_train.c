@@ -168,6 +168,13 @@ static void test_resume_goes_on_as_the_run_started(void)
     CHECK(test_file_contains(log_path, data_dir));
     CHECK(test_file_contains(log_path, "1 threads"));
     CHECK(test_file_contains(log_path, "of 3"));
+    /* stopped before its first epoch ended, the run's log still starts with its header */
+    char part_csv[4400];
+    snprintf(part_csv, sizeof part_csv, "%s/part.csv", dir);
+    size_t n_csv = 0;
+    uint8_t *csv = test_read_file(part_csv, &n_csv);
+    CHECK(csv && n_csv > 6 && memcmp(csv, "epoch,", 6) == 0);
+    free(csv);
     CnModel a, b;
     CnError err = {{0}};
     CHECK(cn_model_load(&a, ref, 0, NULL, &err) == 0);

@@ -10,6 +10,7 @@
 
 #include "continuo/corpus.h"
 #include "continuo/model.h"
+#include "continuo/ranks.h"
 #include "continuo/status.h"
 
 typedef enum {
@@ -38,6 +39,11 @@ typedef struct {
     const char *data_dir;   /* the corpus folder */
     int n_threads;          /* BLAS threads: the same count keeps a resume bit-identical */
     long stop_after_batches; /* act as if stopped after this many batches; 0 = never (tests) */
+    /* Data-parallel training (NULL: alone). Every rank gets the same songs, model and
+       options; each trains its share of the lanes (or windows) of every batch, the
+       gradients are summed across ranks, and every rank takes the same step. Rank 0 alone
+       validates, writes and reports progress. */
+    const CnRanks *ranks;
 } CnTrainOptions;
 
 /* The original project's recipe: every window of 100 tokens predicts the next, batch 64,
@@ -65,7 +71,10 @@ typedef void (*CnTrainProgressFn)(const CnTrainProgress *progress, void *user);
 /* Trains model (freshly initialized, or loaded writable with its train_state to resume)
  * on songs. Checks *stop between batches: when set, finishes the batch, writes a
  * checkpoint and returns 1. Returns 0 when the epochs are done, -1 with err on failure
- * (nothing written after the last complete checkpoint). */
+ * (nothing written after the last complete checkpoint). With ranks, every rank returns
+ * the same; a rank that fails because another did has an empty err message, and ranks
+ * found to differ (program, options, songs or starting weights) are refused with the
+ * message on rank 0 only. */
 int cn_train(CnModel *model, const CnTrainState *resume, const CnSongIds *songs,
              size_t n_songs, const CnTrainOptions *options, CnTrainProgressFn progress,
              void *user, volatile sig_atomic_t *stop, CnError *err);

@@ -65,6 +65,8 @@ int net_batch_init(NetBatch *nb, const CnModelConfig *config, int n_lanes, int n
                        n_lanes, n_steps, need / 1e9, 100 * MAX_MEMORY_SHARE, memory / 1e9);
     nb->config = *config;
     nb->n_lanes = n_lanes;
+    nb->lane_first = 0;
+    nb->n_lanes_total = n_lanes;
     nb->n_steps = n_steps;
     nb->head_last = head_last;
     size_t B = (size_t)n_lanes, TB = B * (size_t)n_steps, H = (size_t)config->n_hidden;
@@ -165,13 +167,26 @@ static void fill_input(NetBatch *nb, const CnParams *w)
     }
 }
 
-static void draw_dropout(float *values, float *mask, size_t n, float rate, CnRng *rng)
+/* Dropout over rows of width values laid out time-major (t * B + b) for n_steps steps:
+ * a draw for every lane of the whole batch, kept for this batch's own lanes. */
+static void draw_dropout(const NetBatch *nb, float *values, float *mask, size_t n_steps,
+                         size_t width, float rate, CnRng *rng)
 {
     float scale = 1.0f / (1.0f - rate);
-    for (size_t i = 0; i < n; i++) {
-        mask[i] = cn_rng_float(rng) < rate ? 0.0f : scale;
-        values[i] *= mask[i];
-    }
+    size_t B = (size_t)nb->n_lanes, first = (size_t)nb->lane_first;
+    for (size_t t = 0; t < n_steps; t++)
+        for (size_t lane = 0; lane < (size_t)nb->n_lanes_total; lane++) {
+            int mine = lane >= first && lane < first + B;
+            float *v = values + (t * B + (lane - first)) * width;
+            float *m = mask + (t * B + (lane - first)) * width;
+            for (size_t j = 0; j < width; j++) {
+                float keep = cn_rng_float(rng) < rate ? 0.0f : scale;
+                if (mine) {
+                    m[j] = keep;
+                    v[j] *= keep;
+                }
+            }
+        }
 }
 
 /* out (rows, n_out) = in (rows, n_in) x W^T (n_in -> n_out) + bias */
@@ -241,7 +256,8 @@ static void head_forward(NetBatch *nb, const CnParams *w, CnRng *rng)
     if (D > 0) {
         linear(nb->dense, top, w->dense_w, w->dense_b, N, H, D);
         if (nb->dropout_active)
-            draw_dropout(nb->dense, nb->dense_mask, N * D, c->dropout, rng);
+            draw_dropout(nb, nb->dense, nb->dense_mask, nb->head_last ? 1 : (size_t)nb->n_steps,
+                         D, c->dropout, rng);
         top = nb->dense;
     }
     linear(nb->probs, top, w->out_w, w->out_b, N, n_top(c), V);
@@ -277,7 +293,8 @@ void net_batch_forward(NetBatch *nb, const CnParams *w, CnRng *dropout_rng)
         input = nb->h_out[l];
         if (l < c->n_layers - 1 && nb->dropout_active) {
             memcpy(nb->dropped[l], nb->h_out[l], TB * H * sizeof(float));
-            draw_dropout(nb->dropped[l], nb->drop_mask[l], TB * H, c->dropout, dropout_rng);
+            draw_dropout(nb, nb->dropped[l], nb->drop_mask[l], (size_t)nb->n_steps, H,
+                         c->dropout, dropout_rng);
             input = nb->dropped[l];
         }
     }
@@ -313,7 +330,8 @@ static void head_backward(NetBatch *nb, const CnParams *w, const CnParams *grad)
     size_t N = head_rows(nb), H = (size_t)c->n_hidden, D = (size_t)c->n_dense,
            V = (size_t)c->n_vocab;
     const int32_t *targets = head_targets(nb);
-    float scale = nb->n_predicted ? 1.0f / (float)nb->n_predicted : 0.0f;
+    size_t n_rows = nb->n_predicted_total ? nb->n_predicted_total : nb->n_predicted;
+    float scale = n_rows ? 1.0f / (float)n_rows : 0.0f;
     for (size_t r = 0; r < N; r++) {
         float *d = nb->d_probs + r * V;
         const float *p = nb->probs + r * V;

@@ -15,6 +15,13 @@ typedef struct {
     int n_lanes;   /* B: streams in the batch */
     int n_steps;   /* T: steps per chunk */
     int head_last; /* 1: only the last step predicts (objective "last"); 0: every step */
+    /* Data-parallel runs: these B lanes are lanes lane_first.. of a batch of n_lanes_total
+       shared among ranks (alone: 0 and B). Dropout is drawn for every lane of the whole
+       batch, so that a lane's masks do not depend on how the batch is shared. */
+    int lane_first, n_lanes_total;
+    /* Rows predicted by the whole batch, on every rank: the gradient is the mean over
+       these (0: over this batch's own n_predicted). */
+    size_t n_predicted_total;
 
     /* Inputs for one chunk, time-major: index t * B + b. */
     int32_t *ids;     /* (T*B) input token ids */

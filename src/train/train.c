@@ -143,14 +143,16 @@ static int lane_plan_make(LanePlan *p, const CnSongIds *songs, size_t n_songs, i
     return 0;
 }
 
+/* The chunk's steps of nb's lanes (lanes lane_first.. of the plan's when ranks share it). */
 static void lane_plan_fill(const LanePlan *p, NetBatch *nb, long chunk)
 {
     size_t B = (size_t)nb->n_lanes, T = (size_t)nb->n_steps;
     for (size_t t = 0; t < T; t++)
         for (size_t b = 0; b < B; b++) {
+            size_t lane = (size_t)nb->lane_first + b;
             size_t pos = (size_t)chunk * T + t, r = t * B + b;
-            size_t at = b * p->lane_len + pos;
-            if (b < (size_t)p->n_lanes && pos < p->lane_len && at < p->total) {
+            size_t at = lane * p->lane_len + pos;
+            if (lane < (size_t)p->n_lanes && pos < p->lane_len && at < p->total) {
                 nb->ids[r] = p->ids[at];
                 nb->targets[r] = p->targets[at];
                 nb->keep[r] = p->keep[at];
@@ -207,7 +209,7 @@ static void window_plan_fill(const WindowPlan *p, NetBatch *nb, long batch_index
 {
     size_t B = (size_t)nb->n_lanes, T = (size_t)nb->n_steps;
     for (size_t b = 0; b < B; b++) {
-        size_t w = (size_t)batch_index * B + b;
+        size_t w = (size_t)batch_index * (size_t)nb->n_lanes_total + (size_t)nb->lane_first + b;
         int valid = w < p->n_windows;
         size_t start = valid ? p->order[w] : 0;
         for (size_t t = 0; t < T; t++) {
@@ -224,7 +226,9 @@ static void window_plan_fill(const WindowPlan *p, NetBatch *nb, long batch_index
 typedef struct {
     CnModel *model;
     const CnTrainOptions *opt;
-    NetBatch nb;
+    const CnRanks *ranks;  /* NULL: alone */
+    int is_rank0;          /* validates, writes and reports */
+    NetBatch nb;           /* this rank's share of the batch's lanes */
     float *grad_buf;
     CnParams grad;
     float *moments;
@@ -291,24 +295,50 @@ static void clip_gradient(float *grad, size_t n, float max_norm)
     }
 }
 
-static void train_batch(Run *r, long batch_index)
+/* One step: this rank's lanes forward; the batch's counts, and whether any rank was asked
+ * to stop, summed across ranks; the gradient of the whole batch's mean loss summed across
+ * ranks; the same update on every rank. Alone, the sums are what this rank has. */
+static int train_batch(Run *r, long batch_index, volatile sig_atomic_t *stop_asked,
+                       int last_asked, size_t *n_predicted, int *stop, CnError *err)
 {
     if (r->opt->objective == CN_OBJECTIVE_ALL)
         lane_plan_fill(&r->lanes, &r->nb, batch_index);
     else
         window_plan_fill(&r->windows, &r->nb, batch_index);
     net_batch_forward(&r->nb, &r->model->w, &r->dropout_rng);
-    r->loss_sum += r->nb.loss_sum;
-    r->n_predicted += r->nb.n_predicted;
-    r->n_correct += r->nb.n_correct;
-    if (r->nb.n_predicted == 0)
-        return;
+    double counts[4] = {r->nb.loss_sum, (double)r->nb.n_predicted, (double)r->nb.n_correct,
+                        (stop_asked && *stop_asked) || last_asked};
+    if (cn_ranks_sum_doubles(r->ranks, counts, 4, err))
+        return -1;
+    r->loss_sum += counts[0];
+    *n_predicted = (size_t)counts[1];
+    r->n_predicted += *n_predicted;
+    r->n_correct += (size_t)counts[2];
+    *stop = counts[3] > 0;
+    if (*n_predicted == 0)
+        return 0;
     memset(r->grad_buf, 0, r->model->n_params * sizeof(float));
+    r->nb.n_predicted_total = *n_predicted;
     net_batch_backward(&r->nb, &r->model->w, &r->grad);
+    if (cn_ranks_sum_floats(r->ranks, r->grad_buf, r->model->n_params, err))
+        return -1;
     if (r->opt->clip > 0)
         clip_gradient(r->grad_buf, r->model->n_params, r->opt->clip);
     cn_rmsprop_update(r->model->params, r->grad_buf, r->moments, r->model->n_params,
                       r->opt->lr, r->opt->rho, r->opt->eps);
+    return 0;
+}
+
+/* Every rank learns whether any failed. A rank that did not fail itself returns -1 with an
+ * empty message when another did (that rank says why). */
+static int agree(const Run *r, int rc, CnError *err)
+{
+    int any, rank0;
+    if (cn_ranks_any_failed(r->ranks, rc != 0, &any, &rank0) && rc == 0)
+        return cn_fail(err, "lost contact with the other ranks");
+    if (any && rc == 0)
+        return cn_fail(err, "%s", "");
+    return rc;
 }
 
 /* Mean loss and accuracy on the held-out songs, without dropout, measured as the
@@ -350,31 +380,43 @@ static int state_blob(const Run *r, char *blob, size_t cap)
     return n > 0 && (size_t)n < cap ? n : -1;
 }
 
-static int save_checkpoint(Run *r, int with_carry, CnError *err)
+/* Writes the checkpoint (rank 0), with carry (n_carry values) when given. */
+static int write_checkpoint(Run *r, const float *carry, size_t n_carry, CnError *err)
 {
     char blob[8192];
     int n_blob = state_blob(r, blob, sizeof blob);
     if (n_blob < 0)
         return cn_fail(err, "training state too long");
-    const CnModelConfig *c = &r->model->config;
-    size_t BH = (size_t)r->opt->batch * (size_t)c->n_hidden, n_carry = 0;
-    float *carry = NULL;
-    if (with_carry) {
-        n_carry = 2 * (size_t)c->n_layers * BH;
-        carry = malloc(n_carry * sizeof(float));
-        if (!carry)
-            return cn_fail(err, "out of memory");
-        for (int l = 0; l < c->n_layers; l++) {
-            memcpy(carry + (2 * (size_t)l) * BH, r->nb.carry_h[l], BH * sizeof(float));
-            memcpy(carry + (2 * (size_t)l + 1) * BH, r->nb.carry_c[l], BH * sizeof(float));
-        }
-    }
     r->model->info.seconds = r->seconds_before + (now_seconds() - r->started);
     CnTrainState ts = {.moments = r->moments, .blob = (uint8_t *)blob, .n_blob = (size_t)n_blob,
-                       .carry = carry, .n_carry = n_carry};
-    int rc = cn_model_save(r->model, &ts, r->opt->out_path, err);
+                       .carry = (float *)carry, .n_carry = n_carry};
+    return cn_model_save(r->model, &ts, r->opt->out_path, err);
+}
+
+/* A checkpoint in mid-epoch, on every rank together: with_carry collects every lane's
+ * carried state on rank 0 (layer by layer, h then c, lanes in order), which writes. */
+static int save_checkpoint(Run *r, int with_carry, CnError *err)
+{
+    const CnModelConfig *c = &r->model->config;
+    size_t B = (size_t)r->opt->batch, H = (size_t)c->n_hidden, n_carry = 0;
+    float *carry = NULL;
+    int rc = 0;
+    if (with_carry) {
+        n_carry = 2 * (size_t)c->n_layers * B * H;
+        carry = r->is_rank0 ? malloc(n_carry * sizeof(float)) : NULL;
+        rc = agree(r, r->is_rank0 && !carry ? cn_fail(err, "out of memory") : 0, err);
+        for (int l = 0; l < c->n_layers && rc == 0; l++) {
+            float *h = carry ? carry + 2 * (size_t)l * B * H : NULL;
+            rc = cn_ranks_gather_rows(r->ranks, r->nb.carry_h[l], h, B, H, err);
+            if (rc == 0)
+                rc = cn_ranks_gather_rows(r->ranks, r->nb.carry_c[l], h ? h + B * H : NULL, B,
+                                          H, err);
+        }
+    }
+    if (rc == 0 && r->is_rank0)
+        rc = write_checkpoint(r, carry, n_carry, err);
     free(carry);
-    return rc;
+    return agree(r, rc, err);
 }
 
 static const char *blob_value(const char *blob, const char *key)
@@ -464,16 +506,19 @@ static int restore_run(Run *r, const CnTrainState *ts, CnError *err)
     return 0;
 }
 
+/* This rank's lanes of the carried state saved in mid-epoch (whatever the ranks then). */
 static void restore_carry(Run *r, const CnTrainState *ts)
 {
     const CnModelConfig *c = &r->model->config;
-    size_t BH = (size_t)r->opt->batch * (size_t)c->n_hidden;
+    size_t H = (size_t)c->n_hidden, BH = (size_t)r->opt->batch * H;
+    size_t mine = (size_t)r->nb.lane_first * H, n_mine = (size_t)r->nb.n_lanes * H;
     net_batch_reset_carry(&r->nb);
     if (!ts->carry || ts->n_carry != 2 * (size_t)c->n_layers * BH)
         return;
     for (int l = 0; l < c->n_layers; l++) {
-        memcpy(r->nb.carry_h[l], ts->carry + (2 * (size_t)l) * BH, BH * sizeof(float));
-        memcpy(r->nb.carry_c[l], ts->carry + (2 * (size_t)l + 1) * BH, BH * sizeof(float));
+        const float *h = ts->carry + 2 * (size_t)l * BH, *cell = h + BH;
+        memcpy(r->nb.carry_h[l], h + mine, n_mine * sizeof(float));
+        memcpy(r->nb.carry_c[l], cell + mine, n_mine * sizeof(float));
     }
 }
 
@@ -563,19 +608,33 @@ static int run_init(Run *r, CnModel *model, const CnTrainState *resume, const Cn
     memset(r, 0, sizeof *r);
     r->model = model;
     r->opt = opt;
+    r->ranks = opt->ranks;
+    r->is_rank0 = !opt->ranks || opt->ranks->rank == 0;
     r->best_val = INFINITY;
     r->started = now_seconds();
     if (check_options(opt, model, songs, n_songs, err) || split_songs(r, songs, n_songs, err))
         return -1;
+    size_t lane_first = 0, n_lanes = (size_t)opt->batch;
+    if (opt->ranks) {
+        cn_ranks_share((size_t)opt->batch, opt->ranks->rank, opt->ranks->n_ranks, &lane_first,
+                       &n_lanes);
+        if (opt->batch < opt->ranks->n_ranks) /* said alike on every rank */
+            return cn_fail(err, "%d ranks share a batch of %d %s: give --batch %d or more, or "
+                                "fewer ranks", opt->ranks->n_ranks, opt->batch,
+                           opt->objective == CN_OBJECTIVE_ALL ? "streams" : "windows",
+                           opt->ranks->n_ranks);
+    }
     r->grad_buf = aligned_alloc(64, model->n_params * sizeof(float));
     r->moments = aligned_alloc(64, model->n_params * sizeof(float));
     if (!r->grad_buf || !r->moments)
         return cn_fail(err, "out of memory for the gradients");
     memset(r->moments, 0, model->n_params * sizeof(float));
     cn_params_views(&model->config, r->grad_buf, &r->grad);
-    if (net_batch_init(&r->nb, &model->config, opt->batch, opt->seq,
+    if (net_batch_init(&r->nb, &model->config, (int)n_lanes, opt->seq,
                        opt->objective == CN_OBJECTIVE_LAST, err))
         return -1;
+    r->nb.lane_first = (int)lane_first;
+    r->nb.n_lanes_total = opt->batch;
     if (opt->objective == CN_OBJECTIVE_LAST &&
         window_plan_make(&r->windows, r->train_songs, r->n_train, opt->seq, opt->batch, err))
         return -1;
@@ -594,7 +653,7 @@ static void report(Run *r, long batch, long n_batches, double epoch_started, dou
                    double val_accuracy, int epoch_done, int improved, CnTrainProgressFn fn,
                    void *user)
 {
-    if (!fn)
+    if (!fn || !r->is_rank0)
         return;
     double elapsed = now_seconds() - epoch_started;
     CnTrainProgress p = {.epoch = r->epoch + 1, .n_epochs = r->opt->epochs, .batch = batch,
@@ -610,15 +669,16 @@ static void report(Run *r, long batch, long n_batches, double epoch_started, dou
     fn(&p, user);
 }
 
-/* Copies the log so far into f (a log is a line per epoch: small). */
-static int copy_log(const char *path, FILE *f, CnError *err)
+/* Copies the log so far into f (a log is a line per epoch: small); *copied counts bytes. */
+static int copy_log(const char *path, FILE *f, size_t *copied, CnError *err)
 {
+    *copied = 0;
     FILE *old = fopen(path, "r");
     if (!old)
         return errno == ENOENT ? 0 : cn_fail(err, "cannot read the log %s: %s", path,
                                              strerror(errno));
     char buffer[8192];
-    for (size_t got; (got = fread(buffer, 1, sizeof buffer, old)) > 0;)
+    for (size_t got; (got = fread(buffer, 1, sizeof buffer, old)) > 0; *copied += got)
         fwrite(buffer, 1, got, f);
     int failed = ferror(old);
     fclose(old);
@@ -637,12 +697,13 @@ static int append_csv(const Run *r, double train_loss, double train_acc, double 
     FILE *f = cn_outfile_fopen(&out, r->opt->csv_path, err);
     if (!f)
         return -1;
-    if (!fresh && copy_log(r->opt->csv_path, f, err)) {
+    size_t copied = 0;
+    if (!fresh && copy_log(r->opt->csv_path, f, &copied, err)) {
         fclose(f);
         cn_outfile_abort(&out);
         return -1;
     }
-    if (fresh)
+    if (copied == 0) /* a fresh run, or one stopped and resumed before its first line */
         fprintf(f, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,%s_per_second,"
                    "seconds\n", r->opt->objective == CN_OBJECTIVE_LAST ? "windows" : "tokens");
     fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.1f\n", r->epoch, train_loss, train_acc, val_loss,
@@ -656,9 +717,8 @@ static int finish_epoch(Run *r, double epoch_started, CnTrainProgressFn progress
 {
     double elapsed = now_seconds() - epoch_started;
     double items_per_second = elapsed > 0 ? (double)r->epoch_items / elapsed : 0;
-    double val_loss, val_acc;
-    if (validate(r, &val_loss, &val_acc, err))
-        return -1;
+    double val_loss = NAN, val_acc = NAN;
+    int rc = r->is_rank0 ? validate(r, &val_loss, &val_acc, err) : 0;
     double train_loss = r->n_predicted ? r->loss_sum / (double)r->n_predicted : NAN;
     double train_acc = r->n_predicted ? (double)r->n_correct / (double)r->n_predicted : NAN;
     long n_batches = batches_in_epoch(r);
@@ -674,14 +734,15 @@ static int finish_epoch(Run *r, double epoch_started, CnTrainProgressFn progress
     int improved = !isnan(val_loss) && val_loss < r->best_val;
     if (improved)
         r->best_val = val_loss;
-    if (save_checkpoint(r, 0, err))
+    if (rc == 0 && r->is_rank0)
+        rc = write_checkpoint(r, NULL, 0, err);
+    if (rc == 0 && r->is_rank0 && r->opt->best_path && (improved || isnan(val_loss)))
+        rc = cn_model_save(r->model, NULL, r->opt->best_path, err);
+    if (rc == 0 && r->is_rank0)
+        rc = append_csv(r, train_loss, train_acc, val_loss, val_acc, items_per_second, err);
+    if (agree(r, rc, err))
         return -1;
-    if (r->opt->best_path && (improved || isnan(val_loss)) &&
-        cn_model_save(r->model, NULL, r->opt->best_path, err))
-        return -1;
-    if (append_csv(r, train_loss, train_acc, val_loss, val_acc, items_per_second, err))
-        return -1;
-    if (progress) {
+    if (progress && r->is_rank0) {
         CnTrainProgress p = {.epoch = r->epoch, .n_epochs = r->opt->epochs,
                              .batch = n_batches, .n_batches = n_batches,
                              .train_loss = train_loss, .train_accuracy = train_acc,
@@ -694,12 +755,101 @@ static int finish_epoch(Run *r, double epoch_started, CnTrainProgressFn progress
     return 0;
 }
 
+/* ----- Ranks that must agree ----------------------------------------------------------- */
+
+#define DIGEST_START 0xcbf29ce484222325ull
+
+/* FNV-1a over bytes: what the ranks compare before the first batch. */
+static uint64_t digest(uint64_t h, const void *bytes, size_t n)
+{
+    const uint8_t *p = bytes;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static uint64_t options_digest(const CnTrainOptions *o, const CnModelConfig *c)
+{
+    int ints[] = {(int)o->objective, o->seq, o->batch, o->epochs, o->transpose_lo,
+                  o->transpose_hi, c->n_vocab, c->n_embed, c->n_layers, c->n_hidden, c->n_dense};
+    float floats[] = {o->lr, o->rho, o->eps, o->clip, c->dropout};
+    uint64_t h = digest(DIGEST_START, ints, sizeof ints);
+    h = digest(h, floats, sizeof floats);
+    h = digest(h, &o->val_split, sizeof o->val_split);
+    h = digest(h, &o->seed, sizeof o->seed);
+    return digest(h, &o->stop_after_batches, sizeof o->stop_after_batches);
+}
+
+static uint64_t songs_digest(const CnModel *m, const CnSongIds *songs, size_t n_songs)
+{
+    uint64_t h = DIGEST_START;
+    for (size_t i = 0; i < m->vocab.n; i++) {
+        char name[CN_TOKEN_NAME_MAX];
+        cn_token_name(m->vocab.tokens[i], name);
+        h = digest(h, name, strlen(name) + 1);
+    }
+    for (size_t s = 0; s < n_songs; s++) {
+        h = digest(h, &songs[s].n, sizeof songs[s].n);
+        h = digest(h, songs[s].ids, songs[s].n * sizeof *songs[s].ids);
+    }
+    return h;
+}
+
+static uint64_t start_digest(const Run *r)
+{
+    uint64_t h = digest(DIGEST_START, r->model->params, r->model->n_params * sizeof(float));
+    h = digest(h, r->moments, r->model->n_params * sizeof(float));
+    h = digest(h, &r->epoch, sizeof r->epoch);
+    h = digest(h, &r->batch_done, sizeof r->batch_done);
+    return digest(h, r->dropout_rng.s, sizeof r->dropout_rng.s);
+}
+
+/* Ranks started differently would train different models while summing each other's
+ * gradients: refused before the first batch, with the reason on rank 0. */
+static int check_ranks_agree(const Run *r, const CnSongIds *songs, size_t n_songs,
+                             CnError *err)
+{
+    if (!r->ranks || r->ranks->n_ranks < 2)
+        return 0;
+    const char *version = CONTINUO_VERSION;
+    struct {
+        uint64_t value;
+        const char *problem;
+    } checks[] = {
+        {digest(DIGEST_START, version, strlen(version)),
+         "run different versions of continuo: every machine needs the same build"},
+        {options_digest(r->opt, &r->model->config),
+         "were given different training options: start every rank with the same command"},
+        {songs_digest(r->model, songs, n_songs),
+         "read different songs: every rank needs the same data folder, file for file"},
+        {start_digest(r),
+         "start from different weights or training states: every rank needs the same "
+         "--resume checkpoint"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        int same;
+        if (cn_ranks_same(r->ranks, checks[i].value, &same, err))
+            return -1;
+        if (!same)
+            return r->is_rank0 ? cn_fail(err, "the %d ranks %s", r->ranks->n_ranks,
+                                         checks[i].problem)
+                               : cn_fail(err, "%s", "");
+    }
+    return 0;
+}
+
+/* ----- The loop -------------------------------------------------------------------------- */
+
 int cn_train(CnModel *model, const CnTrainState *resume, const CnSongIds *songs,
              size_t n_songs, const CnTrainOptions *options, CnTrainProgressFn progress,
              void *user, volatile sig_atomic_t *stop, CnError *err)
 {
     Run r;
-    int rc = run_init(&r, model, resume, songs, n_songs, options, err);
+    int rc = agree(&r, run_init(&r, model, resume, songs, n_songs, options, err), err);
+    if (rc == 0)
+        rc = check_ranks_agree(&r, songs, n_songs, err);
     int resumed_mid_epoch = rc == 0 && r.batch_done > 0;
     while (rc == 0 && r.epoch < options->epochs) {
         if ((rc = plan_epoch(&r, err)) != 0)
@@ -714,16 +864,18 @@ int cn_train(CnModel *model, const CnTrainState *resume, const CnSongIds *songs,
         r.epoch_batches = 0;
         long n_batches = batches_in_epoch(&r);
         for (long k = r.batch_done; k < n_batches; k++) {
-            train_batch(&r, k);
+            int last = options->stop_after_batches > 0 &&
+                       r.total_batches + 1 == options->stop_after_batches;
+            size_t n_predicted;
+            int stop_now;
+            if ((rc = train_batch(&r, k, stop, last, &n_predicted, &stop_now, err)) != 0)
+                break;
             r.batch_done = k + 1;
-            r.epoch_items += r.nb.n_predicted;
+            r.epoch_items += n_predicted;
             r.epoch_batches++;
             r.total_batches++;
             report(&r, k + 1, n_batches, epoch_started, NAN, NAN, 0, 0, progress, user);
-            int asked = (stop && *stop) ||
-                        (options->stop_after_batches > 0 &&
-                         r.total_batches == options->stop_after_batches);
-            if (asked) {
+            if (stop_now) {
                 rc = save_checkpoint(&r, options->objective == CN_OBJECTIVE_ALL, err);
                 if (rc == 0)
                     rc = 1;

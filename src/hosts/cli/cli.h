@@ -17,7 +17,10 @@ int cmd_alsa(int argc, char **argv);
 /* Draws midi_path as a piano roll into svg_path; prints why on failure. */
 int cli_write_roll(const char *midi_path, const char *svg_path);
 
-/* Prints "continuo: <message>" to stderr and returns exit code 1 (or the one given). */
+/* Prints "continuo: <message>" to stderr and returns exit code 1 (or the one given); the
+ * message stays in cli_last_error. */
+#define CLI_ERROR_MAX 4096
+extern char cli_last_error[CLI_ERROR_MAX];
 int cli_error(int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

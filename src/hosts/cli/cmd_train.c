@@ -1,6 +1,7 @@
 /* continuo train: reads a folder of MIDI files, trains the LSTM, checkpoints every epoch,
  * stops cleanly on Ctrl-C or SIGTERM and resumes exactly with --resume. */
 #include <cblas.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include "cli.h"
 #include "continuo/corpus.h"
 #include "continuo/model.h"
+#include "continuo/ranks.h"
 #include "continuo/svg.h"
 #include "continuo/train.h"
 
@@ -433,13 +435,58 @@ static void say_removed(const char *file, void *user)
     fprintf(stderr, "continuo: removed %s, left by an interrupted checkpoint write\n", file);
 }
 
+/* Under mpirun only rank 0 speaks: the others' output goes nowhere, and their own stderr is
+ * kept for a failure rank 0 did not share (returned, or -1 alone). */
+static int silence_other_ranks(const CnRanks *ranks)
+{
+    if (ranks->rank == 0)
+        return -1;
+    int kept = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+        fflush(stdout);
+        fflush(stderr);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    return kept;
+}
+
+/* Every rank learns whether any failed; a rank other than 0 that failed for a reason of
+ * its own (message), where rank 0 had none to give, says it on its own stderr. Returns
+ * the exit code all ranks give. */
+static int ranks_outcome(const CnRanks *ranks, int rc, int kept_stderr, const char *message)
+{
+    int any, rank0;
+    cn_ranks_any_failed(ranks, rc != 0 && message[0], &any, &rank0);
+    if (rc && !rank0 && kept_stderr >= 0 && message[0])
+        dprintf(kept_stderr, "continuo: rank %d of %d: %s\n", ranks->rank, ranks->n_ranks,
+                message);
+    return rc ? rc : any ? 1 : 0;
+}
+
+static int train_main(const TrainArgs *args, const CnRanks *ranks, int kept_stderr);
+
 int cmd_train(int argc, char **argv)
 {
+    CnRanks ranks;
+    CnError err = {{0}};
+    if (cn_ranks_join(&ranks, NULL, NULL, &err))
+        return cli_error(1, "%s", err.message);
+    int kept_stderr = silence_other_ranks(&ranks);
     TrainArgs a;
     memset(&a, 0, sizeof a);
     int parsed = parse_args(argc, argv, &a);
-    if (parsed)
-        return parsed > 0 ? 0 : 2;
+    int rc = parsed ? (parsed > 0 ? 0 : 2) : train_main(&a, &ranks, kept_stderr);
+    if (kept_stderr >= 0)
+        close(kept_stderr);
+    cn_ranks_leave(&ranks);
+    return rc;
+}
+
+static int train_main(const TrainArgs *args, const CnRanks *ranks, int kept_stderr)
+{
+    TrainArgs a = *args;
     derive_path(a.derived_log, sizeof a.derived_log, a.out_path, ".csv");
     derive_path(a.derived_best, sizeof a.derived_best, a.out_path, ".best.cnw");
     derive_path(a.derived_svg, sizeof a.derived_svg, a.out_path, ".svg");
@@ -454,15 +501,23 @@ int cmd_train(int argc, char **argv)
     CnSongIds *songs = NULL;
     uint16_t *storage = NULL;
     int rc = prepare_model(&a, &model, &state, &corpus, &vocab, &songs, &storage);
+    rc = ranks_outcome(ranks, rc, kept_stderr, cli_last_error);
+    if (ranks->n_local > 1 && !a.threads_given) { /* the machine's cores shared among its ranks */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        a.threads = cores > ranks->n_local ? (int)(cores / ranks->n_local) : 1;
+    }
     if (a.threads == 0)
         a.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     openblas_set_num_threads(a.threads);
     a.train.n_threads = a.threads;
     a.train.data_dir = a.data_dir;
+    a.train.ranks = ranks;
     if (rc == 0) {
         CnError ignored; /* an unreadable folder: the first checkpoint will say so */
-        cn_model_remove_interrupted_saves(a.train.out_path, say_removed, NULL, &ignored);
-        cn_model_remove_interrupted_saves(a.train.best_path, say_removed, NULL, &ignored);
+        if (ranks->rank == 0) {
+            cn_model_remove_interrupted_saves(a.train.out_path, say_removed, NULL, &ignored);
+            cn_model_remove_interrupted_saves(a.train.best_path, say_removed, NULL, &ignored);
+        }
         if (!a.quiet)
             print_start(&a, &model, &corpus);
         struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
@@ -479,9 +534,10 @@ int cmd_train(int argc, char **argv)
                               show_progress, &view, &stop_requested, &err);
         if (view.tty && !a.quiet)
             fprintf(stderr, "\r\033[K");
-        if (result < 0)
-            rc = cli_error(1, "%s", err.message);
-        else if (result == 1 && !a.quiet)
+        if (result < 0 && ranks->rank == 0 && err.message[0])
+            cli_error(1, "%s", err.message);
+        rc = ranks_outcome(ranks, result < 0, kept_stderr, err.message);
+        if (result == 1 && !a.quiet)
             printf("stopped: checkpoint written to %s; 'continuo train --resume%s%s' goes on\n",
                    a.out_path, strcmp(a.out_path, "weights/model.cnw") ? " --out " : "",
                    strcmp(a.out_path, "weights/model.cnw") ? a.out_path : "");

@@ -10,14 +10,15 @@
 #include "cli.h"
 #include "continuo/sampler.h"
 
+char cli_last_error[CLI_ERROR_MAX];
+
 int cli_error(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("continuo: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(cli_last_error, sizeof cli_last_error, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "continuo: %s\n", cli_last_error);
     return code;
 }
 

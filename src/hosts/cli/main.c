@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "continuo/ranks.h"
 
 /* The live clients are programs of their own beside this one (continuo-jack,
  * continuo-alsa), so that the other commands run where JACK or ALSA is not installed and
@@ -77,7 +78,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-        printf("continuo %s\n", CONTINUO_VERSION);
+        printf("continuo %s\n%s\n", CONTINUO_VERSION,
+               cn_ranks_built_with_mpi() ? "train: data-parallel over MPI (mpirun -np N)"
+                                          : "train: one process (built without MPI)");
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
