@@ -37,7 +37,9 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: continuo train [OPTION]...\n"
             "Learn the MIDI files of a folder with a stacked LSTM; write a checkpoint after\n"
-            "every epoch. Ctrl-C finishes the batch, saves and stops; --resume goes on.\n\n"
+            "every epoch. Ctrl-C finishes the batch, saves and stops; --resume goes on.\n"
+            "Under mpirun (mpirun -np N continuo train ...) the ranks share every batch\n"
+            "and train one model; rank 0 prints and writes.\n\n"
             "  -d, --data DIR        folder of .mid files (default: midi_songs)\n"
             "  -o, --out FILE        checkpoint to write (default: weights/model.cnw)\n"
             "      --tokens SCHEME   'timed' (notes with their onsets, lengths and\n"
