@@ -176,15 +176,16 @@ static void draw_dropout(const NetBatch *nb, float *values, float *mask, size_t 
     size_t B = (size_t)nb->n_lanes, first = (size_t)nb->lane_first;
     for (size_t t = 0; t < n_steps; t++)
         for (size_t lane = 0; lane < (size_t)nb->n_lanes_total; lane++) {
-            int mine = lane >= first && lane < first + B;
+            if (lane < first || lane >= first + B) { /* another rank's: draws only */
+                for (size_t j = 0; j < width; j++)
+                    (void)cn_rng_float(rng);
+                continue;
+            }
             float *v = values + (t * B + (lane - first)) * width;
             float *m = mask + (t * B + (lane - first)) * width;
             for (size_t j = 0; j < width; j++) {
-                float keep = cn_rng_float(rng) < rate ? 0.0f : scale;
-                if (mine) {
-                    m[j] = keep;
-                    v[j] *= keep;
-                }
+                m[j] = cn_rng_float(rng) < rate ? 0.0f : scale;
+                v[j] *= m[j];
             }
         }
 }
