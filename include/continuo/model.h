@@ -23,7 +23,21 @@ typedef struct {
     int n_dense;   /* width of the linear layer between the LSTMs and the output; 0 = none */
     float dropout; /* inverted dropout rate while training, after every LSTM but the last
                       and after the dense layer */
+    uint8_t gates; /* CnGates: the LSTM gates' activation */
+    uint8_t dense_activation; /* CnDenseActivation: after the dense layer */
 } CnModelConfig;
+
+/* The LSTM gates' activation: continuo's own models and Keras from 2.3.0 use the logistic
+ * sigmoid; Keras before 2.3.0 defaulted to the hard sigmoid, clip(0.2 x + 0.5, 0, 1). */
+typedef enum { CN_GATES_SIGMOID = 0, CN_GATES_HARD_SIGMOID = 1 } CnGates;
+
+/* What follows the dense layer: nothing (continuo's models, the original's 2017 network),
+ * or a ReLU (its 2019 network). */
+typedef enum { CN_DENSE_LINEAR = 0, CN_DENSE_RELU = 1 } CnDenseActivation;
+
+/* The names weights files and messages use ("sigmoid", "hard_sigmoid"; "linear", "relu"). */
+const char *cn_gates_name(int gates);
+const char *cn_dense_activation_name(int activation);
 
 typedef struct {
     float *w_x;  /* (4 * n_hidden, n_in) input kernel; gates i, f, c, o stacked by rows */

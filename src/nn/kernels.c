@@ -62,10 +62,39 @@ void cn_vexp(float *y, const float *x, size_t n)
         y[i] = exp_one(x[i]);
 }
 
+/* Keras's hard sigmoid: clip(0.2 x + 0.5, 0, 1). */
+static inline float hard_sigmoid_one(float x)
+{
+    float y = 0.2f * x + 0.5f;
+    return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+}
+
+static void lstm_cell_hard(float *gates, const float *c_prev, float *c, float *h,
+                           float *tanh_c, size_t n_hidden)
+{
+    float *gi = gates, *gf = gates + n_hidden, *gg = gates + 2 * n_hidden,
+          *go = gates + 3 * n_hidden;
+    CN_INDEPENDENT
+    for (size_t j = 0; j < n_hidden; j++) {
+        float i = hard_sigmoid_one(gi[j]), f = hard_sigmoid_one(gf[j]), g = tanh_one(gg[j]),
+              o = hard_sigmoid_one(go[j]);
+        float cj = f * c_prev[j] + i * g;
+        float tc = tanh_one(cj);
+        gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
+        c[j] = cj;
+        h[j] = o * tc;
+        tanh_c[j] = tc;
+    }
+}
+
 CN_CLONES
 void cn_lstm_cell(float *gates, const float *c_prev, float *c, float *h, float *tanh_c,
-                  size_t n_hidden)
+                  size_t n_hidden, int hard_gates)
 {
+    if (hard_gates) {
+        lstm_cell_hard(gates, c_prev, c, h, tanh_c, n_hidden);
+        return;
+    }
     float *gi = gates, *gf = gates + n_hidden, *gg = gates + 2 * n_hidden,
           *go = gates + 3 * n_hidden;
     /* element j reads and writes index j only, so the loop vectorizes even where the step
@@ -81,6 +110,13 @@ void cn_lstm_cell(float *gates, const float *c_prev, float *c, float *h, float *
         h[j] = o * tc;
         tanh_c[j] = tc;
     }
+}
+
+CN_CLONES
+void cn_relu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 CN_CLONES
@@ -100,9 +136,17 @@ float cn_softmax(float *x, size_t n)
     return logf(sum) + max;
 }
 
+/* The derivative of the hard sigmoid from its value a: 0.2 on its slope, 0 where it is
+ * clipped. */
+static inline float hard_slope(float a)
+{
+    return a > 0.0f && a < 1.0f ? 0.2f : 0.0f;
+}
+
 CN_CLONES
 void cn_lstm_cell_backward(const float *gates, const float *tanh_c, const float *c_prev,
-                           const float *dh, float *dc_next, float *d_gates, size_t n_hidden)
+                           const float *dh, float *dc_next, float *d_gates, size_t n_hidden,
+                           int hard_gates)
 {
     const float *gi = gates, *gf = gates + n_hidden, *gg = gates + 2 * n_hidden,
                 *go = gates + 3 * n_hidden;
@@ -111,10 +155,16 @@ void cn_lstm_cell_backward(const float *gates, const float *tanh_c, const float 
     for (size_t j = 0; j < n_hidden; j++) {
         float i = gi[j], f = gf[j], g = gg[j], o = go[j], tc = tanh_c[j];
         float dc = dh[j] * o * (1.0f - tc * tc) + dc_next[j];
-        d_o[j] = dh[j] * tc * o * (1.0f - o);
-        di[j] = dc * g * i * (1.0f - i);
+        if (hard_gates) {
+            d_o[j] = dh[j] * tc * hard_slope(o);
+            di[j] = dc * g * hard_slope(i);
+            df[j] = dc * c_prev[j] * hard_slope(f);
+        } else {
+            d_o[j] = dh[j] * tc * o * (1.0f - o);
+            di[j] = dc * g * i * (1.0f - i);
+            df[j] = dc * c_prev[j] * f * (1.0f - f);
+        }
         dg[j] = dc * i * (1.0f - g * g);
-        df[j] = dc * c_prev[j] * f * (1.0f - f);
         dc_next[j] = dc * f;
     }
 }

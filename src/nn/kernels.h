@@ -12,10 +12,14 @@
 void cn_vexp(float *y, const float *x, size_t n);
 
 /* The LSTM cell on pre-activations gates = [i | f | g | o] (each n_hidden wide) for one
- * row: activates gates in place, then c = f * c_prev + i * g and h = o * tanh(c).
- * tanh_c receives tanh(c), which the backward pass needs. */
+ * row: activates gates in place (i, f, o by the sigmoid, or by the hard sigmoid when
+ * hard_gates: CnGates), then c = f * c_prev + i * g and h = o * tanh(c). tanh_c receives
+ * tanh(c), which the backward pass needs. */
 void cn_lstm_cell(float *gates, const float *c_prev, float *c, float *h, float *tanh_c,
-                  size_t n_hidden);
+                  size_t n_hidden, int hard_gates);
+
+/* In place: x = max(x, 0). */
+void cn_relu(float *x, size_t n);
 
 /* Softmax of logits in place; returns log(sum(exp(logits - max))) + max, so that the
  * cross-entropy of a target k is logsumexp - logits_before[k]. */
@@ -26,7 +30,8 @@ float cn_softmax(float *x, size_t n);
  * h_t, dc_next the gradient reaching c_t from step t+1 (replaced by the gradient reaching
  * c_prev). Writes the pre-activation gradients [di|df|dg|do] into d_gates. */
 void cn_lstm_cell_backward(const float *gates, const float *tanh_c, const float *c_prev,
-                           const float *dh, float *dc_next, float *d_gates, size_t n_hidden);
+                           const float *dh, float *dc_next, float *d_gates, size_t n_hidden,
+                           int hard_gates);
 
 /* params -= lr * grad / (sqrt(mean_sq) + eps), mean_sq = rho * mean_sq + (1 - rho) * grad^2 */
 void cn_rmsprop_update(float *params, const float *grad, float *mean_sq, size_t n, float lr,

@@ -40,7 +40,21 @@ int cn_model_config_check(const CnModelConfig *c, CnError *err)
         return cn_fail(err, "dense width %d: must be 0 (none) to %d", c->n_dense, CN_MAX_HIDDEN);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return cn_fail(err, "dropout %g: must be at least 0 and below 1", c->dropout);
+    if (c->gates > CN_GATES_HARD_SIGMOID)
+        return cn_fail(err, "unknown gate activation %d", c->gates);
+    if (c->dense_activation > CN_DENSE_RELU)
+        return cn_fail(err, "unknown dense activation %d", c->dense_activation);
     return 0;
+}
+
+const char *cn_gates_name(int gates)
+{
+    return gates == CN_GATES_HARD_SIGMOID ? "hard_sigmoid" : "sigmoid";
+}
+
+const char *cn_dense_activation_name(int activation)
+{
+    return activation == CN_DENSE_RELU ? "relu" : "linear";
 }
 
 static size_t n_in(const CnModelConfig *c, int layer)

@@ -337,7 +337,7 @@ static void step_layers(CnState *s, int token)
         } else {
             gemv2(s, s->gates, 4 * H, lw->w_x, x, n_in, lw->w_h, h, H);
         }
-        cn_lstm_cell(s->gates, cs, cs, h, s->tanh_c, (size_t)H);
+        cn_lstm_cell(s->gates, cs, cs, h, s->tanh_c, (size_t)H, c->gates);
         x = h;
         n_in = H;
     }
@@ -354,6 +354,8 @@ static void step_head(CnState *s)
     if (D > 0) {
         memcpy(s->dense, m->w.dense_b, (size_t)D * sizeof(float));
         gemv(s, s->dense, m->w.dense_w, top, D, H);
+        if (c->dense_activation == CN_DENSE_RELU)
+            cn_relu(s->dense, (size_t)D);
         top = s->dense;
         n_top = D;
     }

@@ -92,7 +92,11 @@ static int config_text(const CnModel *m, Text *t)
                     c->n_vocab, c->n_embed, c->n_layers, c->n_hidden, c->n_dense,
                     (double)c->dropout) ||
            (m->vocab.scheme != CN_SCHEME_ORIGINAL && /* absent: original, as files before it */
-            text_add(t, "tokens=%s\n", cn_scheme_name(m->vocab.scheme)));
+            text_add(t, "tokens=%s\n", cn_scheme_name(m->vocab.scheme))) ||
+           (c->gates != CN_GATES_SIGMOID && /* absent: sigmoid, as files before it */
+            text_add(t, "gates=%s\n", cn_gates_name(c->gates))) ||
+           (c->dense_activation != CN_DENSE_LINEAR && /* absent: linear, likewise */
+            text_add(t, "dense_activation=%s\n", cn_dense_activation_name(c->dense_activation)));
 }
 
 static int info_text(const CnModel *m, Text *t)
@@ -488,6 +492,23 @@ static double read_double_or_nan(const char *text, const char *key)
     return v ? strtod(v, NULL) : NAN;
 }
 
+/* A key whose value is one of the names name_of(0..last) gives; absent: *value unchanged. */
+static int read_choice(const char *text, const char *key, const char *(*name_of)(int),
+                       int last, uint8_t *value, CnError *err)
+{
+    const char *v = text_value(text, key);
+    if (!v)
+        return 0;
+    size_t len = strcspn(v, "\n");
+    for (int i = 0; i <= last; i++)
+        if (strlen(name_of(i)) == len && strncmp(v, name_of(i), len) == 0) {
+            *value = (uint8_t)i;
+            return 0;
+        }
+    return cn_fail(err, "unknown %s '%.*s' (this build knows %s and %s)", key,
+                   (int)(len < 40 ? len : 40), v, name_of(0), name_of(last));
+}
+
 static int parse_config(const char *text, CnModelConfig *c, CnScheme *scheme, CnError *err)
 {
     const char *tokens = text_value(text, "tokens");
@@ -508,6 +529,12 @@ static int parse_config(const char *text, CnModelConfig *c, CnScheme *scheme, Cn
         read_int(text, "n_dense", &c->n_dense, err))
         return -1;
     c->dropout = (float)read_double_or_nan(text, "dropout");
+    c->gates = CN_GATES_SIGMOID;
+    c->dense_activation = CN_DENSE_LINEAR;
+    if (read_choice(text, "gates", cn_gates_name, CN_GATES_HARD_SIGMOID, &c->gates, err) ||
+        read_choice(text, "dense_activation", cn_dense_activation_name, CN_DENSE_RELU,
+                    &c->dense_activation, err))
+        return -1;
     return cn_model_config_check(c, err);
 }
 

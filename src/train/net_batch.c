@@ -222,7 +222,7 @@ static void layer_forward(NetBatch *nb, const CnParams *w, int l, const float *i
         for (size_t b = 0; b < B; b++) {
             size_t row = t * B + b;
             cn_lstm_cell(g + b * 4 * H, c_in + b * H, nb->c_out[l] + row * H,
-                         nb->h_out[l] + row * H, nb->tanh_c[l] + row * H, H);
+                         nb->h_out[l] + row * H, nb->tanh_c[l] + row * H, H, nb->config.gates);
         }
     }
     memcpy(nb->carry_h[l], nb->h_out[l] + (T - 1) * B * H, B * H * sizeof(float));
@@ -256,6 +256,8 @@ static void head_forward(NetBatch *nb, const CnParams *w, CnRng *rng)
     const float *top = head_input(nb);
     if (D > 0) {
         linear(nb->dense, top, w->dense_w, w->dense_b, N, H, D);
+        if (c->dense_activation == CN_DENSE_RELU)
+            cn_relu(nb->dense, N * D);
         if (nb->dropout_active)
             draw_dropout(nb, nb->dense, nb->dense_mask, nb->head_last ? 1 : (size_t)nb->n_steps,
                          D, c->dropout, rng);
@@ -355,6 +357,9 @@ static void head_backward(NetBatch *nb, const CnParams *w, const CnParams *grad)
     if (nb->dropout_active)
         for (size_t i = 0; i < N * D; i++)
             nb->d_dense[i] *= nb->dense_mask[i];
+    if (c->dense_activation == CN_DENSE_RELU) /* kept values keep their sign through dropout */
+        for (size_t i = 0; i < N * D; i++)
+            nb->d_dense[i] = nb->dense[i] > 0.0f ? nb->d_dense[i] : 0.0f;
     linear_weight_grad(grad->dense_w, grad->dense_b, nb->d_dense, top, N, H, D);
     linear_input_grad(nb->d_top, nb->d_dense, w->dense_w, N, H, D);
 }
@@ -377,7 +382,7 @@ static void layer_backward(NetBatch *nb, const CnParams *w, const CnParams *grad
                 dh_row[j] += nb->dh_next[b * H + j];
             cn_lstm_cell_backward(nb->gates[l] + row * 4 * H, nb->tanh_c[l] + row * H,
                                   nb->c_in[l] + row * H, dh_row, nb->dc_next + b * H,
-                                  nb->d_gates + row * 4 * H, H);
+                                  nb->d_gates + row * 4 * H, H, nb->config.gates);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H, (int)(4 * H), 1.0f,
                     nb->d_gates + t * B * 4 * H, (int)(4 * H), lw->w_h, (int)H, 0.0f, nb->dh_next,

@@ -46,8 +46,12 @@ int cmd_info(int argc, char **argv)
     printf("network:     %s -> %d x LSTM(%d)%s -> ", cf->n_embed ? "embedding" : "scalar input",
            cf->n_layers, cf->n_hidden, cf->dropout > 0 ? " with dropout" : "");
     if (cf->n_dense)
-        printf("Dense(%d) -> ", cf->n_dense);
+        printf("Dense(%d)%s -> ", cf->n_dense, cf->dense_activation == CN_DENSE_RELU ? " -> ReLU"
+                                                                                   : "");
     printf("Dense(%d) -> softmax\n", cf->n_vocab);
+    printf("gates:       %s\n", cf->gates == CN_GATES_HARD_SIGMOID
+                                   ? "hard sigmoid, clip(0.2 x + 0.5, 0, 1) (Keras before 2.3)"
+                                   : "sigmoid");
     if (cf->n_embed)
         printf("embedding:   %d\n", cf->n_embed);
     printf("dropout:     %g\n", (double)cf->dropout);
