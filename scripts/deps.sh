@@ -4,7 +4,8 @@ set -eu
 
 packages="build-essential cmake pkg-config clang libsmf-dev libopenblas-dev libglib2.0-dev
   jackd2 libjack-jackd2-dev libasound2-dev lv2-dev liblilv-dev lilv-utils sordi jalv help2man
-  libclang-rt-14-dev fluidsynth fluid-soundfont-gm openmpi-bin libopenmpi-dev"
+  libclang-rt-14-dev fluidsynth fluid-soundfont-gm openmpi-bin libopenmpi-dev
+  libhdf5-dev python3-h5py python3-numpy"
 
 missing=""
 for p in $packages; do

@@ -28,4 +28,9 @@ int cn_generate(const CnModel *model, const int *prime, size_t n_prime, size_t n
 int cn_random_prime(const CnModel *model, size_t n, uint64_t seed, int *out, size_t *n_written,
                     CnError *err);
 
+/* The n token ids of the stored corpus from token start on (the original predict.py's
+ * network_input[start], when n is its window) into out; refused, with the range, when the
+ * window does not fit in the corpus or the model keeps none. */
+int cn_corpus_prime(const CnModel *model, size_t start, size_t n, int *out, CnError *err);
+
 #endif

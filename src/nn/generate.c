@@ -35,6 +35,20 @@ int cn_generate(const CnModel *model, const int *prime, size_t n_prime, size_t n
     return 0;
 }
 
+int cn_corpus_prime(const CnModel *model, size_t start, size_t n, int *out, CnError *err)
+{
+    if (model->n_corpus == 0)
+        return cn_fail(err, "the weights file keeps no corpus to prime from (import the model "
+                            "with --notes)");
+    if (n > model->n_corpus || start > model->n_corpus - n)
+        return cn_fail(err, "the corpus holds %zu tokens: a window of %zu starts at 0 to %zu, "
+                            "not %zu", model->n_corpus, n,
+                       model->n_corpus >= n ? model->n_corpus - n : 0, start);
+    for (size_t i = 0; i < n; i++)
+        out[i] = model->corpus[start + i];
+    return 0;
+}
+
 int cn_random_prime(const CnModel *model, size_t n, uint64_t seed, int *out, size_t *n_written,
                     CnError *err)
 {

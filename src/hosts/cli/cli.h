@@ -13,6 +13,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_roll(int argc, char **argv);
 int cmd_jack(int argc, char **argv);
 int cmd_alsa(int argc, char **argv);
+int cmd_import_keras(int argc, char **argv);
 
 /* Draws midi_path as a piano roll into svg_path; prints why on failure. */
 int cli_write_roll(const char *midi_path, const char *svg_path);

@@ -43,6 +43,9 @@ static void usage(FILE *out)
             "      --threads N         threads sharing each step (1..8, at most the cores;\n"
             "                          default 1; the\n"
             "                          output is the same)\n"
+            "      --prime-index N     prime from the window of the stored corpus that\n"
+            "                          starts at token N (the original predict.py's\n"
+            "                          random start, chosen)\n"
             "      --no-prime          leave the prime out of the written file\n"
             "  -o, --output FILE       MIDI file to write (default: continuo.mid); '-' or a\n"
             "                          pipe streams it, and the summary goes to stderr\n"
@@ -59,13 +62,13 @@ static void usage(FILE *out)
 typedef struct {
     const char *weights, *prime, *output, *roll, *wav, *soundfont;
     int to_stream;            /* the output is standard output, a pipe or a device */
-    long length, prime_length;
+    long length, prime_length, prime_index; /* prime_index -1: none */
     CnGenerateOptions gen;
     double bpm;
     int seed_given, no_prime, bf16;
 } GenerateArgs;
 
-enum { OPT_BPM = 256, OPT_NO_PRIME,
+enum { OPT_BPM = 256, OPT_NO_PRIME, OPT_PRIME_INDEX,
        OPT_PRIME_LENGTH, OPT_ROLL, OPT_WAV, OPT_SOUNDFONT, OPT_BF16, OPT_THREADS };
 
 static int parse_args(int argc, char **argv, GenerateArgs *a)
@@ -76,6 +79,7 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         {"mode", required_argument, 0, 'm'},    {"seed", required_argument, 0, 's'},
         {"bpm", required_argument, 0, OPT_BPM}, {"no-prime", no_argument, 0, OPT_NO_PRIME},
         {"prime-length", required_argument, 0, OPT_PRIME_LENGTH},
+        {"prime-index", required_argument, 0, OPT_PRIME_INDEX},
         {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
         {"roll", required_argument, 0, OPT_ROLL}, {"wav", required_argument, 0, OPT_WAV},
         {"soundfont", required_argument, 0, OPT_SOUNDFONT},
@@ -83,7 +87,8 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         {"threads", required_argument, 0, OPT_THREADS},
         {0, 0, 0, 0}};
     *a = (GenerateArgs){.weights = NULL, .prime = "random",
-                        .output = "continuo.mid", .length = 500, .bpm = 120};
+                        .output = "continuo.mid", .length = 500, .bpm = 120,
+                        .prime_index = -1};
     a->gen.mode = CN_MODE_STATEFUL;
     a->gen.sampler = (CnSamplerOptions){.temperature = 1.0f, .top_p = 0.95f,
                                         .repetition_penalty = 1.0f, .repetition_window = 16};
@@ -102,6 +107,10 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
             break;
         case OPT_PRIME_LENGTH:
             if (cli_parse_long("--prime-length", optarg, 1, 100000, &a->prime_length))
+                return -1;
+            break;
+        case OPT_PRIME_INDEX:
+            if (cli_parse_long("--prime-index", optarg, 0, 2000000000L, &a->prime_index))
                 return -1;
             break;
         case 'm':
@@ -143,6 +152,11 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
     }
     if (optind != argc) {
         cli_error(2, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (a->prime_index >= 0 && strcmp(a->prime, "random") != 0) {
+        cli_error(2, "--prime-index primes from the stored corpus: give it or --prime FILE, "
+                     "not both");
         return -1;
     }
     if (!a->seed_given)
@@ -280,9 +294,14 @@ int cmd_generate(int argc, char **argv)
     int *prime = NULL;
     size_t n_prime = 0, n_mapped = 0;
     int rc = 0;
-    if (strcmp(a.prime, "random") == 0) {
-        size_t want = a.prime_length ? (size_t)a.prime_length
-                                     : (size_t)(m.info.seq > 0 ? m.info.seq : 100);
+    size_t want = a.prime_length ? (size_t)a.prime_length
+                                 : (size_t)(m.info.seq > 0 ? m.info.seq : 100);
+    if (a.prime_index >= 0) { /* the window predict.py starts from when its start is N */
+        prime = malloc(want * sizeof *prime);
+        n_prime = want;
+        if (!prime || cn_corpus_prime(&m, (size_t)a.prime_index, want, prime, &err))
+            rc = cli_error(2, "--prime-index: %s", prime ? err.message : "out of memory");
+    } else if (strcmp(a.prime, "random") == 0) {
         prime = malloc(want * sizeof *prime);
         if (!prime || cn_random_prime(&m, want, a.gen.seed, prime, &n_prime, &err))
             rc = cli_error(1, "%s", prime ? err.message : "out of memory");

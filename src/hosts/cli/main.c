@@ -50,6 +50,7 @@ static const struct {
     {"generate", cmd_generate, "continue a prime and write a MIDI file"},
     {"eval", cmd_eval, "measure a model on music it did not train on"},
     {"info", cmd_info, "check a weights file and describe it"},
+    {"import-keras", cmd_import_keras, "read a model the original Keras project trained"},
     {"roll", cmd_roll, "draw a MIDI file as a piano roll (SVG)"},
     {"jack", cmd_jack_program, "play along live as a JACK MIDI client"},
     {"alsa", cmd_alsa_program, "play along live as an ALSA sequencer client (no JACK needed)"},
@@ -61,7 +62,7 @@ static void usage(FILE *out)
                  "A music generator that learns from MIDI files and plays along.\n\n"
                  "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'continuo COMMAND --help' lists a command's options.\n"
                  "  -h, --help     show this help\n"
                  "  -V, --version  show the version\n");
