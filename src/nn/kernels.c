@@ -13,8 +13,16 @@
 #define CN_CLONES
 #endif
 
-/* A loop whose iterations touch only their own elements, even where arrays coincide. */
-#if defined(__clang__)
+/* A loop whose iterations touch only their own elements, even where arrays coincide. (Not
+ * asked of a sanitizer build, whose instrumentation can keep such a loop scalar.) */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CN_SANITIZED 1
+#endif
+#endif
+#if defined(CN_SANITIZED)
+#define CN_INDEPENDENT
+#elif defined(__clang__)
 #define CN_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
 #elif defined(__GNUC__)
 #define CN_INDEPENDENT _Pragma("GCC ivdep")
@@ -66,9 +74,10 @@ void cn_vexp(float *y, const float *x, size_t n)
 static inline float hard_sigmoid_one(float x)
 {
     float y = 0.2f * x + 0.5f;
-    return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+    return y > 1.0f ? 1.0f : (y < 0.0f ? 0.0f : y);
 }
 
+CN_CLONES
 static void lstm_cell_hard(float *gates, const float *c_prev, float *c, float *h,
                            float *tanh_c, size_t n_hidden)
 {
