@@ -152,6 +152,58 @@ static void test_hand_made_single_track(void)
     mb_free(&mb);
 }
 
+/* music21 makes a chord of notes struck together only when they are also released
+ * together (within a sixty-fourth, ppqn / 16 ticks, of the first note's onset and release):
+ * a note held past the others is a token of its own, after the chord; the first note
+ * struck later ends the search; a note can join two chords, as in music21. */
+static void test_chords_need_their_notes_released_together(void)
+{
+    MidiBuilder mb = {0};
+    mb_header(&mb, 0, 1, 480); /* tolerance: 30 ticks */
+    mb_track_begin(&mb);
+    /* 1. C4 E4 G4 struck and released together: one chord */
+    mb_event(&mb, 0, 3, 0x90, 60, 80);
+    mb_event(&mb, 0, 3, 0x90, 64, 80);
+    mb_event(&mb, 10, 3, 0x90, 67, 80);
+    mb_event(&mb, 470, 3, 0x80, 60, 0);
+    mb_event(&mb, 0, 3, 0x80, 64, 0);
+    mb_event(&mb, 20, 3, 0x80, 67, 0);
+    /* 2. at 960: C4 E4 released after a beat, G4 held two: the chord 0.4, then G4 */
+    mb_event(&mb, 460, 3, 0x90, 60, 80);
+    mb_event(&mb, 0, 3, 0x90, 64, 80);
+    mb_event(&mb, 0, 3, 0x90, 67, 80);
+    mb_event(&mb, 480, 3, 0x80, 60, 0);
+    mb_event(&mb, 0, 3, 0x80, 64, 0);
+    mb_event(&mb, 480, 3, 0x80, 67, 0);
+    /* 3. at 1920: D4 A4 struck together, released 31 ticks apart: two notes */
+    mb_event(&mb, 0, 3, 0x90, 62, 80);
+    mb_event(&mb, 0, 3, 0x90, 69, 80);
+    mb_event(&mb, 240, 3, 0x80, 62, 0);
+    mb_event(&mb, 31, 3, 0x80, 69, 0);
+    /* 4. at 2880: F4 (to 2980), A4 25 ticks later (to 3030), C5 25 ticks later (to 3005):
+       F4 takes C5 (struck and released within 30 of it) but not A4; A4, not yet in a
+       chord, takes C5 again */
+    mb_event(&mb, 689, 3, 0x90, 65, 80);
+    mb_event(&mb, 25, 3, 0x90, 69, 80);
+    mb_event(&mb, 0, 3, 0x90, 72, 80);
+    mb_event(&mb, 75, 3, 0x80, 65, 0);
+    mb_event(&mb, 25, 3, 0x80, 72, 0);
+    mb_event(&mb, 25, 3, 0x80, 69, 0);
+    mb_track_end(&mb);
+
+    CnMidi midi;
+    CnTokenStream s;
+    if (tokenize_bytes(&mb, &s, &midi) == 0) {
+        const char *expected[] = {"0.4.7", "0.4", "G4", "D4", "A4", "0.5", "9.0"};
+        check_stream(&s, expected, 7);
+        CHECK(s.onsets[1] == 24 && s.onsets[2] == 24); /* the chord and the held note */
+        CHECK(s.onsets[3] == 48 && s.onsets[4] == 48);
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    mb_free(&mb);
+}
+
 /* Two tracks (right hand, left hand): notes at the same time in different tracks stay
  * separate tokens, ordered by onset and then by track; drums are left out with a warning. */
 static void test_hand_made_two_hands_and_drums(void)
@@ -525,6 +577,7 @@ int main(void)
     RUN(test_chords_are_in_normal_order);
     RUN(test_keys_struck_together_make_a_note_or_chord);
     RUN(test_hand_made_single_track);
+    RUN(test_chords_need_their_notes_released_together);
     RUN(test_hand_made_two_hands_and_drums);
     RUN(test_only_the_first_instrument_is_kept);
     RUN(test_onsets_are_quantized_like_music21);

@@ -2,6 +2,7 @@
  * and back, and the vocabulary. Pure computation; any thread, not real-time safe. */
 #include "continuo/tokens.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,12 @@ static void group_add_key(NoteGroup *g, uint8_t key)
         g->extra_pcs |= (uint16_t)(1u << (key % 12));
 }
 
+/* Keys below C0 (MIDI 12) are an octave up: see TOKENS.md. */
+static uint8_t note_key(const CnNote *n)
+{
+    return n->pitch < 12 ? (uint8_t)(n->pitch + 12) : n->pitch;
+}
+
 static CnToken group_token(const NoteGroup *g)
 {
     CnToken t = cn_token_from_keys(g->keys, (size_t)g->n_keys);
@@ -377,31 +384,38 @@ static int kept(const CnNote *n, const int *programs, int program, size_t *n_dru
     return 1;
 }
 
-/* Groups the kept notes into chords per voice; returns the number of groups. */
-static size_t group_notes(const CnMidi *midi, const int *programs, int program,
-                          NoteGroup *groups, size_t *open_group, size_t *n_drums,
-                          size_t *n_other)
+/* Groups the kept notes into chords per voice (a channel of a track) as music21's MIDI
+ * import does: a note not yet in a chord takes into its chord every later note of its
+ * voice struck within a sixty-fourth of it and released within a sixty-fourth of it (a
+ * note struck with it but released apart stays a token of its own); the first note struck
+ * a sixty-fourth or more later ends the search. A note can so join two chords, as there.
+ * Returns the number of groups. */
+static size_t group_notes(const CnMidi *midi, const uint8_t *keep, uint8_t *gathered,
+                          NoteGroup *groups)
 {
-    uint32_t window = midi->ppqn / 16; /* a sixty-fourth note */
+    double tolerance = midi->ppqn / 16.0; /* music21: ticksPerQuarter / 16 */
     size_t n_groups = 0;
-    size_t n_voices = (size_t)midi->n_tracks * 16;
-    for (size_t v = 0; v < n_voices; v++)
-        open_group[v] = SIZE_MAX;
     for (size_t i = 0; i < midi->n_notes; i++) {
-        const CnNote *n = &midi->notes[i];
-        size_t v = (size_t)n->track * 16 + n->channel;
-        if (!kept(n, programs, program, n_drums, n_other))
+        if (!keep[i] || gathered[i])
             continue;
-        uint8_t key = n->pitch < 12 ? (uint8_t)(n->pitch + 12) : n->pitch; /* see TOKENS.md */
-        size_t g = open_group[v];
-        if (g == SIZE_MAX || n->onset - groups[g].first_onset > window) {
-            g = n_groups++;
-            groups[g] = (NoteGroup){.first_onset = n->onset,
-                                    .quantized = quantize_twelfths(n->onset, midi->ppqn),
-                                    .track = n->track, .channel = n->channel, .order = g};
-            open_group[v] = g;
+        const CnNote *n = &midi->notes[i];
+        NoteGroup *g = &groups[n_groups];
+        *g = (NoteGroup){.first_onset = n->onset,
+                         .quantized = quantize_twelfths(n->onset, midi->ppqn),
+                         .track = n->track, .channel = n->channel, .order = n_groups};
+        n_groups++;
+        group_add_key(g, note_key(n));
+        double release = (double)n->onset + n->duration;
+        for (size_t j = i + 1; j < midi->n_notes; j++) {
+            const CnNote *m = &midi->notes[j];
+            if ((double)m->onset - n->onset > tolerance) /* notes come in onset order */
+                break;
+            if (!keep[j] || m->track != n->track || m->channel != n->channel ||
+                fabs((double)m->onset + m->duration - release) > tolerance)
+                continue;
+            group_add_key(g, note_key(m));
+            gathered[j] = 1;
         }
-        group_add_key(&groups[g], key);
     }
     return n_groups;
 }
@@ -446,16 +460,17 @@ int cn_tokenize(const CnMidi *midi, CnTokenStream *out, CnError *err)
     int *programs = voice_programs(midi, err);
     if (!programs)
         return -1;
-    NoteGroup *groups = malloc((midi->n_notes ? midi->n_notes : 1) * sizeof *groups);
-    size_t *open_group = malloc((size_t)(midi->n_tracks ? midi->n_tracks : 1) * 16 *
-                                sizeof *open_group);
+    size_t n = midi->n_notes ? midi->n_notes : 1;
+    NoteGroup *groups = malloc(n * sizeof *groups);
+    uint8_t *keep = malloc(n), *gathered = calloc(n, 1);
     int rc = 0;
-    if (!groups || !open_group) {
+    if (!groups || !keep || !gathered) {
         rc = cn_fail(err, "out of memory");
     } else {
         size_t n_drums = 0, n_other = 0;
-        size_t n_groups = group_notes(midi, programs, program, groups, open_group, &n_drums,
-                                      &n_other);
+        for (size_t i = 0; i < midi->n_notes; i++)
+            keep[i] = (uint8_t)kept(&midi->notes[i], programs, program, &n_drums, &n_other);
+        size_t n_groups = group_notes(midi, keep, gathered, groups);
         qsort(groups, n_groups, sizeof *groups, compare_groups);
         rc = fill_stream(groups, n_groups, out, err);
         if (rc == 0)
@@ -463,7 +478,8 @@ int cn_tokenize(const CnMidi *midi, CnTokenStream *out, CnError *err)
     }
     free(programs);
     free(groups);
-    free(open_group);
+    free(keep);
+    free(gathered);
     return rc;
 }
 
