@@ -77,16 +77,23 @@ static inline float hard_sigmoid_one(float x)
     return y > 1.0f ? 1.0f : (y < 0.0f ? 0.0f : y);
 }
 
-CN_CLONES
-static void lstm_cell_hard(float *gates, const float *c_prev, float *c, float *h,
-                           float *tanh_c, size_t n_hidden)
+static inline float gate_one(float x, int hard)
+{
+    return hard ? hard_sigmoid_one(x) : sigmoid_one(x);
+}
+
+/* The cell's loop; each caller passes hard as a constant, so each gets a loop of its own
+ * without the test, which vectorizes. Element j reads and writes index j only, so the loop
+ * vectorizes even where the step passes c_prev and c as the same array. */
+static inline void lstm_cell_loop(float *gates, const float *c_prev, float *c, float *h,
+                                  float *tanh_c, size_t n_hidden, int hard)
 {
     float *gi = gates, *gf = gates + n_hidden, *gg = gates + 2 * n_hidden,
           *go = gates + 3 * n_hidden;
     CN_INDEPENDENT
     for (size_t j = 0; j < n_hidden; j++) {
-        float i = hard_sigmoid_one(gi[j]), f = hard_sigmoid_one(gf[j]), g = tanh_one(gg[j]),
-              o = hard_sigmoid_one(go[j]);
+        float i = gate_one(gi[j], hard), f = gate_one(gf[j], hard), g = tanh_one(gg[j]),
+              o = gate_one(go[j], hard);
         float cj = f * c_prev[j] + i * g;
         float tc = tanh_one(cj);
         gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
@@ -97,28 +104,20 @@ static void lstm_cell_hard(float *gates, const float *c_prev, float *c, float *h
 }
 
 CN_CLONES
+static void lstm_cell_hard(float *gates, const float *c_prev, float *c, float *h,
+                           float *tanh_c, size_t n_hidden)
+{
+    lstm_cell_loop(gates, c_prev, c, h, tanh_c, n_hidden, 1);
+}
+
+CN_CLONES
 void cn_lstm_cell(float *gates, const float *c_prev, float *c, float *h, float *tanh_c,
                   size_t n_hidden, int hard_gates)
 {
-    if (hard_gates) {
+    if (hard_gates)
         lstm_cell_hard(gates, c_prev, c, h, tanh_c, n_hidden);
-        return;
-    }
-    float *gi = gates, *gf = gates + n_hidden, *gg = gates + 2 * n_hidden,
-          *go = gates + 3 * n_hidden;
-    /* element j reads and writes index j only, so the loop vectorizes even where the step
-       passes c_prev and c as the same array */
-    CN_INDEPENDENT
-    for (size_t j = 0; j < n_hidden; j++) {
-        float i = sigmoid_one(gi[j]), f = sigmoid_one(gf[j]), g = tanh_one(gg[j]),
-              o = sigmoid_one(go[j]);
-        float cj = f * c_prev[j] + i * g;
-        float tc = tanh_one(cj);
-        gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
-        c[j] = cj;
-        h[j] = o * tc;
-        tanh_c[j] = tc;
-    }
+    else
+        lstm_cell_loop(gates, c_prev, c, h, tanh_c, n_hidden, 0);
 }
 
 CN_CLONES
