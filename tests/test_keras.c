@@ -117,9 +117,15 @@ static void test_both_versions_match_the_oracle(void)
         double f32 = oracle_difference(&m, tags[v]);
         printf("# %s: float32 kernels within %.2e of the oracle\n", tags[v], f32);
         CHECK(f32 < 2e-6);
-        /* saved and loaded: the activations travel in the file */
+        /* saved and loaded: the activations travel in the file, as format version 2, which
+           the builds before them refuse instead of running the model with sigmoid gates
+           and no ReLU */
         const char *saved = in_dir("saved.cnw");
         CHECK(cn_model_save(&m, NULL, saved, &err) == 0);
+        size_t n_bytes = 0;
+        uint8_t *bytes = test_read_file(saved, &n_bytes);
+        CHECK(bytes && n_bytes > 12 && bytes[8] == 2 && cn_model_file_version(&m) == 2);
+        free(bytes);
         CnModel back;
         CHECK(cn_model_load(&back, saved, 0, NULL, &err) == 0);
         CHECK(back.config.gates == m.config.gates &&

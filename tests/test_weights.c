@@ -125,7 +125,7 @@ static void test_damaged_files_are_refused_with_reasons(void)
     expect_refused(copy, n, "not a continuo weights file");
 
     memcpy(copy, good, n); /* a newer format */
-    copy[8] = 2;
+    copy[8] = CN_WEIGHTS_VERSION + 1;
     expect_refused(copy, n, "newer continuo");
 
     memcpy(copy, good, n); /* parameters of another type, checksums right */

@@ -131,7 +131,14 @@ int cn_model_set_corpus(CnModel *model, const uint16_t *ids, size_t n_ids,
 
 /* ----- The .cnw file ------------------------------------------------------------------ */
 
-#define CN_WEIGHTS_VERSION 1
+/* The newest format version this build reads and writes. Version 2 is a model whose gate
+ * or dense activation is not the default (an older build, ignoring those keys, would run
+ * it wrong, and refuses version 2 instead); every other model is written as version 1,
+ * byte for byte as before. */
+#define CN_WEIGHTS_VERSION 2
+
+/* The format version model is written as. */
+int cn_model_file_version(const CnModel *model);
 
 /* Optional training state saved beside the weights so a run can resume exactly. */
 typedef struct {

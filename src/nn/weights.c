@@ -174,9 +174,10 @@ static int write_all(int fd, const void *bytes, size_t n)
     return 0;
 }
 
-static int write_sections(int fd, const Section *sections, int n, CnError *err)
+static int write_sections(int fd, uint32_t version, const Section *sections, int n,
+                          CnError *err)
 {
-    Header header = {.version = CN_WEIGHTS_VERSION, .n_entries = (uint32_t)n};
+    Header header = {.version = version, .n_entries = (uint32_t)n};
     memcpy(header.magic, magic, sizeof magic);
     Entry entries[MAX_ENTRIES];
     memset(entries, 0, sizeof entries);
@@ -209,12 +210,13 @@ static int write_sections(int fd, const Section *sections, int n, CnError *err)
 #define TMP_SUFFIX CN_OUTFILE_TMP_SUFFIX
 
 /* Written whole or not at all: a kill at any moment leaves the last complete file. */
-static int write_atomically(const char *path, const Section *sections, int n, CnError *err)
+static int write_atomically(const char *path, uint32_t version, const Section *sections, int n,
+                            CnError *err)
 {
     CnOutFile out;
     if (cn_outfile_begin(&out, path, err))
         return -1;
-    if (write_sections(out.fd, sections, n, err)) {
+    if (write_sections(out.fd, version, sections, n, err)) {
         cn_outfile_abort(&out);
         return -1;
     }
@@ -254,6 +256,12 @@ int cn_model_remove_interrupted_saves(const char *path,
     return n;
 }
 
+int cn_model_file_version(const CnModel *model)
+{
+    const CnModelConfig *c = &model->config;
+    return c->gates != CN_GATES_SIGMOID || c->dense_activation != CN_DENSE_LINEAR ? 2 : 1;
+}
+
 int cn_model_save(const CnModel *model, const CnTrainState *train_state, const char *path,
                   CnError *err)
 {
@@ -289,7 +297,7 @@ int cn_model_save(const CnModel *model, const CnTrainState *train_state, const c
         if (train_state && train_state->carry)
             sections[n++] = (Section){"train.carry", DTYPE_F32, train_state->carry,
                                       train_state->n_carry * sizeof(float)};
-        rc = write_atomically(path, sections, n, err);
+        rc = write_atomically(path, (uint32_t)cn_model_file_version(model), sections, n, err);
     }
     free(config.text);
     free(tensors.text);

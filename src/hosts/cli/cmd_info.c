@@ -42,7 +42,7 @@ int cmd_info(int argc, char **argv)
     const CnModelConfig *cf = &m.config;
     const CnTrainInfo *in = &m.info;
     printf("file:        %s (format version %d, checksums good)\n", path,
-           CN_WEIGHTS_VERSION);
+           cn_model_file_version(&m));
     printf("network:     %s -> %d x LSTM(%d)%s -> ", cf->n_embed ? "embedding" : "scalar input",
            cf->n_layers, cf->n_hidden, cf->dropout > 0 ? " with dropout" : "");
     if (cf->n_dense)
