@@ -15,6 +15,7 @@
 
 #include "continuo/corpus.h"
 #include "continuo/eval.h"
+#include "crc32.h"
 #include "kernels.h"
 #include "net_batch.h"
 #include "rng.h"
@@ -757,17 +758,11 @@ static int finish_epoch(Run *r, double epoch_started, CnTrainProgressFn progress
 
 /* ----- Ranks that must agree ----------------------------------------------------------- */
 
-#define DIGEST_START 0xcbf29ce484222325ull
-
-/* FNV-1a over bytes: what the ranks compare before the first batch. */
-static uint64_t digest(uint64_t h, const void *bytes, size_t n)
+/* What the ranks compare before the first batch: checksums (continuing CRC-32, as the
+ * weights file's) of what each was given. */
+static uint64_t digest(uint64_t crc, const void *bytes, size_t n)
 {
-    const uint8_t *p = bytes;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return cn_crc32((uint32_t)crc, bytes, n);
 }
 
 static uint64_t options_digest(const CnTrainOptions *o, const CnModelConfig *c)
@@ -775,7 +770,7 @@ static uint64_t options_digest(const CnTrainOptions *o, const CnModelConfig *c)
     int ints[] = {(int)o->objective, o->seq, o->batch, o->epochs, o->transpose_lo,
                   o->transpose_hi, c->n_vocab, c->n_embed, c->n_layers, c->n_hidden, c->n_dense};
     float floats[] = {o->lr, o->rho, o->eps, o->clip, c->dropout};
-    uint64_t h = digest(DIGEST_START, ints, sizeof ints);
+    uint64_t h = digest(0, ints, sizeof ints);
     h = digest(h, floats, sizeof floats);
     h = digest(h, &o->val_split, sizeof o->val_split);
     h = digest(h, &o->seed, sizeof o->seed);
@@ -784,7 +779,7 @@ static uint64_t options_digest(const CnTrainOptions *o, const CnModelConfig *c)
 
 static uint64_t songs_digest(const CnModel *m, const CnSongIds *songs, size_t n_songs)
 {
-    uint64_t h = DIGEST_START;
+    uint64_t h = 0;
     for (size_t i = 0; i < m->vocab.n; i++) {
         char name[CN_TOKEN_NAME_MAX];
         cn_token_name(m->vocab.tokens[i], name);
@@ -799,7 +794,7 @@ static uint64_t songs_digest(const CnModel *m, const CnSongIds *songs, size_t n_
 
 static uint64_t start_digest(const Run *r)
 {
-    uint64_t h = digest(DIGEST_START, r->model->params, r->model->n_params * sizeof(float));
+    uint64_t h = digest(0, r->model->params, r->model->n_params * sizeof(float));
     h = digest(h, r->moments, r->model->n_params * sizeof(float));
     h = digest(h, &r->epoch, sizeof r->epoch);
     h = digest(h, &r->batch_done, sizeof r->batch_done);
@@ -818,7 +813,7 @@ static int check_ranks_agree(const Run *r, const CnSongIds *songs, size_t n_song
         uint64_t value;
         const char *problem;
     } checks[] = {
-        {digest(DIGEST_START, version, strlen(version)),
+        {digest(0, version, strlen(version)),
          "run different versions of continuo: every machine needs the same build"},
         {options_digest(r->opt, &r->model->config),
          "were given different training options: start every rank with the same command"},
