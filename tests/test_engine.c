@@ -553,6 +553,41 @@ static void test_end_call_answers_at_once(void)
     cn_engine_free(e);
 }
 
+/* A worker held up past the moment its answer was due (a loaded machine, an xrun that
+ * moved the clock on) starts the answer on the first grid point it can still make: later,
+ * but on the beat, and no note of it goes out late. */
+static void test_a_held_up_worker_starts_the_answer_on_a_later_beat(void)
+{
+    CnEngine *e = start_driven(0);
+    if (!e)
+        return;
+    play_driven(e, 0);
+    uint64_t last_off = cycle_frame - 7 * PERIOD;
+    uint64_t due_at = (last_off + 4 * EIGHTH + EIGHTH - 1) / EIGHTH * EIGHTH;
+    while (cycle_frame < due_at + EIGHTH + EIGHTH / 3) { /* no pass: the worker is held */
+        cycle(e, 0);
+        cycle(e, PERIOD);
+        cycle_frame += PERIOD;
+    }
+    uint64_t resumed = cycle_frame;
+    drive(e, 1200, 0);
+    int n_on = 0, off_grid = 0;
+    for (int i = 0; i < n_out; i++)
+        if (is_on(&out[i])) {
+            n_on++;
+            off_grid += out[i].frame % EIGHTH != 0;
+        }
+    uint64_t first = first_on_after(0);
+    CnEngineStats s = cn_engine_stats(e);
+    printf("# held up until %.3f s after the answer was due: it began %.3f s after that, "
+           "%d note-ons, %d off the grid, %llu events late\n",
+           (double)(resumed - due_at) / RATE, (double)(first - resumed) / RATE, n_on, off_grid,
+           (unsigned long long)s.late_events);
+    CHECK(first > resumed && first % EIGHTH == 0 && first <= resumed + EIGHTH);
+    CHECK(n_on >= 8 && off_grid == 0 && s.late_events == 0);
+    cn_engine_free(e);
+}
+
 /* The shortest listen holds a short call's answer back; the longest answers a call that
  * goes on, and the player's notes do not cut that answer. */
 static void test_listening_time_bounds(void)
@@ -868,6 +903,7 @@ int main(void)
     RUN(test_the_offset_moves_the_output);
     RUN(test_controls_follow_their_numbers_and_channel);
     RUN(test_end_call_answers_at_once);
+    RUN(test_a_held_up_worker_starts_the_answer_on_a_later_beat);
     RUN(test_listening_time_bounds);
     RUN(test_the_answer_as_long_as_the_call);
     RUN(test_mutate_loop_and_the_state_cc);

@@ -665,6 +665,16 @@ static uint64_t answer_time(CnEngine *e, Worker *w)
     return at > earliest ? at : earliest;
 }
 
+/* The grid point an answer due at `at` starts on: at's own, or, when the worker comes to
+ * it with less than half its preparation time left (held up on a loaded machine), the
+ * first one it can still make with that much; so the answer keeps the beat a little later
+ * instead of sounding its first notes late, off the grid. */
+static uint64_t answer_start(CnEngine *e, uint64_t at, uint64_t now)
+{
+    uint64_t soonest = now + prepare_ahead(e) / 2;
+    return next_grid(e, at > soonest ? at : soonest);
+}
+
 static void respond(CnEngine *e, Worker *w, uint64_t now)
 {
     if (w->mutate && w->have_call) { /* the last call again, a new draw */
@@ -695,9 +705,9 @@ static void respond(CnEngine *e, Worker *w, uint64_t now)
         start_answer(e, w, next_grid(e, now + prepare_ahead(e)), now, 0);
     } else if (longest != UINT64_MAX && now + prepare_ahead(e) >= longest) {
         w->forced = 1; /* answered while the call goes on: it does not cut this answer */
-        start_answer(e, w, next_grid(e, longest), now, 0);
+        start_answer(e, w, answer_start(e, longest, now), now, 0);
     } else if (w->held == 0 && now + prepare_ahead(e) >= answer_time(e, w)) {
-        start_answer(e, w, next_grid(e, answer_time(e, w)), now, 0);
+        start_answer(e, w, answer_start(e, answer_time(e, w), now), now, 0);
     }
 }
 
