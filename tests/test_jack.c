@@ -227,6 +227,17 @@ static pid_t start_continuo(int trap, int bf16)
 }
 
 
+static int shared_off_grid; /* the shared continuo's first answer's notes off the grid */
+
+/* The continuo the first tests share, under the allocation trap where there is one (its
+ * report needs over 20 s of callbacks); started by the first of them that runs. */
+static pid_t shared_continuo(void)
+{
+    if (!cont_pid)
+        cont_pid = start_continuo(CONTINUO_TRAP_AVAILABLE, 0);
+    return cont_pid;
+}
+
 static int wait_for_log(const char *text, int seconds);
 
 static int log_contains(const char *text)
@@ -234,9 +245,44 @@ static int log_contains(const char *text)
     return test_file_contains(log_path, text);
 }
 
+/* The events the client's engine counted as late (due before the cycle that played them:
+ * its worker fell behind), from the counters it prints when it stops; -1 if none. */
+static long late_events_in_log(void)
+{
+    size_t n;
+    uint8_t *bytes = test_read_file(log_path, &n);
+    long late = -1;
+    for (size_t i = 0; bytes && i + 5 <= n; i++)
+        if (memcmp(bytes + i, " late", 5) == 0) { /* "..., 3 late" */
+            size_t j = i;
+            while (j > 0 && bytes[j - 1] >= '0' && bytes[j - 1] <= '9')
+                j--;
+            if (j < i)
+                late = strtol((const char *)bytes + j, NULL, 10);
+        }
+    free(bytes);
+    return late;
+}
+
+/* After continuo stopped: whether every note off the grid (off) and every uneven gap
+ * between note-ons (gaps) is one its engine counted late. Where a note's frame has passed
+ * before the worker queued it (a sanitizer build on two shared cores, an xrun that moved
+ * the clock on) the note goes out at once, as late as it is: that is timing, which a test
+ * on a shared machine must not assert. Where the engine places notes is not: every note
+ * not counted late must be exactly there. A late note-on is off the grid once and makes
+ * two gaps uneven. */
+static int on_time_unless_late(int off, int gaps)
+{
+    long late = late_events_in_log();
+    if (off > 0 || gaps > 0)
+        printf("#   %d off the grid and %d uneven gaps; the engine played %ld events late\n",
+               off, gaps, late);
+    return late >= 0 && off <= late && gaps <= 2 * late;
+}
+
 static void test_answers_on_the_grid_and_interruptions(void)
 {
-    pid_t cont = cont_pid;
+    pid_t cont = shared_continuo();
     int from = atomic_load(&n_received);
     uint64_t last_off = play_phrase();
     sleep_ms(2100 + 1000 + 4500 + 500); /* the phrase, two beats of silence, the answer */
@@ -254,7 +300,7 @@ static void test_answers_on_the_grid_and_interruptions(void)
            (unsigned long long)first, (unsigned long long)expected);
     CHECK(n_on >= 16);
     CHECK(first >= expected && first < expected + PERIOD);
-    CHECK(off_grid == 0);
+    shared_off_grid = off_grid; /* checked against the late count when it stops */
     CHECK(sounding_at_end(from) == 0);
 
     from = atomic_load(&n_received); /* again, and interrupt it */
@@ -334,7 +380,7 @@ static void test_a_lost_note_off_does_not_silence_the_responder(void)
 
 static void test_a_flood_does_no_harm(void)
 {
-    pid_t cont = cont_pid;
+    pid_t cont = shared_continuo();
     uint64_t t = now_frame() + 2400;
     for (int i = 0; i < 6000; i++) { /* 6000 events in a second: notes, clock, CCs */
         uint64_t f = t + (uint64_t)i * 8;
@@ -364,11 +410,12 @@ static int stop_mid_answer(pid_t cont, uint64_t last_off, int eighths)
 
 static void test_sigterm_mid_answer_leaves_nothing_sounding(void)
 {
-    pid_t cont = cont_pid;
+    pid_t cont = shared_continuo();
     int from = atomic_load(&n_received);
     CHECK(stop_mid_answer(cont, play_phrase(), 4) == 0);
     CHECK(sounding_at_end(from) == 0);
     CHECK(log_contains("stopped:"));
+    CHECK(on_time_unless_late(shared_off_grid, 0));
 }
 
 /* The trap's report of the last run under it: callbacks of at least `seconds` in all,
@@ -433,10 +480,6 @@ static void test_the_transport_tempo_and_beats_are_followed(void)
                 printf("%llu %lld\n", (unsigned long long)received[i].frame,
                        (long long)received[i].transport);
         }
-    printf("# at the master's 100 bpm: %d note-ons, %d more than a tick off its eighth grid\n", n_on,
-           off_beat_grid);
-    CHECK(n_on >= 8);
-    CHECK(off_beat_grid == 0);
     CHECK(log_contains("bfloat16 weights"));
     jack_transport_stop(player); /* mid-answer: everything must stop */
     uint64_t stopped = now_frame();
@@ -450,6 +493,10 @@ static void test_the_transport_tempo_and_beats_are_followed(void)
     kill(cont, SIGTERM);
     CHECK(wait_exit(cont, 10) == 0);
     CHECK(sounding_at_end(from) == 0);
+    printf("# at the master's 100 bpm: %d note-ons, %d more than a tick off its eighth grid\n",
+           n_on, off_beat_grid);
+    CHECK(n_on - off_beat_grid >= 8);
+    CHECK(on_time_unless_late(off_beat_grid, 0));
 }
 
 /* Queues events given in any order, in the order of their frames (the player sends them
@@ -568,18 +615,18 @@ static void test_a_midi_clock_sets_the_tempo_and_the_beat(void)
                 printf("#   note-on %d at clock frame %lld\n", received[i].bytes[1],
                        (long long)(received[i].frame - t0));
     CHECK(n_on >= 16);
-    CHECK(off_beat == 0 && gaps_off == 0);
 
     from = atomic_load(&n_received); /* the clock has stopped: --bpm again */
     play_phrase();
     sleep_ms(2100 + 1000 + 4500 + 500);
-    gaps_off = answer_gaps_off(from, EIGHTH, 2, &n_on);
-    printf("# the clock stopped: %d answer note-ons, %d gaps not a multiple of 250 ms\n", n_on,
-           gaps_off);
-    CHECK(n_on >= 16 && gaps_off == 0);
+    int n_on_after, gaps_off_after = answer_gaps_off(from, EIGHTH, 2, &n_on_after);
+    printf("# the clock stopped: %d answer note-ons, %d gaps not a multiple of 250 ms\n",
+           n_on_after, gaps_off_after);
+    CHECK(n_on_after >= 16);
     CHECK(sounding_at_end(from) == 0);
     kill(cont, SIGTERM);
     CHECK(wait_exit(cont, 10) == 0);
+    CHECK(on_time_unless_late(off_beat, gaps_off + gaps_off_after));
 }
 
 /* --clock-out: Start, then a tick every 1000 frames (24 a beat at 120 bpm) on the beat
@@ -809,19 +856,20 @@ static void test_odd_clocks(void)
     int gaps_off = answer_gaps_off(from, 3600, PERIOD, &n_on);
     printf("# a 400 bpm clock: %d answer note-ons, %d gaps not a multiple of 75 ms\n", n_on,
            gaps_off);
-    CHECK(n_on >= 16 && gaps_off == 0);
+    CHECK(n_on >= 16);
     CHECK(sounding_at_end(from) == 0);
 
     from = atomic_load(&n_received);
     play_over_a_clock(now_frame() + 4800, 240, 8, 3600, 1);
     sleep_ms(8500);
-    gaps_off = answer_gaps_off(from, EIGHTH, 2, &n_on);
+    int gaps_off_after = answer_gaps_off(from, EIGHTH, 2, &n_on);
     printf("# Song Position beyond the song, then a 500 bpm clock: %d answer note-ons, %d "
-           "gaps not a multiple of 250 ms (--bpm's)\n", n_on, gaps_off);
-    CHECK(n_on >= 16 && gaps_off == 0);
+           "gaps not a multiple of 250 ms (--bpm's)\n", n_on, gaps_off_after);
+    CHECK(n_on >= 16);
     CHECK(sounding_at_end(from) == 0);
     kill(cont, SIGTERM);
     CHECK(wait_exit(cont, 10) == 0);
+    CHECK(on_time_unless_late(0, gaps_off + gaps_off_after));
 }
 
 /* The timebase master leaves while the transport rolls: the tempo is --bpm's again. */
@@ -840,12 +888,13 @@ static void test_the_tempo_returns_to_bpm_when_the_master_leaves(void)
     int gaps_off = answer_gaps_off(from, EIGHTH, 2, &n_on);
     printf("# the master left: %d answer note-ons, %d gaps not a multiple of 250 ms\n", n_on,
            gaps_off);
-    CHECK(n_on >= 16 && gaps_off == 0);
+    CHECK(n_on >= 16);
     jack_transport_stop(player);
     sleep_ms(300);
     CHECK(sounding_at_end(from) == 0);
     kill(cont, SIGTERM);
     CHECK(wait_exit(cont, 10) == 0);
+    CHECK(on_time_unless_late(0, gaps_off));
 }
 
 static void test_a_vanishing_server_ends_the_client_cleanly(void)
@@ -997,13 +1046,14 @@ static void test_a_timed_model_answers_in_rhythm(void)
     printf("# timed: %d answer note-ons from %.2f s after the phrase, %d off the twelfths, "
            "%d distinct lengths, %d velocities not the model's levels\n", n_on,
            ((double)first - (double)last_off) / 48000, off_grid, n_lengths, not_levels);
-    CHECK(n_on >= 8 && off_grid == 0 && n_lengths >= 2 && not_levels == 0);
+    CHECK(n_on - off_grid >= 8 && n_lengths >= 2 && not_levels == 0);
     CHECK(first >= last_off + 4 * EIGHTH);
     CHECK(sounding_at_end(from) == 0);
 
     from = atomic_load(&n_received); /* again, and stop it mid-answer */
     CHECK(stop_mid_answer(cont, play_timed_phrase(), 6) == 0);
     CHECK(answer_notes_since(from) > 0 && sounding_at_end(from) == 0);
+    CHECK(on_time_unless_late(off_grid, 0));
     if (CONTINUO_TRAP_AVAILABLE)
         test_the_process_callback_neither_allocates_nor_locks_for(10);
 }
@@ -1036,7 +1086,6 @@ int main(void)
         jack_set_process_callback(recorder, recorder_process, NULL);
         jack_activate(recorder);
         int trap = CONTINUO_TRAP_AVAILABLE;
-        cont_pid = start_continuo(trap, 0);
         RUN(test_answers_on_the_grid_and_interruptions);
         RUN(test_a_lost_note_off_does_not_silence_the_responder);
         RUN(test_a_flood_does_no_harm);
@@ -1059,6 +1108,10 @@ int main(void)
         RUN(test_a_timed_model_answers_in_rhythm);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
+    }
+    if (cont_pid && waitpid(cont_pid, NULL, WNOHANG) == 0) { /* a test stopped early */
+        kill(cont_pid, SIGTERM);
+        wait_exit(cont_pid, 10);
     }
     if (player)
         jack_client_close(player);
