@@ -30,11 +30,7 @@ static int log_contains(const char *text)
 
 static const char *in_dir(const char *name)
 {
-    static char paths[8][4300];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
-    return p;
+    return test_path_in(dir, name);
 }
 
 /* Runs the command with files limited to max_bytes (SIGXFSZ ignored, so a write past it

@@ -24,11 +24,7 @@ static char log_path[4200];
 
 static const char *in_dir(const char *name)
 {
-    static char paths[8][4200];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
-    return p;
+    return test_path_in(dir, name);
 }
 
 static int run_cli(const char *const *args)

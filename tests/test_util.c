@@ -17,6 +17,15 @@ int test_finish(void)
     return test_failures ? 1 : 0;
 }
 
+const char *test_path_in(const char *dir, const char *name)
+{
+    static char paths[8][4400];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
+    return p;
+}
+
 char *test_make_temp_dir(const char *tag)
 {
     const char *base = getenv("TMPDIR");

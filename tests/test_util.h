@@ -64,6 +64,9 @@ int test_finish(void);
 /* A fresh empty folder under TMPDIR (or /tmp); removed with test_remove_tree. */
 char *test_make_temp_dir(const char *tag);
 void test_remove_tree(const char *path);
+/* dir/name in one of eight static buffers used in turn (so a call's arguments may hold a
+ * few of them at once). */
+const char *test_path_in(const char *dir, const char *name);
 int test_write_file(const char *path, const void *bytes, size_t n);
 /* Reads a whole file; NULL if it cannot. */
 uint8_t *test_read_file(const char *path, size_t *n);
