@@ -884,6 +884,59 @@ static void test_a_timed_answer_loops(void)
     playing = &model;
 }
 
+/* A timed model that strikes C4 rarely and never releases it (and E4 often, released):
+ * live, each C4 it leaves down ends at the longest length, on the grid, and the release
+ * goes to the model as its next event, counted. */
+static void test_a_note_the_model_holds_too_long_ends_and_the_model_hears_it(void)
+{
+    CnError err = {{0}};
+    CnModelConfig config = timed.config;
+    config.n_layers = 1, config.n_hidden = 8, config.n_dense = 0, config.n_embed = 4;
+    CnModel holder;
+    CHECK(cn_model_init(&holder, &config, &timed.vocab, 7, &err) == 0);
+    memset(holder.params, 0, holder.n_params * sizeof(float));
+    const CnVocab *v = &timed.vocab;
+    for (int k = 0; k < config.n_vocab; k++)
+        holder.w.out_b[k] = -1e4f;
+    holder.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_ON, .pitch = 60})] = -0.2f;
+    holder.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_ON, .pitch = 64})] = 2.3f;
+    holder.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_OFF, .pitch = 64})] = 2.3f;
+    holder.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = 12})] = 2.3f;
+    playing = &holder;
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.length = 40;
+    o.seed = 2;
+    o.sampler.top_p = 1.0f;
+    CnEngine *e = start_driven_with(&o);
+    uint64_t last_off = play_timed_phrase(e);
+    drive(e, 9000, 0); /* 48 s */
+    uint64_t on_at = 0, longest = (uint64_t)CN_TIMED_LONGEST_NOTE * TWELFTH;
+    int n_c4 = 0, at_longest = 0, too_long = 0;
+    for (int i = 0; i < n_out; i++) {
+        const Recorded *r = &out[i];
+        if (r->frame <= last_off || r->bytes[1] != 60 || (r->bytes[0] & 0xe0) != 0x80)
+            continue;
+        if (is_on(r)) {
+            n_c4++;
+            on_at = r->frame + 1;
+        } else if (on_at) {
+            at_longest += r->frame - (on_at - 1) == longest;
+            too_long += r->frame - (on_at - 1) > longest;
+            on_at = 0;
+        }
+    }
+    cn_engine_stop_worker(e);
+    CnEngineStats s = cn_engine_stats(e);
+    printf("# %d C4s, %d ended at the longest length, %d longer; the engine counts %llu\n",
+           n_c4, at_longest, too_long, (unsigned long long)s.released_at_longest);
+    CHECK(at_longest >= 1 && too_long == 0);
+    CHECK(s.released_at_longest >= (uint64_t)at_longest);
+    CHECK(all_released());
+    cn_engine_free(e);
+    cn_model_free(&holder);
+    playing = &model;
+}
+
 int main(void)
 {
     CnError err = {{0}};
@@ -910,6 +963,7 @@ int main(void)
     RUN(test_a_timed_answer_has_rhythm_lengths_and_loudness);
     RUN(test_a_timed_answer_is_interrupted_and_continuous_play_goes_on);
     RUN(test_a_timed_answer_loops);
+    RUN(test_a_note_the_model_holds_too_long_ends_and_the_model_hears_it);
     cn_model_free(&model);
     cn_model_free(&timed);
     return test_finish();

@@ -93,6 +93,7 @@ typedef struct {
     uint64_t late_events;             /* events that arrived after their frame */
     uint64_t answers, interruptions;
     uint64_t tokens_heard, tokens_played;
+    uint64_t released_at_longest;     /* the model's notes ended at CN_TIMED_LONGEST_NOTE */
 } CnEngineStats;
 
 /* 0 when the options are in range, else -1 and a message naming what is not (two

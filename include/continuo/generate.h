@@ -18,6 +18,27 @@ typedef struct {
     int n_threads;            /* threads sharing each step (cn_state_set_threads); 0 = 1 */
 } CnGenerateOptions;
 
+/* A continuation being generated: a state primed with tokens, then one token at a time.
+ * A timed model's note that has sounded CN_TIMED_LONGEST_NOTE is released by the generator,
+ * and the release is fed to the model as if it had played it (cn_timed_holds). */
+typedef struct {
+    const CnModel *model;
+    CnState state;
+    CnSampler sampler;
+    CnTimedHolds holds; /* a timed model's keys held down */
+    int timed;
+    int last;           /* the token given last, not yet fed to the state; -1 none */
+    const float *probs; /* what the state predicts next */
+    size_t n_released;  /* notes ended at their longest by the generator */
+} CnGenerator;
+
+/* Feeds the n_prime (at least one) token ids of prime. */
+int cn_generator_init(CnGenerator *g, const CnModel *model, const int *prime, size_t n_prime,
+                      const CnGenerateOptions *options, CnError *err);
+/* The next token id of the continuation. */
+int cn_generator_next(CnGenerator *g);
+void cn_generator_free(CnGenerator *g);
+
 /* Feeds the n_prime token ids of prime, then samples n_out tokens into out. */
 int cn_generate(const CnModel *model, const int *prime, size_t n_prime, size_t n_out,
                 const CnGenerateOptions *options, int *out, CnError *err);

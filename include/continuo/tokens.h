@@ -46,6 +46,21 @@ typedef struct {
 #define CN_TIMED_LONGEST_NOTE (8 * CN_TIMED_STEPS_PER_BEAT) /* a note the model does not end
                                                                ends two bars of 4/4 later */
 
+/* The keys a stream of timed events holds down. A note the stream does not end is ended
+ * where it has sounded CN_TIMED_LONGEST_NOTE: whoever plays the stream (generate, the live
+ * engine) releases the key there and feeds the release to the model as the event it is,
+ * so that the model does not go on as if the key were still down. */
+typedef struct {
+    uint64_t now;          /* twelfths of a beat since the stream began */
+    uint64_t down_at[128]; /* now + 1 when each held key went down; 0: up */
+} CnTimedHolds;
+
+void cn_timed_holds_reset(CnTimedHolds *holds);
+/* Follows one event (anything but a shift, an on or an off changes nothing). */
+void cn_timed_holds_add(CnTimedHolds *holds, CnToken token);
+/* The key held longest that has sounded its longest by now, or -1. */
+int cn_timed_holds_due(const CnTimedHolds *holds);
+
 /* A MIDI velocity's level (0..15) and the velocity that level plays. */
 int cn_velocity_level(uint8_t velocity);
 uint8_t cn_level_velocity(int level);

@@ -93,6 +93,7 @@ struct CnWorker {
     int heard_level;         /* velocity level last fed, -1 none yet */
     int out_level;           /* the level of the notes the model plays next */
     uint64_t open_at[128];   /* frame + 1 where each key the model holds went down; 0: up */
+    CnTimedHolds answer_holds; /* the same keys in twelfths, to release them to the model */
     int answer_notes;        /* note-ons of the answer so far */
     int lead_skipped;        /* twelfths of shifts before its first note, not waited for */
     uint64_t last_note_on;   /* frame of the answer's latest note-on (or of its start) */
@@ -522,6 +523,24 @@ static int sample_next(CnEngine *e, const float *probs)
  * the listening state the answer started from. Pacing the steps a beat ahead (rather than
  * the whole answer at once) keeps the worker from hogging a core and the memory bus for
  * the length of an answer, and lets a temperature change reach the answer being played. */
+/* The release of a key the model has held its longest (play_event has sent it at that
+ * length), as the event the model is told next instead of sampling one; -1 when none. */
+static int held_too_long(CnEngine *e, Worker *w)
+{
+    int key;
+    while ((key = cn_timed_holds_due(&w->answer_holds)) >= 0) {
+        int id = cn_vocab_index(&e->model->vocab,
+                                (CnToken){.kind = CN_EVENT_OFF, .pitch = (uint8_t)key});
+        if (id >= 0) {
+            cn_sampler_observe(&e->sampler, id);
+            e->stats.released_at_longest++;
+            return id;
+        }
+        w->answer_holds.down_at[key] = 0;
+    }
+    return -1;
+}
+
 /* Where a timed answer is complete: the notes asked for are played (the next note-on is
  * not), its events fill the answer, or the model has played nothing for two bars. */
 static int timed_answer_complete(CnEngine *e, Worker *w, CnToken next)
@@ -548,9 +567,12 @@ static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
         } else if (!w->replaying) {
             if (i > 0)
                 step(e, &w->scratch, w->answer_ids[i - 1]);
-            id = sample_next(e, w->scratch.probs);
-            if (timed_answer_complete(e, w, e->model->vocab.tokens[id]))
-                id = -1;
+            id = held_too_long(e, w);
+            if (id < 0) {
+                id = sample_next(e, w->scratch.probs);
+                if (timed_answer_complete(e, w, e->model->vocab.tokens[id]))
+                    id = -1;
+            }
         }
         if (id < 0) { /* the answer is complete, or a pass of the loop is */
             release_model_keys(e, w, w->answer_next, generation);
@@ -567,6 +589,7 @@ static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
         w->answer_ids[i] = id;
         w->answer_frames[i] = w->answer_next;
         CnToken t = e->model->vocab.tokens[id];
+        cn_timed_holds_add(&w->answer_holds, t);
         if (t.kind == CN_EVENT_SHIFT && w->answer_notes == 0 &&
             w->lead_skipped + t.pitch <= CN_TIMED_STEPS_PER_BEAT) {
             w->lead_skipped += t.pitch; /* the answer starts where it was placed */
@@ -647,6 +670,7 @@ static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now, i
     w->last_note_on = start;
     w->out_level = w->heard_level >= 0 ? w->heard_level : cn_velocity_level((uint8_t)w->velocity);
     memset(w->open_at, 0, sizeof w->open_at);
+    cn_timed_holds_reset(&w->answer_holds);
     w->answer_end = UINT64_MAX;
     w->heard_since_answer = 0;
     e->stats.answers++;

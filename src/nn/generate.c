@@ -1,37 +1,88 @@
 /* Priming and sampling a continuation, for the offline commands. */
 #include "continuo/generate.h"
 
+#include <string.h>
+
 #include "rng.h"
+
+/* The holds follow each token as it is given, the state when it is fed (a token is fed
+ * when the next is asked for, so that the last costs no step). */
+static void hold(CnGenerator *g, int id)
+{
+    if (g->timed)
+        cn_timed_holds_add(&g->holds, g->model->vocab.tokens[id]);
+}
+
+int cn_generator_init(CnGenerator *g, const CnModel *model, const int *prime, size_t n_prime,
+                      const CnGenerateOptions *o, CnError *err)
+{
+    memset(g, 0, sizeof *g);
+    if (n_prime == 0)
+        return cn_fail(err, "generation needs at least one token to start from");
+    if (cn_state_init(&g->state, model, o->mode, o->seq, err))
+        return -1;
+    if ((o->n_threads > 1 && cn_state_set_threads(&g->state, o->n_threads, err)) ||
+        cn_sampler_init(&g->sampler, model->config.n_vocab, &o->sampler, o->seed, err)) {
+        cn_state_free(&g->state);
+        return -1;
+    }
+    g->model = model;
+    g->timed = model->vocab.scheme == CN_SCHEME_TIMED;
+    g->last = -1;
+    cn_timed_holds_reset(&g->holds);
+    for (size_t i = 0; i < n_prime; i++) {
+        g->probs = cn_state_step(&g->state, prime[i]);
+        hold(g, prime[i]);
+        cn_sampler_observe(&g->sampler, prime[i]);
+    }
+    return 0;
+}
+
+/* The release of a timed note that has sounded its longest, or -1. */
+static int due_release(CnGenerator *g)
+{
+    int key;
+    while (g->timed && (key = cn_timed_holds_due(&g->holds)) >= 0) {
+        CnToken off = {.kind = CN_EVENT_OFF, .pitch = (uint8_t)key};
+        int id = cn_vocab_index(&g->model->vocab, off);
+        if (id >= 0)
+            return id;
+        g->holds.down_at[key] = 0; /* a vocabulary without its release: let it go */
+    }
+    return -1;
+}
+
+int cn_generator_next(CnGenerator *g)
+{
+    if (g->last >= 0)
+        g->probs = cn_state_step(&g->state, g->last);
+    int id = due_release(g);
+    if (id >= 0) {
+        cn_sampler_observe(&g->sampler, id);
+        g->n_released++;
+    } else {
+        id = cn_sampler_sample(&g->sampler, g->probs);
+    }
+    g->last = id;
+    hold(g, id);
+    return id;
+}
+
+void cn_generator_free(CnGenerator *g)
+{
+    cn_sampler_free(&g->sampler);
+    cn_state_free(&g->state);
+}
 
 int cn_generate(const CnModel *model, const int *prime, size_t n_prime, size_t n_out,
                 const CnGenerateOptions *o, int *out, CnError *err)
 {
-    if (n_prime == 0)
-        return cn_fail(err, "generation needs at least one token to start from");
-    CnState state;
-    CnSampler sampler;
-    if (cn_state_init(&state, model, o->mode, o->seq, err))
+    CnGenerator g;
+    if (cn_generator_init(&g, model, prime, n_prime, o, err))
         return -1;
-    if (o->n_threads > 1 && cn_state_set_threads(&state, o->n_threads, err)) {
-        cn_state_free(&state);
-        return -1;
-    }
-    if (cn_sampler_init(&sampler, model->config.n_vocab, &o->sampler, o->seed, err)) {
-        cn_state_free(&state);
-        return -1;
-    }
-    const float *probs = NULL;
-    for (size_t i = 0; i < n_prime; i++) {
-        probs = cn_state_step(&state, prime[i]);
-        cn_sampler_observe(&sampler, prime[i]);
-    }
-    for (size_t i = 0; i < n_out; i++) {
-        out[i] = cn_sampler_sample(&sampler, probs);
-        if (i + 1 < n_out)
-            probs = cn_state_step(&state, out[i]);
-    }
-    cn_sampler_free(&sampler);
-    cn_state_free(&state);
+    for (size_t i = 0; i < n_out; i++)
+        out[i] = cn_generator_next(&g);
+    cn_generator_free(&g);
     return 0;
 }
 

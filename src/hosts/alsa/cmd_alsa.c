@@ -251,10 +251,12 @@ static void print_counters(AlsaClient *c, const char *when)
 {
     CnEngineStats s = cli_sum_stats(c->engines, c->n_engines); /* every model's engine */
     fprintf(stderr, "continuo: %s: heard %llu tokens, %llu answers, %llu interruptions; "
-                    "%lu events to the queue (%lu refused); dropped %llu in, %llu out\n", when,
+                    "%lu events to the queue (%lu refused); dropped %llu in, %llu out; %llu notes "
+                    "ended at their longest\n", when,
             (unsigned long long)s.tokens_heard, (unsigned long long)s.answers,
             (unsigned long long)s.interruptions, c->scheduled, c->refused,
-            (unsigned long long)s.dropped_in, (unsigned long long)s.dropped_out);
+            (unsigned long long)s.dropped_in, (unsigned long long)s.dropped_out,
+            (unsigned long long)s.released_at_longest);
 }
 
 static void play(AlsaClient *c, const CliPlayArgs *a)

@@ -25,6 +25,7 @@ CnEngineStats cli_sum_stats(CnEngine *const *engines, int n_engines)
         s.late_events += one.late_events, s.answers += one.answers;
         s.interruptions += one.interruptions, s.tokens_heard += one.tokens_heard;
         s.tokens_played += one.tokens_played;
+        s.released_at_longest += one.released_at_longest;
     }
     return s;
 }
