@@ -385,6 +385,80 @@ static void test_same_seed_same_continuation(void)
     cn_model_free(&m);
 }
 
+/* A small timed model whose output ignores its state: every event improbable (the test
+ * raises the biases of those it plays); its LSTM keeps random weights, so that its state
+ * depends on what it is fed. */
+static CnModel timed_model_ignoring_state(CnVocab *vocab, uint64_t seed)
+{
+    CnError err = {{0}};
+    CHECK(cn_vocab_timed(vocab, &err) == 0);
+    CnModelConfig config = {.n_vocab = (int)vocab->n, .n_embed = 4, .n_layers = 1,
+                            .n_hidden = 8, .n_dense = 0};
+    CnModel m;
+    CHECK(cn_model_init(&m, &config, vocab, seed, &err) == 0);
+    memset(m.w.out_w, 0, (size_t)config.n_vocab * config.n_hidden * sizeof(float));
+    for (int k = 0; k < config.n_vocab; k++)
+        m.w.out_b[k] = -1e4f;
+    return m;
+}
+
+/* A timed model that ignores its input and never releases a key: it strikes C4 (one
+ * event in 20) or moves a beat on. Every note must end where it has sounded the longest
+ * length, at once after the shift that reaches it, and the model must be told: the
+ * release is in the stream the state was fed, not only in the rendered file. */
+static void test_a_note_the_model_does_not_end_is_released_and_told(void)
+{
+    CnVocab vocab;
+    CnError err = {{0}};
+    CnModel m = timed_model_ignoring_state(&vocab, 3);
+    int on = cn_vocab_index(&vocab, (CnToken){.kind = CN_EVENT_ON, .pitch = 60});
+    int off = cn_vocab_index(&vocab, (CnToken){.kind = CN_EVENT_OFF, .pitch = 60});
+    int beat = cn_vocab_index(&vocab, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = 12});
+    m.w.out_b[on] = 0;
+    m.w.out_b[beat] = (float)log(19.0);
+    CnGenerateOptions o = {.mode = CN_MODE_STATEFUL, .seed = 4,
+                           .sampler = {.temperature = 1.0f, .top_p = 1.0f,
+                                       .repetition_penalty = 1.0f}};
+    CnGenerator g;
+    int prime = on;
+    CHECK(cn_generator_init(&g, &m, &prime, 1, &o, &err) == 0);
+    uint64_t now = 0, down_at = 1; /* the prime struck C4 at 0 */
+    int n_released = 0, late = 0, offs_sampled = 0;
+    static int given[3000];
+    for (int i = 0; i < 3000; i++) {
+        int id = given[i] = cn_generator_next(&g);
+        if (id == beat) {
+            now += 12;
+            late += down_at && now - (down_at - 1) > CN_TIMED_LONGEST_NOTE;
+        } else if (id == on) {
+            down_at = now + 1;
+        } else if (id == off) {
+            n_released++;
+            late += !down_at || now - (down_at - 1) != CN_TIMED_LONGEST_NOTE;
+            down_at = 0;
+        } else {
+            offs_sampled++;
+        }
+    }
+    printf("# %d notes released at their longest by the generator (it says %zu), %d late\n",
+           n_released, g.n_released, late);
+    CHECK(n_released > 10 && (size_t)n_released == g.n_released);
+    CHECK(late == 0 && offs_sampled == 0);
+    /* the state was fed the releases: the prime and the stream but its last token, stepped
+       by hand, give the generator's state */
+    CnState by_hand;
+    CHECK(cn_state_init(&by_hand, &m, CN_MODE_STATEFUL, 0, &err) == 0);
+    cn_state_step(&by_hand, prime);
+    for (int i = 0; i + 1 < 3000; i++)
+        cn_state_step(&by_hand, given[i]);
+    CHECK(by_hand.n_steps == g.state.n_steps);
+    CHECK(max_diff(by_hand.h, g.state.h, m.config.n_hidden) == 0);
+    cn_state_free(&by_hand);
+    cn_generator_free(&g);
+    cn_model_free(&m);
+    cn_vocab_free(&vocab);
+}
+
 /* A model that ignores its input: zero weights, output bias log p. */
 static void test_eval_gives_hand_computed_numbers(void)
 {
@@ -435,6 +509,84 @@ static void test_generated_statistics_by_hand(void)
     cn_vocab_free(&v);
 }
 
+/* Krumhansl-Kessler keys of hand-made notes, scales and relatives. */
+static void test_keys_by_hand(void)
+{
+    CnNote c_major[7], a_minor[8];
+    const uint8_t up_c[7] = {60, 62, 64, 65, 67, 69, 71};
+    const uint8_t up_a[8] = {57, 59, 60, 62, 64, 65, 68, 69}; /* harmonic minor */
+    for (int i = 0; i < 8; i++) {
+        if (i < 7)
+            c_major[i] = (CnNote){.onset = (uint32_t)i * 480, .duration = i == 0 ? 1440 : 480,
+                                  .pitch = up_c[i], .velocity = 64};
+        a_minor[i] = (CnNote){.onset = (uint32_t)i * 480,
+                              .duration = i == 0 || i == 7 ? 1440 : 480, .pitch = up_a[i],
+                              .velocity = 64};
+    }
+    CHECK(cn_key_of_notes(c_major, 7) == 0);
+    CHECK(cn_key_of_notes(a_minor, 8) == 12 + 9);
+    CHECK_STR(cn_key_name(12 + 9), "a");
+    CHECK(cn_key_of_notes(c_major, 0) == -1);
+    CHECK(cn_keys_related(0, 21) && cn_keys_related(21, 0) && cn_keys_related(7, 16));
+    CHECK(!cn_keys_related(0, 19) && !cn_keys_related(0, 7) && !cn_keys_related(12, 21));
+    CHECK(cn_key_has(0, 0) && cn_key_has(0, 11) && !cn_key_has(0, 6) && !cn_key_has(0, 1));
+    CHECK(cn_key_has(21, 8) && cn_key_has(21, 7) && !cn_key_has(21, 1)); /* G# and G in a */
+}
+
+/* Continuations of a piece that climbs the C major scale in quarters for 64 beats: the
+ * composer's next 32 beats are the prime's key, rhythm and loudness exactly; a model that
+ * ignores its input and strikes or releases C4 or moves a beat on plays in that key, at the
+ * prime's loudness (it says none of its own), in gaps of whole beats. */
+static void test_continuations_by_hand(void)
+{
+    CnVocab vocab;
+    CnError err = {{0}};
+    CnModel m = timed_model_ignoring_state(&vocab, 5);
+#define ID(kind_, value_) cn_vocab_index(&vocab, (CnToken){.kind = (kind_), .pitch = (value_)})
+    m.w.out_b[ID(CN_EVENT_ON, 60)] = m.w.out_b[ID(CN_EVENT_OFF, 60)] = 0;
+    m.w.out_b[ID(CN_EVENT_SHIFT, 12)] = 0;
+    static const uint8_t scale[7] = {60, 62, 64, 65, 67, 69, 71};
+    uint16_t ids[64 * 4];
+    size_t n = 0;
+    ids[n++] = (uint16_t)ID(CN_EVENT_VELOCITY, 8);
+    for (int beat = 0; beat < 64; beat++) {
+        ids[n++] = (uint16_t)ID(CN_EVENT_ON, scale[beat % 7]);
+        ids[n++] = (uint16_t)ID(CN_EVENT_SHIFT, 12);
+        ids[n++] = (uint16_t)ID(CN_EVENT_OFF, scale[beat % 7]);
+    }
+#undef ID
+    CnSongIds songs[2] = {{ids, n}, {ids, 40}}; /* the second too short */
+    CnContinueOptions o = {.prime_beats = 32, .continue_beats = 32, .max_tokens = 2000,
+                           .gen = {.mode = CN_MODE_STATEFUL, .seed = 3,
+                                   .sampler = {.temperature = 1.0f, .top_p = 1.0f,
+                                               .repetition_penalty = 1.0f}}};
+    CnContinuation model, composer;
+    CHECK(cn_eval_continuations(&m, songs, 2, &o, &model, &composer, &err) == 0);
+    CnContinuationMeans t = cn_continuation_means(&composer);
+    CnContinuationMeans g = cn_continuation_means(&model);
+    printf("# composer: in key %.3f, keys agree %.3f, gaps %.3f; model: in key %.3f, gaps "
+           "%.3f, %.1f distinct, velocity %.2f\n", t.in_key, t.keys_agree, t.gap_distance,
+           g.in_key, g.gap_distance, g.distinct_gaps, g.velocity_difference);
+    CHECK(composer.n_pieces == 1 && composer.n_too_short == 1 && model.n_pieces == 1);
+    CHECK(composer.n_notes == 32);
+    CHECK_NEAR(t.in_key, 1, 0);
+    CHECK_NEAR(t.keys_agree, 1, 0);
+    CHECK_NEAR(t.long_notes, 0, 0);
+    CHECK_NEAR(t.gap_distance, 0, 1e-12);
+    CHECK_NEAR(t.distinct_gaps, 1, 0);
+    CHECK_NEAR(t.top_gap, 1, 0);
+    CHECK_NEAR(t.velocity_difference, 0, 0);
+    CHECK(model.n_notes > 0);
+    CHECK_NEAR(g.in_key, 1, 0);
+    CHECK_NEAR(g.velocity_difference, 0, 0);
+    CHECK(g.distinct_gaps >= 1);
+    CnModel original = new_model(0, 0);
+    CHECK(cn_eval_continuations(&original, songs, 1, &o, &model, &composer, &err) == -1);
+    cn_model_free(&original);
+    cn_model_free(&m);
+    cn_vocab_free(&vocab);
+}
+
 int main(void)
 {
     RUN(test_step_matches_the_batched_network);
@@ -446,7 +598,10 @@ int main(void)
     RUN(test_argmax_and_its_equivalents);
     RUN(test_sampling_follows_the_options);
     RUN(test_same_seed_same_continuation);
+    RUN(test_a_note_the_model_does_not_end_is_released_and_told);
     RUN(test_eval_gives_hand_computed_numbers);
     RUN(test_generated_statistics_by_hand);
+    RUN(test_keys_by_hand);
+    RUN(test_continuations_by_hand);
     return test_finish();
 }

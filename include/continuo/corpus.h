@@ -60,4 +60,7 @@ int cn_corpus_to_ids(const CnCorpus *corpus, const CnVocab *vocab, CnSongIds **s
  * spread evenly through the sorted list (0.1 holds out every tenth song). */
 int cn_corpus_is_validation(size_t i, size_t n, double val_fraction);
 
+/* Keeps only the songs that training holds out with val_fraction (the same songs). */
+void cn_corpus_keep_validation(CnCorpus *corpus, double val_fraction);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "continuo/corpus.h"
+#include "continuo/generate.h"
 #include "continuo/model.h"
 #include "continuo/state.h"
 
@@ -61,5 +62,49 @@ typedef struct {
 } CnRhythmDistance;
 
 CnRhythmDistance cn_rhythm_distance(const CnRhythmHistogram *a, const CnRhythmHistogram *b);
+
+/* Keys: 0..11 the major keys on C..B, 12..23 the minor ones. The Krumhansl-Kessler key of
+ * notes (their pitch classes weighted by length, correlated with the 24 rotated profiles),
+ * -1 for no notes; whether a pitch class is in a key's scale (a minor key's natural scale
+ * with its raised seventh); whether two keys are the same or relative; a key's name ("Eb",
+ * "f#"). */
+int cn_key_of_notes(const CnNote *notes, size_t n_notes);
+int cn_key_has(int key, int pitch_class);
+int cn_keys_related(int a, int b);
+const char *cn_key_name(int key);
+
+/* Continuations of held-out openings (docs/EVAL.md): each piece's first prime_beats prime
+ * the model, which plays on for continue_beats; those are compared with the prime, and so
+ * are the composer's own next continue_beats. */
+typedef struct {
+    int prime_beats, continue_beats;
+    int max_tokens;          /* a continuation's events at most */
+    CnGenerateOptions gen;   /* piece i is continued with seed gen.seed + i */
+} CnContinueOptions;
+
+typedef struct { /* sums over the pieces, for cn_continuation_means */
+    size_t n_pieces, n_too_short, n_silent, n_notes, n_keys_agree, n_released;
+    double sum_in_key, sum_long, sum_gap_distance, sum_distinct_gaps, sum_top_gap,
+        sum_velocity_difference;
+} CnContinuation;
+
+typedef struct {
+    double in_key;              /* share of a continuation's notes in the prime's key */
+    double keys_agree;          /* share of pieces continued in the prime's key or relative */
+    double long_notes;          /* share of notes held four beats or more */
+    double gap_distance;        /* onset gaps, continuation against prime (1 when silent) */
+    double distinct_gaps;       /* distinct onset gaps in a continuation */
+    double top_gap;             /* share of its gaps that are its commonest one */
+    double velocity_difference; /* |mean velocity of continuation - of prime| */
+    double silent;              /* share of pieces continued with no note at all */
+} CnContinuationMeans;
+
+/* The model's continuations and the composer's, over songs (the model's ids); a piece
+ * shorter than prime and continuation is counted in n_too_short and left out. Timed
+ * models only. */
+int cn_eval_continuations(const CnModel *model, const CnSongIds *songs, size_t n_songs,
+                          const CnContinueOptions *options, CnContinuation *by_model,
+                          CnContinuation *by_composer, CnError *err);
+CnContinuationMeans cn_continuation_means(const CnContinuation *sums);
 
 #endif

@@ -202,6 +202,20 @@ int cn_corpus_is_validation(size_t i, size_t n, double val_fraction)
     return floor((double)(i + 1) * val_fraction) > floor((double)i * val_fraction);
 }
 
+void cn_corpus_keep_validation(CnCorpus *corpus, double val_fraction)
+{
+    size_t n = corpus->n_songs, kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cn_corpus_is_validation(i, n, val_fraction)) {
+            corpus->songs[kept++] = corpus->songs[i];
+        } else {
+            free(corpus->songs[i].name);
+            cn_token_stream_free(&corpus->songs[i].stream);
+        }
+    }
+    corpus->n_songs = kept;
+}
+
 int cn_corpus_to_ids(const CnCorpus *corpus, const CnVocab *vocab, CnSongIds **songs,
                      uint16_t **storage, size_t *n_mapped, CnError *err)
 {

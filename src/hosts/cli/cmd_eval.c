@@ -27,6 +27,11 @@ static void usage(FILE *out)
             "      --top-p P          (0.95)\n"
             "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
             "  -s, --seed N           first continuation's seed, then N+1, ... (1)\n"
+            "      --held-out X       only the songs training holds out of DIR with\n"
+            "                         --val-split X (0 = every song of DIR)\n"
+            "      --prime-beats N    continuations of openings: prime with each piece's\n"
+            "                         first N beats (32; 0 = leave them out)\n"
+            "      --continue-beats N and compare the next N beats with them (32)\n"
             "      --bf16             measure the model with bfloat16 weights\n"
             "      --json             print one JSON object instead of the table\n"
             "  -h, --help             show this help\n");
@@ -36,10 +41,13 @@ typedef struct {
     const char *weights, *dir;
     int seq, samples, json, bf16;
     long length;
+    double held_out;
+    int prime_beats, continue_beats;
     CnGenerateOptions gen;
 } EvalArgs;
 
-enum { OPT_SEQ = 256, OPT_SAMPLES, OPT_JSON, OPT_BF16 };
+enum { OPT_SEQ = 256, OPT_SAMPLES, OPT_JSON, OPT_BF16, OPT_HELD_OUT, OPT_PRIME_BEATS,
+       OPT_CONTINUE_BEATS };
 
 static int parse_args(int argc, char **argv, EvalArgs *a)
 {
@@ -49,8 +57,12 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
         CLI_SAMPLER_LONG_OPTIONS,                   {"seed", required_argument, 0, 's'},
         {"json", no_argument, 0, OPT_JSON},         {"help", no_argument, 0, 'h'},
         {"bf16", no_argument, 0, OPT_BF16},
+        {"held-out", required_argument, 0, OPT_HELD_OUT},
+        {"prime-beats", required_argument, 0, OPT_PRIME_BEATS},
+        {"continue-beats", required_argument, 0, OPT_CONTINUE_BEATS},
         {0, 0, 0, 0}};
-    *a = (EvalArgs){.weights = NULL, .samples = 4, .length = 200};
+    *a = (EvalArgs){.weights = NULL, .samples = 4, .length = 200, .prime_beats = 32,
+                    .continue_beats = 32};
     a->gen = (CnGenerateOptions){.mode = CN_MODE_STATEFUL, .seed = 1,
                                  .sampler = {.temperature = 1.0f, .top_p = 0.95f,
                                              .repetition_penalty = 1.0f}};
@@ -67,6 +79,20 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
             if (cli_parse_long("--seq", optarg, 1, 100000, &v))
                 return -1;
             a->seq = (int)v;
+            break;
+        case OPT_HELD_OUT:
+            if (cli_parse_double("--held-out", optarg, 0, 0.99, &a->held_out))
+                return -1;
+            break;
+        case OPT_PRIME_BEATS:
+            if (cli_parse_long("--prime-beats", optarg, 0, 10000, &v))
+                return -1;
+            a->prime_beats = (int)v;
+            break;
+        case OPT_CONTINUE_BEATS:
+            if (cli_parse_long("--continue-beats", optarg, 1, 10000, &v))
+                return -1;
+            a->continue_beats = (int)v;
             break;
         case OPT_SAMPLES:
             if (cli_parse_long("--samples", optarg, 0, 1000, &v))
@@ -220,6 +246,46 @@ static int generated_stats(const CnModel *m, const EvalArgs *a, GenStats *g, CnE
     return rc;
 }
 
+/* Continuations of the openings, the model's and the composer's. */
+typedef struct {
+    int measured;
+    CnContinuation model, composer;
+} ContinueStats;
+
+static int continue_stats(const CnModel *m, const EvalArgs *a, const CnSongIds *songs,
+                          size_t n_songs, ContinueStats *c, CnError *err)
+{
+    memset(c, 0, sizeof *c);
+    if (a->prime_beats == 0 || m->vocab.scheme != CN_SCHEME_TIMED)
+        return 0;
+    CnContinueOptions o = {.prime_beats = a->prime_beats, .continue_beats = a->continue_beats,
+                           .max_tokens = 64 * (a->continue_beats + 8), .gen = a->gen};
+    c->measured = 1;
+    return cn_eval_continuations(m, songs, n_songs, &o, &c->model, &c->composer, err);
+}
+
+static void print_continuations(const EvalArgs *a, const ContinueStats *c)
+{
+    CnContinuationMeans m = cn_continuation_means(&c->model);
+    CnContinuationMeans t = cn_continuation_means(&c->composer);
+    printf("continuations of the openings (%zu pieces, %zu too short; %d beats primed, the "
+           "next %d compared)\n", c->model.n_pieces, c->model.n_too_short, a->prime_beats,
+           a->continue_beats);
+    printf("                                  model    composer\n");
+    printf("  notes in the prime's key      %8.3f  %8.3f\n", m.in_key, t.in_key);
+    printf("  key kept (or its relative)    %8.3f  %8.3f\n", m.keys_agree, t.keys_agree);
+    printf("  notes held 4 beats or more    %8.3f  %8.3f\n", m.long_notes, t.long_notes);
+    printf("  onset gaps, from the prime's  %8.3f  %8.3f   (0 = the same, 1 = nothing shared)\n",
+           m.gap_distance, t.gap_distance);
+    printf("  distinct onset gaps           %8.2f  %8.2f\n", m.distinct_gaps, t.distinct_gaps);
+    printf("  the commonest gap's share     %8.3f  %8.3f\n", m.top_gap, t.top_gap);
+    printf("  velocity, from the prime's    %8.2f  %8.2f   (difference of the means)\n",
+           m.velocity_difference, t.velocity_difference);
+    printf("  silent continuations          %8.3f  %8.3f\n", m.silent, t.silent);
+    printf("  notes ended at their longest  %8.3f\n",
+           c->model.n_notes ? (double)c->model.n_released / (double)c->model.n_notes : NAN);
+}
+
 static void print_table(const EvalArgs *a, const CnModel *m, size_t n_songs, size_t n_tokens,
                         size_t n_mapped, const CnEvalLoss *st, const CnEvalLoss *wi,
                         double unigram, const GenStats *g)
@@ -262,8 +328,26 @@ static void json_number(const char *key, double v, const char *end)
         printf("\"%s\": %.6g%s", key, v, end);
 }
 
+static void json_continuation(const char *key, const CnContinuation *c, const char *end)
+{
+    CnContinuationMeans m = cn_continuation_means(c);
+    printf("\"%s\": {\"pieces\": %zu, \"too_short\": %zu, ", key, c->n_pieces, c->n_too_short);
+    json_number("in_key", m.in_key, ", ");
+    json_number("keys_agree", m.keys_agree, ", ");
+    json_number("long_notes", m.long_notes, ", ");
+    json_number("gap_distance", m.gap_distance, ", ");
+    json_number("distinct_gaps", m.distinct_gaps, ", ");
+    json_number("top_gap", m.top_gap, ", ");
+    json_number("velocity_difference", m.velocity_difference, ", ");
+    json_number("silent", m.silent, ", ");
+    json_number("ended_at_longest",
+                c->n_notes ? (double)c->n_released / (double)c->n_notes : NAN, "}");
+    printf("%s", end);
+}
+
 static void print_json(const EvalArgs *a, size_t n_songs, size_t n_tokens, const CnEvalLoss *st,
-                       const CnEvalLoss *wi, double unigram, const GenStats *g)
+                       const CnEvalLoss *wi, double unigram, const GenStats *g,
+                       const ContinueStats *c)
 {
     printf("{\"weights\": \"%s\", \"songs\": %zu, \"tokens\": %zu, ", a->weights, n_songs,
            n_tokens);
@@ -285,7 +369,14 @@ static void print_json(const EvalArgs *a, size_t n_songs, size_t n_tokens, const
     json_number("onset_gap_distance", g->to_data.gaps, ", ");
     json_number("length_distance", g->to_data.lengths, ", ");
     json_number("velocity_distance", g->to_data.velocities, ", ");
-    json_number("together_distance", g->to_data.together, "}}\n");
+    json_number("together_distance", g->to_data.together, "}");
+    if (c->measured) {
+        printf(", \"continuations\": {\"prime_beats\": %d, \"continue_beats\": %d, ",
+               a->prime_beats, a->continue_beats);
+        json_continuation("model", &c->model, ", ");
+        json_continuation("composer", &c->composer, "}");
+    }
+    printf("}\n");
 }
 
 int cmd_eval(int argc, char **argv)
@@ -307,15 +398,26 @@ int cmd_eval(int argc, char **argv)
     for (size_t i = 0; i < corpus.n_skipped; i++)
         fprintf(stderr, "continuo: skipped %s: %s\n", corpus.skipped[i].name,
                 corpus.skipped[i].reason);
+    if (a.held_out > 0) {
+        cn_corpus_keep_validation(&corpus, a.held_out);
+        if (corpus.n_songs == 0) {
+            cn_corpus_free(&corpus);
+            cn_model_free(&m);
+            return cli_error(1, "%s holds no song that --held-out %g leaves out", a.dir,
+                             a.held_out);
+        }
+    }
     CnSongIds *songs = NULL;
     uint16_t *storage = NULL;
     size_t n_mapped = 0;
     CnEvalLoss stateful, window;
     GenStats gen;
+    ContinueStats cont;
     int rc = cn_corpus_to_ids(&corpus, &m.vocab, &songs, &storage, &n_mapped, &err) ||
              cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_STATEFUL, a.seq, &stateful, &err) ||
              cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_WINDOW, a.seq, &window, &err) ||
-             generated_stats(&m, &a, &gen, &err);
+             generated_stats(&m, &a, &gen, &err) ||
+             continue_stats(&m, &a, songs, corpus.n_songs, &cont, &err);
     CnRhythmHistogram data = {0};
     if (rc == 0 && a.samples > 0)
         rc = folder_rhythm(a.dir, &corpus, &data, &err);
@@ -324,10 +426,15 @@ int cmd_eval(int argc, char **argv)
         rc = cli_error(1, "%s", err.message);
     else if (a.json)
         print_json(&a, corpus.n_songs, cn_corpus_n_tokens(&corpus), &stateful, &window,
-                   unigram_baseline(&m, songs, corpus.n_songs), &gen);
-    else
+                   unigram_baseline(&m, songs, corpus.n_songs), &gen, &cont);
+    else {
         print_table(&a, &m, corpus.n_songs, cn_corpus_n_tokens(&corpus), n_mapped, &stateful,
                     &window, unigram_baseline(&m, songs, corpus.n_songs), &gen);
+        if (cont.measured) {
+            printf("\n");
+            print_continuations(&a, &cont);
+        }
+    }
     free(songs);
     free(storage);
     cn_corpus_free(&corpus);
