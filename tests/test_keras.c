@@ -299,6 +299,21 @@ static void test_foreign_and_damaged_models_are_refused(void)
     refused("v2017.hdf5", "more.notes", "predicts 12 tokens but the notes hold 13");
     refused("truncated.hdf5", "v2017.notes", "truncated.hdf5");
     refused("v2017.hdf5", "v2017.hdf5", "not a binary pickle");
+    /* hostile configurations: a double free, numbers converted out of range, shapes and
+       fractions passed silently, a long number read as the list's end */
+    refused("empty_layer.hdf5", "v2017.notes", "layer 1 of the configuration has no class");
+    refused("units_huge.hdf5", "v2017.notes", "gives 2147483648 as its units");
+    refused("units_text.hdf5", "v2017.notes", "gives the string \"8\" as its units");
+    refused("units_fraction.hdf5", "v2017.notes", "gives 8.5 as its units");
+    refused("steps_negative.hdf5", "v2017.notes", "not [null, steps, features]");
+    refused("steps_huge.hdf5", "v2017.notes", "not [null, steps, features]");
+    refused("features_null.hdf5", "v2017.notes", "not [null, steps, features]");
+    refused("long_number.hdf5", "v2017.notes", "a number longer than any model's");
+    /* steps left open (any length) is a real Keras model: the window is the original's */
+    const char *out = in_dir("steps_null.cnw");
+    const char *open_steps[] = {"import-keras", in_dir("steps_null.hdf5"), "--notes",
+                                in_dir("v2017.notes"), "-o", out, NULL};
+    CHECK(run_cli(open_steps) == 0);
 }
 
 static void test_vocab_file_instead_of_notes(void)

@@ -1,6 +1,8 @@
 /* Recursive descent over RFC 8259 JSON, depth-bounded (json.h). */
 #include "json.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,9 +221,10 @@ static JsonValue *parse_number(Parser *ps)
 {
     char buffer[64];
     size_t len = 0;
-    while (ps->p + len < ps->end && len < sizeof buffer - 1 &&
-           strchr("+-0123456789.eE", ps->p[len]))
+    while (ps->p + len < ps->end && ps->p[len] && strchr("+-0123456789.eE", ps->p[len]))
         len++;
+    if (len >= sizeof buffer)
+        return fail(ps, "a number longer than any model's");
     memcpy(buffer, ps->p, len);
     buffer[len] = '\0';
     char *end;
@@ -258,7 +261,12 @@ static JsonValue *parse_value(Parser *ps, int depth)
     case 't': return parse_word(ps, "true", JSON_TRUE);
     case 'f': return parse_word(ps, "false", JSON_FALSE);
     case 'n': return parse_word(ps, "null", JSON_NULL);
-    case 'N': return parse_word(ps, "NaN", JSON_NUMBER); /* Python's json writes these */
+    case 'N': { /* Python's json writes these */
+        JsonValue *v = parse_word(ps, "NaN", JSON_NUMBER);
+        if (v)
+            v->number = NAN;
+        return v;
+    }
     default: return parse_number(ps);
     }
 }
@@ -314,6 +322,32 @@ double json_get_number(const JsonValue *v, const char *key, double fallback)
 {
     const JsonValue *m = json_get(v, key);
     return m && m->kind == JSON_NUMBER ? m->number : fallback;
+}
+
+int json_whole(const JsonValue *v, long min, long max, long *out)
+{
+    if (!v)
+        return 0;
+    if (v->kind != JSON_NUMBER || !(v->number >= (double)min && v->number <= (double)max) ||
+        v->number != floor(v->number))
+        return -1;
+    *out = (long)v->number;
+    return 1;
+}
+
+void json_describe(const JsonValue *v, char *out, size_t size)
+{
+    if (!v)
+        snprintf(out, size, "nothing");
+    else if (v->kind == JSON_NUMBER)
+        snprintf(out, size, "%.17g", v->number);
+    else if (v->kind == JSON_STRING)
+        snprintf(out, size, "the string \"%.40s\"", v->string);
+    else
+        snprintf(out, size, "%s", v->kind == JSON_NULL    ? "null"
+                                  : v->kind == JSON_ARRAY ? "a list"
+                                  : v->kind == JSON_OBJECT ? "an object"
+                                                           : "true or false");
 }
 
 int json_get_bool(const JsonValue *v, const char *key, int fallback)

@@ -29,6 +29,12 @@ void json_free(JsonValue *v);
 const JsonValue *json_get(const JsonValue *v, const char *key);
 /* The string member key, or NULL. */
 const char *json_get_string(const JsonValue *v, const char *key);
+/* v as a whole number in min..max into *out: 1; 0 when v is NULL; -1 when v is anything
+ * else (a string, a fraction, a number out of range). */
+int json_whole(const JsonValue *v, long min, long max, long *out);
+/* What v is, for a message: the number, the string, "null", "a list"... */
+void json_describe(const JsonValue *v, char *out, size_t size);
+
 /* The number member key, or fallback. */
 double json_get_number(const JsonValue *v, const char *key, double fallback);
 /* The boolean member key: 1, 0, or fallback when absent or not a boolean. */

@@ -100,6 +100,7 @@ typedef struct {
 /* A dense layer of the head with what is folded into it. */
 typedef struct {
     const Layer *layer;
+    int units;
     int activation;           /* CnDenseActivation, or 2 for softmax */
     int activated;            /* an activation was given (by its config or a layer after) */
     const Layer *before[MAX_BN]; /* batch normalizations on its inputs, in order */
@@ -142,6 +143,7 @@ static int list_layers(const JsonValue *root, Layer **layers, size_t *n, CnError
         l->name = json_get_string(l->config, "name");
         if (!l->class_name || !l->config || !l->name) {
             free(*layers);
+            *layers = NULL; /* the caller frees what it is given */
             return cn_fail(err, "layer %zu of the configuration has no class or name", i + 1);
         }
     }
@@ -149,29 +151,56 @@ static int list_layers(const JsonValue *root, Layer **layers, size_t *n, CnError
     return 0;
 }
 
-/* The input shape a layer's configuration declares: [null, steps, features]. */
-static void input_shape(const Layer *l, Plan *p)
+#define MAX_STEPS 100000    /* a window longer than any model's */
+#define MAX_OUTPUTS 1000000 /* more tokens than any vocabulary has */
+
+/* The input shape a layer's configuration declares: [null, steps, features]; steps may
+ * be null (any length: the window is then the original's 100). */
+static int input_shape(const Layer *l, Plan *p, CnError *err)
 {
-    const JsonValue *shape = json_get(l->config, "batch_input_shape");
+    const char *key = "batch_input_shape";
+    const JsonValue *shape = json_get(l->config, key);
     if (!shape)
-        shape = json_get(l->config, "batch_shape");
-    if (shape && shape->kind == JSON_ARRAY && shape->n == 3) {
-        if (shape->items[1]->kind == JSON_NUMBER)
-            p->seq = (int)shape->items[1]->number;
-        if (shape->items[2]->kind == JSON_NUMBER)
-            p->features = (int)shape->items[2]->number;
+        shape = json_get(l->config, key = "batch_shape");
+    if (!shape)
+        return 0;
+    long steps = 0, features = 0;
+    int known = shape->kind == JSON_ARRAY && shape->n == 3 &&
+                (shape->items[1]->kind == JSON_NULL ||
+                 json_whole(shape->items[1], 1, MAX_STEPS, &steps) == 1) &&
+                json_whole(shape->items[2], 1, MAX_STEPS, &features) == 1;
+    if (!known)
+        return cn_fail(err, "layer '%s' gives a %s that is not [null, steps, features] with "
+                            "steps (or null) and features whole numbers from 1 to %d",
+                       l->name, key, MAX_STEPS);
+    p->seq = (int)steps;
+    p->features = (int)features;
+    return 0;
+}
+
+/* A layer's "units": a whole number from 1 to max, or a message saying what it is. */
+static int layer_units(const Layer *l, int max, int *units, CnError *err)
+{
+    const JsonValue *v = json_get(l->config, "units");
+    long n = 0;
+    if (json_whole(v, 1, max, &n) == 1) {
+        *units = (int)n;
+        return 0;
     }
+    char shown[64];
+    json_describe(v, shown, sizeof shown);
+    return cn_fail(err, "%s '%s' gives %s as its units: continuo takes a whole number from "
+                        "1 to %d", l->class_name, l->name, shown, max);
 }
 
 static int check_lstm(const Layer *l, Plan *p, CnError *err)
 {
     const JsonValue *c = l->config;
-    int units = (int)json_get_number(c, "units", -1);
+    int units;
     const char *act = json_get_string(c, "activation");
     const char *rec = json_get_string(c, "recurrent_activation");
-    if (units < 1 || units > CN_MAX_HIDDEN)
-        return cn_fail(err, "LSTM '%s' has %d units: continuo takes 1 to %d", l->name, units,
-                       CN_MAX_HIDDEN);
+    if (layer_units(l, CN_MAX_HIDDEN, &units, err))
+        return -1;
     if (p->n_lstm > 0 && units != p->units)
         return cn_fail(err, "LSTM '%s' has %d units where the one before has %d: continuo's "
                             "layers are all one size", l->name, units, p->units);
@@ -222,8 +251,12 @@ static int plan_head(const Layer *l, Plan *p, const Layer **pending, int *n_pend
         if (act < 0)
             return cn_fail(err, "dense layer '%s' uses the activation '%s': continuo knows "
                                 "linear, relu and softmax", l->name, name);
+        int units;
+        if (layer_units(l, MAX_OUTPUTS, &units, err))
+            return -1;
         Dense *d = &p->dense[p->n_dense++];
-        *d = (Dense){.layer = l, .activation = act, .activated = act != CN_DENSE_LINEAR};
+        *d = (Dense){.layer = l, .units = units, .activation = act,
+                     .activated = act != CN_DENSE_LINEAR};
         memcpy(d->before, pending, (size_t)*n_pending * sizeof *pending);
         d->n_before = *n_pending;
         *n_pending = 0;
@@ -267,11 +300,15 @@ static int make_plan(const Layer *layers, size_t n, Plan *p, CnError *err)
     int n_pending = 0;
     for (size_t i = 0; i < n; i++) {
         const Layer *l = &layers[i];
-        input_shape(l, p);
+        if (input_shape(l, p, err))
+            return -1;
         if (strcmp(l->class_name, "InputLayer") == 0)
             continue;
         if (strcmp(l->class_name, "Dropout") == 0) {
-            p->dropout = (float)json_get_number(l->config, "rate", p->dropout);
+            double rate = json_get_number(l->config, "rate", p->dropout);
+            if (!(rate >= 0 && rate < 1))
+                return cn_fail(err, "dropout layer '%s' has a rate outside 0..1", l->name);
+            p->dropout = (float)rate;
             continue;
         }
         if (strcmp(l->class_name, "LSTM") == 0) {
@@ -315,13 +352,14 @@ static void describe(const Layer *layers, size_t n, char *out, size_t cap)
     size_t at = 0;
     out[0] = '\0';
     for (size_t i = 0; i < n && at + 1 < cap; i++) {
-        int units = (int)json_get_number(layers[i].config, "units", -1);
+        long units = -1;
+        json_whole(json_get(layers[i].config, "units"), 1, 1L << 30, &units);
         const char *act = json_get_string(layers[i].config, "activation");
         int w;
         if (strcmp(layers[i].class_name, "Activation") == 0 && act)
             w = snprintf(out + at, cap - at, "%s%s", at ? " " : "", act);
         else if (units > 0)
-            w = snprintf(out + at, cap - at, "%s%s(%d)", at ? " " : "", layers[i].class_name,
+            w = snprintf(out + at, cap - at, "%s%s(%ld)", at ? " " : "", layers[i].class_name,
                          units);
         else
             w = snprintf(out + at, cap - at, "%s%s", at ? " " : "", layers[i].class_name);
@@ -662,12 +700,6 @@ static int import_weights(hid_t root, const Plan *p, CnModel *m, CnError *err)
     return check_finite(m, err);
 }
 
-/* The number a dense layer's configuration gives it. */
-static int units_of(const Dense *d)
-{
-    return (int)json_get_number(d->layer->config, "units", -1);
-}
-
 static int build(hid_t file, const char *config_text, const CnVocab *vocab, CnModel *model,
                  CnKerasInfo *info, CnError *err)
 {
@@ -686,7 +718,7 @@ static int build(hid_t file, const char *config_text, const CnVocab *vocab, CnMo
     for (int i = 0; i < p.n_dense; i++)
         info->n_folded += p.dense[i].n_before + p.dense[i].n_after;
     int rc = 0;
-    int n_out = units_of(&p.dense[p.n_dense - 1]);
+    int n_out = p.dense[p.n_dense - 1].units;
     if (p.features > 1)
         rc = cn_fail(err, "the model takes %d numbers a step: the original's input is one, the "
                           "token index divided by the vocabulary size", p.features);
@@ -694,7 +726,7 @@ static int build(hid_t file, const char *config_text, const CnVocab *vocab, CnMo
         rc = cn_fail(err, "the model predicts %d tokens but the notes hold %zu distinct ones: "
                           "they are not the notes it was trained on", n_out, vocab->n);
     CnModelConfig c = {.n_vocab = (int)vocab->n, .n_embed = 0, .n_layers = p.n_lstm,
-                       .n_hidden = p.units, .n_dense = p.n_dense == 2 ? units_of(&p.dense[0]) : 0,
+                       .n_hidden = p.units, .n_dense = p.n_dense == 2 ? p.dense[0].units : 0,
                        .dropout = p.dropout, .gates = (uint8_t)p.gates,
                        .dense_activation = (uint8_t)(p.n_dense == 2 ? p.dense[0].activation
                                                                     : CN_DENSE_LINEAR)};

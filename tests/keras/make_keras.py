@@ -237,6 +237,30 @@ def write_foreign(out, layers_2017, n_vocab):
     # cut short: the first half of a good file
     data = open(os.path.join(out, "v2017.hdf5"), "rb").read()
     open(os.path.join(out, "truncated.hdf5"), "wb").write(data[:len(data) // 2])
+    # configurations a careless or hostile writer gives (each once crashed, was misread or
+    # passed silently)
+    save(os.path.join(out, "empty_layer.hdf5"), layers_2017, "keras2.0", "2.0.8",
+         config_override={"class_name": "Sequential", "config": [{}]})
+    def with_first(**changes):
+        changed = list(layers_2017)
+        changed[0] = ("LSTM", dict(changed[0][1], **changes), changed[0][2])
+        return changed
+    hostile = {"units_huge": dict(units=2147483648), "units_text": dict(units="8"),
+               "units_fraction": dict(units=8.5),
+               "steps_negative": dict(batch_input_shape=[None, -5, 1]),
+               "steps_huge": dict(batch_input_shape=[None, 2 ** 40, 1]),
+               "features_null": dict(batch_input_shape=[None, SEQ, None])}
+    for name, changes in hostile.items():
+        save(os.path.join(out, name + ".hdf5"), with_first(**changes), "keras2.0", "2.0.8")
+    save(os.path.join(out, "steps_null.hdf5"), with_first(batch_input_shape=[None, None, 1]),
+         "keras2.0", "2.0.8")
+    # a number of 5,000 digits inside a closed list
+    text = json.dumps({"class_name": "Sequential",
+                       "config": [{"class_name": "LSTM", "config": dict(layers_2017[0][1])}]})
+    text = text.replace('"units": %d' % UNITS, '"units": 1' + "0" * 5000)
+    save(os.path.join(out, "long_number.hdf5"), layers_2017, "keras2.0", "2.0.8")
+    with h5py.File(os.path.join(out, "long_number.hdf5"), "a") as f:
+        f.attrs["model_config"] = text.encode("utf8")
     # notes with a token the model was not trained on: one more in the vocabulary
     notes = pickle.load(open(os.path.join(out, "v2017.notes"), "rb")) + ["D7"]
     with open(os.path.join(out, "more.notes"), "wb") as f:
