@@ -298,6 +298,69 @@ static void test_kill_9_never_leaves_a_broken_checkpoint(void)
     CHECK(loaded >= 6);
 }
 
+/* A checkpoint whose saved state was changed to key=value: written back with its
+ * checksums (as a careless tool would), then resumed. */
+static int resume_with_state(const char *checkpoint, const char *key, const char *value,
+                             const char *expected)
+{
+    CnModel m;
+    CnTrainState state;
+    CnError err = {{0}};
+    CHECK(cn_model_load(&m, checkpoint, 1, &state, &err) == 0);
+    char *blob = calloc(state.n_blob + 256, 1), *out = blob;
+    const char *line = (const char *)state.blob, *end = line + state.n_blob;
+    size_t klen = strlen(key);
+    while (line < end) {
+        const char *next = memchr(line, '\n', (size_t)(end - line));
+        next = next ? next + 1 : end;
+        if ((size_t)(next - line) > klen && memcmp(line, key, klen) == 0 && line[klen] == '=')
+            out += sprintf(out, "%s=%s\n", key, value);
+        else
+            memcpy(out, line, (size_t)(next - line)), out += next - line;
+        line = next;
+    }
+    uint8_t *kept = state.blob;
+    state.blob = (uint8_t *)blob;
+    state.n_blob = (size_t)(out - blob);
+    char damaged[4400];
+    snprintf(damaged, sizeof damaged, "%s/damaged.cnw", dir);
+    CHECK(cn_model_save(&m, &state, damaged, &err) == 0);
+    state.blob = kept;
+    free(blob);
+    cn_train_state_free(&state);
+    cn_model_free(&m);
+    const char *resume[] = {"train", "--resume", "--out", damaged, "-q", NULL};
+    int rc = run_cli(resume, log_path, 1);
+    int said = test_file_contains(log_path, expected);
+    if (rc != 1 || !said)
+        printf("# %s=%s: exit %d\n", key, value, rc);
+    return rc == 1 && said;
+}
+
+/* Every value of a saved training state is read as strictly as the command line reads
+ * its option: a damaged one is named, and nothing runs (threads=100000 once spun for
+ * minutes; batch_done past the epoch's end made an epoch of nothing). */
+static void test_a_damaged_training_state_is_refused(void)
+{
+    char part[4400];
+    snprintf(part, sizeof part, "%s/state.cnw", dir);
+    const char *stopped[] = {"train", "--tokens", "original",
+                             "--data", data_dir, "--out", part, "--epochs", "3",
+                             "--threads", "1", "--hidden", "16", "--layers", "1", "--dense",
+                             "0", "--embed", "4", "--seq", "10", "--batch", "2",
+                             "--stop-after-batches", "7", "-q", NULL};
+    CHECK(run_cli(stopped, log_path, 1) == 0);
+    CHECK(resume_with_state(part, "threads", "100000", "threads=100000 is not"));
+    CHECK(resume_with_state(part, "threads", "0", "threads=0 is not"));
+    CHECK(resume_with_state(part, "epoch", "-1", "epoch=-1 is not"));
+    CHECK(resume_with_state(part, "epochs", "0", "epochs=0 is not"));
+    CHECK(resume_with_state(part, "seed", "abc", "seed=abc is not"));
+    CHECK(resume_with_state(part, "loss_sum", "nan", "loss_sum=nan is not"));
+    CHECK(resume_with_state(part, "lr", "-1", "lr=-1 is not"));
+    CHECK(resume_with_state(part, "batch_done", "99999999", "batch_done=99999999, but an "
+                                                            "epoch has"));
+}
+
 static void test_info_refuses_a_foreign_file(void)
 {
     char midi[4300];
@@ -324,6 +387,7 @@ int main(void)
     RUN(test_transposition_is_reproducible_and_resumes_exactly);
     RUN(test_kill_9_never_leaves_a_broken_checkpoint);
     RUN(test_info_refuses_a_foreign_file);
+    RUN(test_a_damaged_training_state_is_refused);
     test_remove_tree(dir);
     free(dir);
     return test_finish();

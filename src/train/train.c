@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,41 +433,91 @@ static const char *blob_value(const char *blob, const char *key)
     return NULL;
 }
 
+/* A value of the saved state, read as strictly as the command line reads its option: 0
+ * and *out when it is a number in lo..hi, 0 and *out untouched when the key is absent,
+ * -1 and a message naming it otherwise. */
+static int state_real(const char *blob, const char *key, double lo, double hi, double *out,
+                      CnError *err)
+{
+    const char *v = blob_value(blob, key);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || (*end && *end != '\n') || errno || !(x >= lo && x <= hi))
+        return cn_fail(err, "the saved training state is damaged: %s=%.*s is not a number "
+                            "from %g to %g", key, (int)strcspn(v, "\n"), v, lo, hi);
+    *out = x;
+    return 0;
+}
+
+static int state_long(const char *blob, const char *key, long lo, long hi, long *out,
+                      CnError *err)
+{
+    const char *v = blob_value(blob, key);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || (*end && *end != '\n') || errno || x < lo || x > hi)
+        return cn_fail(err, "the saved training state is damaged: %s=%.*s is not a whole "
+                            "number from %ld to %ld", key, (int)strcspn(v, "\n"), v, lo, hi);
+    *out = x;
+    return 0;
+}
+
+/* The same for an int or a float field. */
+static int state_int(const char *blob, const char *key, long lo, long hi, int *field,
+                     CnError *err)
+{
+    long x = *field;
+    int rc = state_long(blob, key, lo, hi, &x, err);
+    *field = (int)x;
+    return rc;
+}
+
+static int state_float(const char *blob, const char *key, double lo, double hi, float *field,
+                       CnError *err)
+{
+    double x = *field;
+    int rc = state_real(blob, key, lo, hi, &x, err);
+    *field = (float)x;
+    return rc;
+}
+
 int cn_train_options_from_state(const CnTrainState *state, CnTrainOptions *o, CnError *err)
 {
     const char *b = (const char *)state->blob, *v;
     if (!b || !blob_value(b, "state_format"))
         return cn_fail(err, "the file holds no training state to resume from (was it written "
                             "by 'continuo train'?)");
-    if ((v = blob_value(b, "objective")))
+    if ((v = blob_value(b, "objective"))) {
+        if (strncmp(v, "last", 4) != 0 && strncmp(v, "all", 3) != 0)
+            return cn_fail(err, "the saved training state is damaged (objective)");
         o->objective = strncmp(v, "last", 4) == 0 ? CN_OBJECTIVE_LAST : CN_OBJECTIVE_ALL;
-    if ((v = blob_value(b, "seq")))
-        o->seq = atoi(v);
-    if ((v = blob_value(b, "batch")))
-        o->batch = atoi(v);
-    if ((v = blob_value(b, "lr")))
-        o->lr = strtof(v, NULL);
-    if ((v = blob_value(b, "rho")))
-        o->rho = strtof(v, NULL);
-    if ((v = blob_value(b, "eps")))
-        o->eps = strtof(v, NULL);
-    if ((v = blob_value(b, "clip")))
-        o->clip = strtof(v, NULL);
-    if ((v = blob_value(b, "val_split")))
-        o->val_split = strtod(v, NULL);
-    if ((v = blob_value(b, "seed")))
-        o->seed = strtoull(v, NULL, 10);
-    if ((v = blob_value(b, "epochs")))
-        o->epochs = atoi(v);
-    if ((v = blob_value(b, "threads")))
-        o->n_threads = atoi(v);
+    }
+    long seed = (long)o->seed;
+    /* the ranges of the command line's options */
+    if (state_int(b, "seq", 1, 100000, &o->seq, err) ||
+        state_int(b, "batch", 1, 100000, &o->batch, err) ||
+        state_float(b, "lr", 1e-9, 10, &o->lr, err) ||
+        state_float(b, "rho", 0, 0.999999, &o->rho, err) ||
+        state_float(b, "eps", 1e-12, 1, &o->eps, err) ||
+        state_float(b, "clip", 0, 1e9, &o->clip, err) ||
+        state_real(b, "val_split", 0, 0.9, &o->val_split, err) ||
+        state_long(b, "seed", 0, 2147483647L, &seed, err) ||
+        state_int(b, "epochs", 1, 1000000, &o->epochs, err) ||
+        state_int(b, "threads", 1, 1024, &o->n_threads, err))
+        return -1;
+    o->seed = (uint64_t)seed;
     o->transpose_lo = o->transpose_hi = 0; /* files before it trained without */
     if ((v = blob_value(b, "transpose")) &&
-        sscanf(v, "%d..%d", &o->transpose_lo, &o->transpose_hi) != 2)
+        (sscanf(v, "%d..%d", &o->transpose_lo, &o->transpose_hi) != 2 ||
+         o->transpose_lo < -12 || o->transpose_hi > 12 || o->transpose_lo > o->transpose_hi))
         return cn_fail(err, "the saved training state is damaged (transpose)");
     o->data_dir = NULL; /* cn_train_state_data_dir */
-    if (o->seq < 1 || o->batch < 1)
-        return cn_fail(err, "the saved training state is damaged");
     return 0;
 }
 
@@ -487,18 +538,16 @@ static int restore_run(Run *r, const CnTrainState *ts, CnError *err)
     if (!ts->moments)
         return cn_fail(err, "the checkpoint lacks its optimizer state; cannot resume exactly");
     memcpy(r->moments, ts->moments, r->model->n_params * sizeof(float));
-    if ((v = blob_value(b, "epoch")))
-        r->epoch = atoi(v);
-    if ((v = blob_value(b, "batch_done")))
-        r->batch_done = atol(v);
-    if ((v = blob_value(b, "loss_sum")))
-        r->loss_sum = strtod(v, NULL);
-    if ((v = blob_value(b, "n_predicted")))
-        r->n_predicted = (size_t)strtoull(v, NULL, 10);
-    if ((v = blob_value(b, "n_correct")))
-        r->n_correct = (size_t)strtoull(v, NULL, 10);
-    if ((v = blob_value(b, "best_val")))
-        r->best_val = strtod(v, NULL);
+    long predicted = (long)r->n_predicted, correct = (long)r->n_correct;
+    if (state_int(b, "epoch", 0, r->opt->epochs, &r->epoch, err) ||
+        state_long(b, "batch_done", 0, LONG_MAX, &r->batch_done, err) ||
+        state_real(b, "loss_sum", 0, HUGE_VAL, &r->loss_sum, err) ||
+        state_long(b, "n_predicted", 0, LONG_MAX, &predicted, err) ||
+        state_long(b, "n_correct", 0, predicted, &correct, err) ||
+        state_real(b, "best_val", 0, INFINITY, &r->best_val, err))
+        return -1;
+    r->n_predicted = (size_t)predicted;
+    r->n_correct = (size_t)correct;
     if (!(v = blob_value(b, "dropout_rng")) ||
         sscanf(v, "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &r->dropout_rng.s[0],
                &r->dropout_rng.s[1], &r->dropout_rng.s[2], &r->dropout_rng.s[3]) != 4)
@@ -858,6 +907,11 @@ int cn_train(CnModel *model, const CnTrainState *resume, const CnSongIds *songs,
         r.epoch_items = 0;
         r.epoch_batches = 0;
         long n_batches = batches_in_epoch(&r);
+        if (r.batch_done >= n_batches && r.batch_done > 0) {
+            rc = cn_fail(err, "the saved training state is damaged: batch_done=%ld, but an "
+                              "epoch has %ld batches", r.batch_done, n_batches);
+            break;
+        }
         for (long k = r.batch_done; k < n_batches; k++) {
             int last = options->stop_after_batches > 0 &&
                        r.total_batches + 1 == options->stop_after_batches;
