@@ -378,6 +378,30 @@ static void test_hostile_pickles_are_refused(void)
     }
 }
 
+/* Every configuration the Keras fuzzer keeps is refused, with a reason. */
+static void test_config_regressions(void)
+{
+    DIR *d = opendir(CONTINUO_KERAS_REGRESSIONS);
+    CHECK(d != NULL);
+    int n_files = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        size_t n;
+        uint8_t *text = test_read_file(test_path_in(CONTINUO_KERAS_REGRESSIONS, e->d_name), &n);
+        CHECK(text != NULL);
+        CnError err = {{0}};
+        CHECK(text && cn_keras_check_config((const char *)text, n, NULL, &err) == -1);
+        CHECK(err.message[0] != '\0');
+        printf("# %s: %s\n", e->d_name, err.message);
+        free(text);
+        n_files++;
+    }
+    if (d)
+        closedir(d);
+    CHECK(n_files >= 4);
+}
+
 /* Every pickle the fuzzer keeps: the lists (protocols 2 to 5, repeats memoized) read whole,
  * the others refused with a reason. */
 static void test_pickle_regressions(void)
@@ -413,6 +437,7 @@ int main(void)
     snprintf(log_path, sizeof log_path, "%s/log.txt", dir);
     RUN(test_hostile_pickles_are_refused);
     RUN(test_pickle_regressions);
+    RUN(test_config_regressions);
     if (!cn_keras_available() || !make_fixtures()) {
         printf("# skipped: %s\n", cn_keras_available() ? "no /usr/bin/python3 with h5py and numpy "
                                                           "(python3-h5py, python3-numpy)"

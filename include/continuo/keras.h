@@ -33,6 +33,10 @@ int cn_keras_available(void);
 int cn_keras_import(const char *path, const CnVocab *vocab, CnModel *model, CnKerasInfo *info,
                     CnError *err);
 
+/* Reads a model_config text as import does (its layers and their settings), without the
+ * weights: 0 and info, or -1 and why it would be refused. Needs no HDF5. */
+int cn_keras_check_config(const char *text, size_t n, CnKerasInfo *info, CnError *err);
+
 /* The vocabulary predict.py builds from the corpus: sorted(set(notes)). */
 int cn_keras_vocab_from_notes(const CnStringList *notes, CnVocab *vocab, CnError *err);
 

@@ -87,8 +87,6 @@ int cn_keras_set_corpus(CnModel *model, const CnStringList *notes, CnError *err)
     return rc;
 }
 
-#ifdef CONTINUO_HAVE_HDF5
-
 /* ----- The layers the configuration lists --------------------------------------------- */
 
 typedef struct {
@@ -368,6 +366,52 @@ static void describe(const Layer *layers, size_t n, char *out, size_t cap)
     if (at >= cap && cap > 4)
         memcpy(out + cap - 4, "...", 4);
 }
+
+/* The configuration's text parsed, its layers listed and planned; on failure nothing is
+ * left to free. */
+typedef struct {
+    JsonValue *root;
+    Layer *layers;
+    size_t n_layers;
+    Plan plan;
+} Config;
+
+static void config_free(Config *c)
+{
+    free(c->layers);
+    json_free(c->root);
+    memset(c, 0, sizeof *c);
+}
+
+static int read_config(const char *text, size_t n, Config *c, CnKerasInfo *info, CnError *err)
+{
+    memset(c, 0, sizeof *c);
+    if (json_parse(text, n, &c->root, err) ||
+        list_layers(c->root, &c->layers, &c->n_layers, err) ||
+        make_plan(c->layers, c->n_layers, &c->plan, err)) {
+        config_free(c);
+        return -1;
+    }
+    describe(c->layers, c->n_layers, info->layers, sizeof info->layers);
+    info->seq = c->plan.seq;
+    for (int i = 0; i < c->plan.n_dense; i++)
+        info->n_folded += c->plan.dense[i].n_before + c->plan.dense[i].n_after;
+    return 0;
+}
+
+int cn_keras_check_config(const char *text, size_t n, CnKerasInfo *info, CnError *err)
+{
+    CnKerasInfo scratch;
+    info = info ? info : &scratch;
+    memset(info, 0, sizeof *info);
+    Config c;
+    if (read_config(text, n, &c, info, err))
+        return -1;
+    config_free(&c);
+    return 0;
+}
+
+#ifdef CONTINUO_HAVE_HDF5
 
 /* ----- HDF5 ---------------------------------------------------------------------------- */
 
@@ -703,20 +747,10 @@ static int import_weights(hid_t root, const Plan *p, CnModel *m, CnError *err)
 static int build(hid_t file, const char *config_text, const CnVocab *vocab, CnModel *model,
                  CnKerasInfo *info, CnError *err)
 {
-    JsonValue *root = NULL;
-    Layer *layers = NULL;
-    size_t n_layers = 0;
-    Plan p;
-    if (json_parse(config_text, strlen(config_text), &root, err) ||
-        list_layers(root, &layers, &n_layers, err) || make_plan(layers, n_layers, &p, err)) {
-        free(layers);
-        json_free(root);
+    Config config;
+    if (read_config(config_text, strlen(config_text), &config, info, err))
         return -1;
-    }
-    describe(layers, n_layers, info->layers, sizeof info->layers);
-    info->seq = p.seq;
-    for (int i = 0; i < p.n_dense; i++)
-        info->n_folded += p.dense[i].n_before + p.dense[i].n_after;
+    const Plan p = config.plan;
     int rc = 0;
     int n_out = p.dense[p.n_dense - 1].units;
     if (p.features > 1)
@@ -749,8 +783,7 @@ static int build(hid_t file, const char *config_text, const CnVocab *vocab, CnMo
         model->info.train_loss = model->info.val_loss = model->info.val_accuracy = NAN;
         model->info.seconds = NAN;
     }
-    free(layers);
-    json_free(root);
+    config_free(&config);
     return rc;
 }
 
