@@ -159,6 +159,23 @@ static void test_a_full_disk_keeps_the_old_file_and_says_why(void)
                              NULL};
     CHECK(run_cli(to_full) == 1);
     CHECK(log_contains("No space left on device"));
+
+    /* a folder that really fills: the system's reason, not a later call's */
+    const char *small = in_dir("small_disk");
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && mount -t tmpfs -o size=16k tmpfs '%s' "
+                              "2>/dev/null", small, small);
+    if (system(cmd) != 0) {
+        printf("# skipped the small disk: cannot mount a tmpfs here\n");
+        return;
+    }
+    const char *on_small = test_path_in(small, "big.mid");
+    const char *fill[] = {"generate", "-w", WEIGHTS, "--length", "20000", "--seed", "2", "-o",
+                          on_small, NULL};
+    CHECK(run_cli(fill) == 1);
+    CHECK(log_contains("No space left on device"));
+    CHECK(access(on_small, F_OK) != 0);
+    snprintf(cmd, sizeof cmd, "umount '%s'", small);
+    CHECK(system(cmd) == 0);
 }
 
 static void write_bytes_hex(const char *path, const char *hex)
@@ -295,6 +312,13 @@ static void test_messages_say_the_real_reason(void)
     CHECK(run_cli(score) == 1);
     CHECK(log_contains("is not a text score: byte 0x00"));
     CHECK(log_contains("(it is a MIDI file)"));
+    /* a tempo that is not a number is refused, not written as 120 bpm */
+    const char *nan_score = in_dir("nan.txt");
+    static const char nan_text[] = "tempo nan\nvoice melody\nC4/4 D4 E4 F4 |\n";
+    CHECK(test_write_file(nan_score, nan_text, sizeof nan_text - 1) == 0);
+    const char *nan_args[] = {"score", nan_score, "-o", in_dir("nan.mid"), NULL};
+    CHECK(run_cli(nan_args) == 1);
+    CHECK(log_contains("line 1: tempo must be 10..400"));
 
     CnVocab vocab;
     CnModel m;

@@ -507,43 +507,80 @@ static int compare_messages(const void *a, const void *b)
     return (int)x->bytes[1] - (int)y->bytes[1];
 }
 
-static int add_smf_event(smf_track_t *track, smf_event_t *event, uint32_t tick, CnError *err)
+/* A track's bytes as they are written (Standard MIDI File events, each a delta time and
+ * the whole message, no running status, as libsmf wrote them before). */
+typedef struct {
+    uint8_t *bytes;
+    size_t n, cap;
+    uint32_t tick; /* of the last event written */
+    int failed;
+} TrackBytes;
+
+static void put_bytes(TrackBytes *t, const void *bytes, size_t n)
 {
-    if (!event)
-        return cn_fail(err, "out of memory building a MIDI event");
-    smf_track_add_event_pulses(track, event, (int)tick);
-    return 0;
+    if (t->failed)
+        return;
+    if (t->n + n > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->n + n)
+            cap *= 2;
+        uint8_t *grown = realloc(t->bytes, cap);
+        if (!grown) {
+            t->failed = 1;
+            return;
+        }
+        t->bytes = grown;
+        t->cap = cap;
+    }
+    memcpy(t->bytes + t->n, bytes, n);
+    t->n += n;
 }
 
-static int write_header_events(smf_track_t *track, const CnMidiWriteOptions *options,
-                               uint16_t used_channels, CnError *err)
+static void put_number(TrackBytes *t, uint32_t v) /* a variable-length quantity */
+{
+    uint8_t out[5];
+    int n = 0;
+    out[4] = v & 0x7f;
+    for (v >>= 7, n = 1; v; v >>= 7, n++)
+        out[4 - n] = (uint8_t)(0x80 | (v & 0x7f));
+    put_bytes(t, out + 5 - n, (size_t)n);
+}
+
+static void put_event(TrackBytes *t, uint32_t tick, const uint8_t *bytes, size_t n)
+{
+    put_number(t, tick - t->tick);
+    t->tick = tick;
+    put_bytes(t, bytes, n);
+}
+
+static void put_header_events(TrackBytes *t, const CnMidiWriteOptions *options,
+                              uint16_t used_channels)
 {
     double bpm = options->bpm > 0 ? options->bpm : 120.0;
     uint32_t us_per_quarter = (uint32_t)(60e6 / bpm + 0.5);
     uint8_t tempo[6] = {0xff, 0x51, 0x03, (uint8_t)(us_per_quarter >> 16),
                         (uint8_t)(us_per_quarter >> 8), (uint8_t)us_per_quarter};
-    if (add_smf_event(track, smf_event_new_from_pointer(tempo, sizeof tempo), 0, err))
-        return -1;
+    put_event(t, 0, tempo, sizeof tempo);
     if (options->beats_per_bar > 0 && options->beats_per_bar < 128 && options->beat_unit > 0) {
         uint8_t log2_unit = 0;
         while ((1u << log2_unit) < options->beat_unit && log2_unit < 7)
             log2_unit++;
         uint8_t signature[7] = {0xff, 0x58, 0x04, (uint8_t)options->beats_per_bar, log2_unit,
                                 24, 8};
-        if (add_smf_event(track, smf_event_new_from_pointer(signature, sizeof signature), 0, err))
-            return -1;
+        put_event(t, 0, signature, sizeof signature);
     }
     for (int ch = 0; ch < 16; ch++)
-        if ((used_channels >> ch) & 1 && ch != CN_MIDI_PERCUSSION_CHANNEL &&
-            add_smf_event(track, smf_event_new_from_bytes(0xc0 | ch, options->program & 0x7f, -1),
-                          0, err))
-            return -1;
-    return 0;
+        if ((used_channels >> ch) & 1 && ch != CN_MIDI_PERCUSSION_CHANNEL) {
+            uint8_t program[2] = {(uint8_t)(0xc0 | ch), (uint8_t)(options->program & 0x7f)};
+            put_event(t, 0, program, sizeof program);
+        }
 }
 
-/* Writes the messages of one track (notes whose track field is track_index). */
-static int write_track(smf_t *smf, const CnNote *notes, size_t n_notes, unsigned track_index,
-                       const CnMidiWriteOptions *options, TimedMessage *messages, CnError *err)
+/* The events of one track (notes whose track field is track_index), its name first, the
+ * tempo, metre and programs in the first, End of Track at its last event. */
+static void track_bytes(const CnNote *notes, size_t n_notes, unsigned track_index,
+                        const CnMidiWriteOptions *options, TimedMessage *messages,
+                        TrackBytes *t)
 {
     size_t n = 0;
     uint16_t used_channels = 0;
@@ -556,23 +593,55 @@ static int write_track(smf_t *smf, const CnNote *notes, size_t n_notes, unsigned
         messages[n++] = (TimedMessage){nt->onset + nt->duration, {0x80 | nt->channel, nt->pitch, 0}};
     }
     qsort(messages, n, sizeof *messages, compare_messages);
-    smf_track_t *track = smf_track_new();
-    if (!track)
-        return cn_fail(err, "out of memory");
-    smf_add_track(smf, track);
     if (track_index < options->n_track_names && options->track_names &&
-        options->track_names[track_index] &&
-        add_smf_event(track, smf_event_new_textual(0x03, options->track_names[track_index]), 0,
-                      err))
-        return -1;
-    if (track_index == 0 && write_header_events(track, options, used_channels, err))
-        return -1;
+        options->track_names[track_index]) {
+        const char *name = options->track_names[track_index];
+        uint8_t meta[2] = {0xff, 0x03};
+        put_event(t, 0, meta, sizeof meta);
+        put_number(t, (uint32_t)strlen(name));
+        put_bytes(t, name, strlen(name));
+    }
+    if (track_index == 0)
+        put_header_events(t, options, used_channels);
     for (size_t i = 0; i < n; i++)
-        if (add_smf_event(track,
-                          smf_event_new_from_bytes(messages[i].bytes[0], messages[i].bytes[1],
-                                                   messages[i].bytes[2]),
-                          messages[i].tick, err))
-            return -1;
+        put_event(t, messages[i].tick, messages[i].bytes, 3);
+    static const uint8_t end_of_track[3] = {0xff, 0x2f, 0x00};
+    put_event(t, t->tick, end_of_track, sizeof end_of_track);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* The whole file into f, a track at a time: a write error says the system's reason. */
+static int write_smf(FILE *f, const CnNote *notes, size_t n_notes, unsigned n_tracks,
+                     const CnMidiWriteOptions *options, TimedMessage *messages,
+                     const char *path, CnError *err)
+{
+    uint8_t header[14] = {'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, n_tracks > 1 ? 1 : 0,
+                          (uint8_t)(n_tracks >> 8), (uint8_t)n_tracks,
+                          (uint8_t)(options->ppqn >> 8), (uint8_t)options->ppqn};
+    errno = 0;
+    int written = fwrite(header, sizeof header, 1, f) == 1;
+    TrackBytes t = {0};
+    for (unsigned i = 0; written && i < n_tracks; i++) {
+        t.n = 0;
+        t.tick = 0;
+        track_bytes(notes, n_notes, i, options, messages, &t);
+        if (t.failed || t.n > UINT32_MAX) {
+            free(t.bytes);
+            return cn_fail(err, "out of memory");
+        }
+        uint8_t chunk[8] = {'M', 'T', 'r', 'k'};
+        put_u32(chunk + 4, (uint32_t)t.n);
+        written = fwrite(chunk, sizeof chunk, 1, f) == 1 && fwrite(t.bytes, t.n, 1, f) == 1;
+    }
+    free(t.bytes);
+    if (!written)
+        return cn_fail(err, "cannot write %s: %s", path,
+                       errno ? strerror(errno) : "the write failed");
     return 0;
 }
 
@@ -603,29 +672,28 @@ int cn_midi_write_file(const char *path, const CnNote *notes, size_t n_notes,
     if (check_notes(notes, n_notes, &n_tracks, err))
         return -1;
     TimedMessage *messages = malloc((2 * n_notes + 1) * sizeof *messages);
-    smf_t *smf = smf_new();
+    if (!messages)
+        return cn_fail(err, "out of memory");
     if (options->n_track_names > n_tracks)
         n_tracks = options->n_track_names; /* a named track is written even when empty */
-    int rc = (smf && messages) ? 0 : cn_fail(err, "out of memory");
-    if (rc == 0 && smf_set_ppqn(smf, (int)options->ppqn) != 0)
-        rc = cn_fail(err, "libsmf refused %u ticks per quarter note", options->ppqn);
-    for (unsigned t = 0; rc == 0 && t < n_tracks; t++)
-        rc = write_track(smf, notes, n_notes, t, options, messages, err);
-    if (rc == 0 && smf_set_format(smf, n_tracks > 1 ? 1 : 0) != 0)
-        rc = cn_fail(err, "libsmf refused the file format");
-    CnOutFile out; /* written whole or not at all, also to a pipe (libsmf seeks) */
-    if (rc == 0 && (rc = cn_outfile_begin(&out, path, err)) == 0) {
-        errno = 0;
-        if (smf_save(smf, out.tmp) != 0) {
-            rc = cn_fail(err, "cannot write %s: %s", path,
-                         errno ? strerror(errno) : "libsmf could not write the file");
-            cn_outfile_abort(&out);
-        } else {
-            rc = cn_outfile_commit(&out, err);
-        }
+    CnOutFile out; /* written whole or not at all, also to a pipe */
+    int rc = cn_outfile_begin(&out, path, err);
+    FILE *f = rc == 0 ? cn_outfile_stream(&out, err) : NULL;
+    if (rc == 0 && !f) {
+        cn_outfile_abort(&out);
+        rc = -1;
     }
-    if (smf)
-        smf_delete(smf);
+    if (rc == 0) {
+        rc = write_smf(f, notes, n_notes, n_tracks, options, messages, path, err);
+        errno = 0;
+        if (fclose(f) != 0 && rc == 0)
+            rc = cn_fail(err, "cannot write %s: %s", path,
+                         errno ? strerror(errno) : "the write failed");
+        if (rc == 0)
+            rc = cn_outfile_commit(&out, err);
+        else
+            cn_outfile_abort(&out);
+    }
     free(messages);
     return rc;
 }

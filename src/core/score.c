@@ -262,8 +262,10 @@ static int parse_line(Parser *p, Block *b, char *line, int line_number, CnError 
         return -1;
     p->line = line_number;
     if (strncmp(line, "tempo ", 6) == 0) {
-        double bpm = atof(line + 6);
-        if (bpm < 10 || bpm > 400)
+        char *end;
+        double bpm = strtod(line + 6, &end);
+        end += strspn(end, " \t\r\n");
+        if (*end || !(bpm >= 10 && bpm <= 400)) /* NaN too */
             return cn_fail(err, "line %d: tempo must be 10..400 beats per minute", p->line);
         p->score->bpm = bpm;
         return 0;
