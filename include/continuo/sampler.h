@@ -21,6 +21,10 @@ typedef struct {
 /* Argmax, as the original generated. */
 CnSamplerOptions cn_sampler_argmax(void);
 
+/* What generate, eval, the live clients and the plugin sample with unless told otherwise:
+ * one set, chosen by the continuation measures of docs/EVAL.md. */
+CnSamplerOptions cn_sampler_defaults(void);
+
 typedef struct {
     CnSamplerOptions options;
     int n_vocab;

@@ -38,7 +38,7 @@ CnEngineOptions cn_engine_defaults(double sample_rate)
     return (CnEngineOptions){
         .mode = CN_PLAY_RESPOND, .sample_rate = sample_rate, .bpm = 120, .wait_beats = 2,
         .length = 32, .channel = 0, .chord_window_ms = 40,
-        .sampler = {.temperature = 0.9f, .top_p = 0.95f, .repetition_penalty = 1.0f},
+        .sampler = cn_sampler_defaults(),
         .seed = 1,
         .controls = {CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL, CN_CC_MUTATE, CN_CC_LOOP},
         .control_channel = -1, .state_cc = -1};

@@ -14,6 +14,12 @@ CnSamplerOptions cn_sampler_argmax(void)
                               .repetition_penalty = 1.0f, .repetition_window = 0};
 }
 
+CnSamplerOptions cn_sampler_defaults(void)
+{
+    return (CnSamplerOptions){.temperature = 0.9f, .top_k = 0, .top_p = 0.95f,
+                              .repetition_penalty = 1.0f, .repetition_window = 16};
+}
+
 int cn_sampler_check(const CnSamplerOptions *o, CnError *err)
 {
     if (!(o->temperature >= 0 && o->temperature <= 100))

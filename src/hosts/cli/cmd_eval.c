@@ -22,9 +22,9 @@ static void usage(FILE *out)
             "      --seq N            window length for window mode (default: the model's)\n"
             "      --samples N        continuations to generate (4)\n"
             "  -n, --length N         tokens in each (200)\n"
-            "  -t, --temperature T    sampling as in 'continuo generate' (1)\n"
+            "  -t, --temperature T    sampling as in 'continuo generate' (%g)\n"
             "      --top-k K          (0 = off)\n"
-            "      --top-p P          (0.95)\n"
+            "      --top-p P          (%g)\n"
             "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
             "  -s, --seed N           first continuation's seed, then N+1, ... (1)\n"
             "      --held-out X       only the songs training holds out of DIR with\n"
@@ -34,7 +34,8 @@ static void usage(FILE *out)
             "      --continue-beats N and compare the next N beats with them (32)\n"
             "      --bf16             measure the model with bfloat16 weights\n"
             "      --json             print one JSON object instead of the table\n"
-            "  -h, --help             show this help\n");
+            "  -h, --help             show this help\n",
+            (double)cn_sampler_defaults().temperature, (double)cn_sampler_defaults().top_p);
 }
 
 typedef struct {
@@ -64,8 +65,7 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
     *a = (EvalArgs){.weights = NULL, .samples = 4, .length = 200, .prime_beats = 32,
                     .continue_beats = 32};
     a->gen = (CnGenerateOptions){.mode = CN_MODE_STATEFUL, .seed = 1,
-                                 .sampler = {.temperature = 1.0f, .top_p = 0.95f,
-                                             .repetition_penalty = 1.0f}};
+                                 .sampler = cn_sampler_defaults()};
     int c;
     long v;
     optind = 1;

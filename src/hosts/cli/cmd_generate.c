@@ -28,13 +28,13 @@ static void usage(FILE *out)
             "                          model's window), the last ones of a file's (default:\n"
             "                          at most 2000)\n"
             "  -t, --temperature T     0 = always the most likely token, as the original;\n"
-            "                          1 = the model's own distribution (default 1)\n"
+            "                          1 = the model's own distribution (default %g)\n"
             "      --top-k K           sample among the K most likely tokens (0 = all)\n"
             "      --top-p P           sample among the most likely tokens holding P of the\n"
-            "                          probability (default 0.95; 1 = all)\n"
+            "                          probability (default %g; 1 = all)\n"
             "      --repetition-penalty X   make tokens of the last --repetition-window\n"
             "                          tokens X times less likely (default 1 = off)\n"
-            "      --repetition-window N    (default 16)\n"
+            "      --repetition-window N    (default %d)\n"
             "  -m, --mode MODE         'stateful' (default) or 'window' (the original's way:\n"
             "                          rerun the last window for every token)\n"
             "  -s, --seed N            random seed (default: from the clock, printed)\n"
@@ -56,7 +56,9 @@ static void usage(FILE *out)
             "The prime goes on track 1 of the file and the continuation on track 2. A timed\n"
             "model's notes have the onsets, lengths and velocities it chose (a token is an\n"
             "event: a key down or up, a time shift, a loudness); an original model's come a\n"
-            "token every eighth note, each a quarter long, as the original wrote them.\n");
+            "token every eighth note, each a quarter long, as the original wrote them.\n",
+            (double)cn_sampler_defaults().temperature, (double)cn_sampler_defaults().top_p,
+            cn_sampler_defaults().repetition_window);
 }
 
 typedef struct {
@@ -90,8 +92,7 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
                         .output = "continuo.mid", .length = 500, .bpm = 120,
                         .prime_index = -1};
     a->gen.mode = CN_MODE_STATEFUL;
-    a->gen.sampler = (CnSamplerOptions){.temperature = 1.0f, .top_p = 0.95f,
-                                        .repetition_penalty = 1.0f, .repetition_window = 16};
+    a->gen.sampler = cn_sampler_defaults();
     int c;
     long v;
     optind = 1;

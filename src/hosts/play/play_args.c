@@ -104,8 +104,8 @@ void cli_play_usage(FILE *out, const char *port_example)
             "                        as many as the call had\n"
             "      --min-listen BEATS  no answer sooner than this after the call began (0)\n"
             "      --max-listen BEATS  answer a call this long even while it goes on (0: never)\n"
-            "  -t, --temperature T   sampling temperature (0.9; 0 = argmax)\n"
-            "      --top-k K         (0 = off)   --top-p P  (0.95)\n"
+            "  -t, --temperature T   sampling temperature (%g; 0 = argmax)\n"
+            "      --top-k K         (0 = off)   --top-p P  (%g)\n"
             "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
             "  -s, --seed N          sampler seed (default: a new one each run, printed)\n"
             "      --bf16            run the network on bfloat16 weights: about half the\n"
@@ -124,7 +124,8 @@ void cli_play_usage(FILE *out, const char *port_example)
             "                        0 idle, 64 listening, 127 answering (for lights)\n"
             "Always: CC %d/%d all notes off, CC %d the sustain pedal (released notes sound on;\n"
             "the silence starts when it is let go).\n",
-            port_example, CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL, CN_CC_MUTATE,
+            port_example, (double)cn_sampler_defaults().temperature,
+            (double)cn_sampler_defaults().top_p, CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL, CN_CC_MUTATE,
             CN_CC_LOOP, CN_CC_ALL_NOTES_OFF, CN_CC_ALL_SOUND_OFF, CN_CC_SUSTAIN);
 }
 
