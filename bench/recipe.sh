@@ -4,12 +4,22 @@
 # MINUTES on one thread, two candidates at a time (so each has the other core busy, as a
 # user's machine would), and the held-out loss it reached is printed against minutes from
 # its training log. Candidates are lines of "NAME: continuo train options".
+# CONTINUO_RECIPE_DATA trains on another folder instead (bench/piano.sh: the piano
+# collection); CONTINUO_RECIPE_KEEP=DIR keeps the checkpoints and logs there, so that the
+# best candidate can be resumed.
 # Usage: bench/recipe.sh [MINUTES=10] [BUILD_DIR=build] [CANDIDATES_FILE]
 set -eu
 minutes=${1:-10}
 build=${2:-build}
 . "$(dirname "$0")/seed.sh"
 seed_and_work
+seed=${CONTINUO_RECIPE_DATA:-$seed}
+if [ -n "${CONTINUO_RECIPE_KEEP:-}" ]; then
+  mkdir -p "$CONTINUO_RECIPE_KEEP"
+  rm -rf "$work"
+  work=$CONTINUO_RECIPE_KEEP
+  trap - EXIT
+fi
 if [ -n "${3:-}" ]; then
   cp "$3" "$work/candidates"
 else
