@@ -361,6 +361,46 @@ static void test_a_damaged_training_state_is_refused(void)
                                                             "epoch has"));
 }
 
+/* Two trainers on one --out: the second is refused, naming the first; once the first is
+ * killed (-9, no clean-up), the lock it left blocks nobody and --resume goes on. */
+static void test_a_busy_out_is_refused_and_a_stale_lock_is_not(void)
+{
+    char busy[4400], busy_log[4400];
+    snprintf(busy, sizeof busy, "%s/busy.cnw", dir);
+    snprintf(busy_log, sizeof busy_log, "%s/busy.txt", dir);
+    const char *args[] = {"train", "--tokens", "original",
+                          "--data", data_dir, "--out", busy, "--epochs", "100000",
+                          "--hidden", "16", "--layers", "1", "--dense", "0", "--embed", "4",
+                          "--seq", "10", "--batch", "2", "-q", NULL};
+    unlink(busy);
+    pid_t first = run_cli(args, busy_log, 0);
+    struct stat st;
+    for (int i = 0; i < 500 && stat(busy, &st) != 0; i++) /* its first checkpoint */
+        usleep(20000);
+    CHECK(run_cli(args, log_path, 1) == 1);
+    char holder[64];
+    snprintf(holder, sizeof holder, "another process %ld is writing", (long)first);
+    CHECK(test_file_contains(log_path, holder));
+    const char *resume[] = {"train", "--resume", "--out", busy, "--epochs", "100000", "-q",
+                            NULL};
+    CHECK(run_cli(resume, log_path, 1) == 1);
+    CHECK(test_file_contains(log_path, "another process"));
+    kill(first, SIGKILL);
+    waitpid(first, NULL, 0);
+    char lock[4410];
+    snprintf(lock, sizeof lock, "%s.lock", busy);
+    CHECK(access(lock, F_OK) == 0); /* left behind, */
+    CnModel m;
+    CnError err = {{0}};
+    CHECK(cn_model_load(&m, busy, 0, NULL, &err) == 0);
+    char target[16];
+    snprintf(target, sizeof target, "%d", m.info.epochs + 1);
+    cn_model_free(&m);
+    const char *more[] = {"train", "--resume", "--out", busy, "--epochs", target, "-q", NULL};
+    CHECK(run_cli(more, log_path, 1) == 0); /* but blocking nobody */
+    CHECK(access(lock, F_OK) != 0); /* and gone after a clean end */
+}
+
 static void test_info_refuses_a_foreign_file(void)
 {
     char midi[4300];
@@ -388,6 +428,7 @@ int main(void)
     RUN(test_kill_9_never_leaves_a_broken_checkpoint);
     RUN(test_info_refuses_a_foreign_file);
     RUN(test_a_damaged_training_state_is_refused);
+    RUN(test_a_busy_out_is_refused_and_a_stale_lock_is_not);
     test_remove_tree(dir);
     free(dir);
     return test_finish();

@@ -51,4 +51,16 @@ int cn_open_regular(const char *path, CnError *err);
 /* The same as a stdio stream ("rb"). */
 FILE *cn_fopen_regular(const char *path, CnError *err);
 
+/* A lock on path for a writer that rewrites it for a long time (training): the file
+ * path.lock beside it, held with flock, so that the kernel lets go of it when the holder
+ * dies (a kill -9 leaves a file that blocks nobody). Refused, with the holder's process
+ * number, while another holds it. */
+typedef struct {
+    int fd;
+    char path[4096];
+} CnLock;
+
+int cn_lock_take(CnLock *lock, const char *path, CnError *err);
+void cn_lock_release(CnLock *lock);
+
 #endif

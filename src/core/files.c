@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -205,4 +206,45 @@ FILE *cn_fopen_regular(const char *path, CnError *err)
         close(fd);
     }
     return f;
+}
+
+int cn_lock_take(CnLock *lock, const char *path, CnError *err)
+{
+    lock->fd = -1;
+    if ((size_t)snprintf(lock->path, sizeof lock->path, "%s.lock", path) >= sizeof lock->path)
+        return cn_fail(err, "the path %s is too long", path);
+    int fd = open(lock->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return cn_fail(err, "cannot create the lock %s: %s", lock->path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        char holder[32] = "";
+        ssize_t n = busy ? pread(fd, holder, sizeof holder - 1, 0) : -1;
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        close(fd);
+        if (busy)
+            return cn_fail(err, "another process%s%s is writing %s (it holds %s): wait for it, "
+                                "stop it, or write elsewhere", holder[0] ? " " : "", holder,
+                           path, lock->path);
+        return cn_fail(err, "cannot lock %s: %s", lock->path, strerror(errno));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        int e = errno;
+        close(fd);
+        return cn_fail(err, "cannot write the lock %s: %s", lock->path, strerror(e));
+    }
+    lock->fd = fd;
+    return 0;
+}
+
+void cn_lock_release(CnLock *lock)
+{
+    if (lock->fd < 0)
+        return;
+    unlink(lock->path); /* while still held, so that no one takes a lock on a file gone */
+    close(lock->fd);
+    lock->fd = -1;
 }

@@ -14,8 +14,8 @@
 
 CnModelConfig cn_model_default_config(int n_vocab)
 {
-    return (CnModelConfig){.n_vocab = n_vocab, .n_embed = 32, .n_layers = 2, .n_hidden = 128,
-                           .n_dense = 64, .dropout = 0.3f};
+    return (CnModelConfig){.n_vocab = n_vocab, .n_embed = 32, .n_layers = 2, .n_hidden = 256,
+                           .n_dense = 128, .dropout = 0.3f};
 }
 
 CnModelConfig cn_model_original_config(int n_vocab)

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "continuo/corpus.h"
+#include "continuo/files.h"
 #include "continuo/model.h"
 #include "continuo/ranks.h"
 #include "continuo/svg.h"
@@ -40,7 +41,7 @@ static void usage(FILE *out)
             "every epoch. Ctrl-C finishes the batch, saves and stops; --resume goes on.\n"
             "Under mpirun (mpirun -np N continuo train ...) the ranks share every batch\n"
             "and train one model; rank 0 prints and writes.\n\n"
-            "  -d, --data DIR        folder of .mid files (default: midi_songs)\n"
+            "  -d, --data DIR        folder of .mid files (default: midi_songs/piano-midi)\n"
             "  -o, --out FILE        checkpoint to write (default: weights/model.cnw)\n"
             "      --tokens SCHEME   'timed' (notes with their onsets, lengths and\n"
             "                        velocities, docs/TOKENS.md) or 'original' (a note or\n"
@@ -56,8 +57,8 @@ static void usage(FILE *out)
             "      --objective OBJ   'all' (next token at every position, state carried;\n"
             "                        default) or 'last' (each window predicts one token)\n"
             "      --layers N        LSTM layers (2; original 3)\n"
-            "      --hidden N        units per LSTM layer (128; original 512)\n"
-            "      --dense N         width of the dense layer, 0 for none (64; original 256)\n"
+            "      --hidden N        units per LSTM layer (256; original 512)\n"
+            "      --dense N         width of the dense layer, 0 for none (128; original 256)\n"
             "      --embed N         learned embedding width, 0 = scalar input (default 32;\n"
             "                        original 0)\n"
             "      --dropout P       dropout rate while training (0.3)\n"
@@ -117,7 +118,7 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    a->data_dir = "midi_songs";
+    a->data_dir = "midi_songs/piano-midi";
     a->out_path = "weights/model.cnw";
     a->config = cn_model_default_config(0); /* the vocabulary comes from the corpus */
     a->train = cn_train_options_default();
@@ -397,6 +398,8 @@ static int prepare_model(TrainArgs *a, CnModel *model, CnTrainState *state, CnCo
         if (!a->data_given &&
             cn_train_state_data_dir(state, a->resumed_data, sizeof a->resumed_data) == 0)
             a->data_dir = a->resumed_data;
+        else if (!a->data_given)
+            a->data_dir = "midi_songs"; /* the default when files did not record theirs */
         if (a->train.epochs <= model->info.epochs)
             return cli_error(2, "%s has trained %d epochs of the %d asked: give --epochs N "
                                 "above %d to go on", a->out_path, model->info.epochs,
@@ -502,7 +505,13 @@ static int train_main(const TrainArgs *args, const CnRanks *ranks, int kept_stde
     CnVocab vocab = {0};
     CnSongIds *songs = NULL;
     uint16_t *storage = NULL;
-    int rc = prepare_model(&a, &model, &state, &corpus, &vocab, &songs, &storage);
+    /* two trainers on one checkpoint would overwrite each other's model and interleave
+       their logs: the writer (rank 0) holds a lock beside it from before it is read */
+    CnLock lock = {.fd = -1};
+    CnError lock_err = {{0}};
+    int rc = ranks->rank == 0 && cn_lock_take(&lock, a.out_path, &lock_err)
+                 ? cli_error(1, "%s", lock_err.message)
+                 : prepare_model(&a, &model, &state, &corpus, &vocab, &songs, &storage);
     rc = ranks_outcome(ranks, rc, kept_stderr, cli_last_error);
     if (ranks->n_local > 1 && !a.threads_given) { /* the machine's cores shared among its ranks */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -547,6 +556,7 @@ static int train_main(const TrainArgs *args, const CnRanks *ranks, int kept_stde
             printf("done: %d epochs, weights in %s, log in %s, loss curves in %s\n",
                    model.info.epochs, a.out_path, a.train.csv_path, a.derived_svg);
     }
+    cn_lock_release(&lock);
     free(songs);
     free(storage);
     cn_corpus_free(&corpus);
