@@ -30,10 +30,11 @@ typedef struct {
 } Event;
 
 /* The player: sends what is queued when its frame comes, records what arrives. */
-static Event to_send[40000];
+#define MAX_EVENTS 120000
+static Event to_send[MAX_EVENTS];
 static _Atomic int n_queued;
 static int n_sent;
-static Event received[40000];
+static Event received[MAX_EVENTS];
 static _Atomic int n_received;
 static jack_port_t *player_out, *player_in;
 static jack_client_t *player, *recorder;
@@ -52,7 +53,7 @@ static int recorder_process(jack_nframes_t n, void *arg)
         jack_midi_event_t ev;
         int r = atomic_load(&n_received);
         if (jack_midi_event_get(&ev, in, i) == 0 && (ev.size == 3 || ev.size == 1) &&
-            r < 40000) {
+            r < MAX_EVENTS) {
             received[r].frame = start + ev.time;
             received[r].transport = rolling ? (int64_t)pos.frame + ev.time : -1;
             memset(received[r].bytes, 0, 3);
@@ -395,6 +396,96 @@ static void test_a_flood_does_no_harm(void)
     CHECK(kill(cont, 0) == 0);
 }
 
+/* Queues events given in any order, in the order of their frames (the player sends them
+ * one after the other). */
+static int by_frame(const void *a, const void *b)
+{
+    const Event *x = a, *y = b;
+    return x->frame < y->frame ? -1 : x->frame > y->frame;
+}
+
+static void queue_all(Event *events, int n)
+{
+    qsort(events, (size_t)n, sizeof *events, by_frame);
+    for (int i = 0; i < n; i++)
+        queue(events[i].frame, events[i].bytes[0], events[i].bytes[1], events[i].bytes[2]);
+}
+
+/* Every note-on on any channel (the answer's and the player's passed thru) followed by its
+ * note-off, from event from on. */
+static int anything_sounding_at_end(int from)
+{
+    int sounding[16][128] = {{0}}, n = 0;
+    for (int i = from; i < atomic_load(&n_received); i++) {
+        uint8_t kind = received[i].bytes[0] & 0xf0;
+        int ch = received[i].bytes[0] & 15, key = received[i].bytes[1] & 127;
+        if (kind == 0x90 && received[i].bytes[2] > 0)
+            sounding[ch][key] = 1;
+        else if (kind == 0x80 || kind == 0x90)
+            sounding[ch][key] = 0;
+    }
+    for (int ch = 0; ch < 16; ch++)
+        for (int k = 0; k < 128; k++)
+            n += sounding[ch][k];
+    return n;
+}
+
+/* The number before `what` in continuo's exit line, -1 when it is not there. */
+static long counted_in_log(const char *what)
+{
+    size_t n = 0;
+    uint8_t *bytes = test_read_file(log_path, &n);
+    long value = -1;
+    size_t len = strlen(what);
+    for (size_t i = 0; bytes && i + len <= n; i++)
+        if (memcmp(bytes + i, what, len) == 0) {
+            size_t j = i;
+            while (j > 0 && bytes[j - 1] == ' ')
+                j--;
+            while (j > 0 && bytes[j - 1] >= '0' && bytes[j - 1] <= '9')
+                j--;
+            value = strtol((const char *)bytes + j, NULL, 10);
+        }
+    free(bytes);
+    return value;
+}
+
+/* 600 of the player's events a cycle (more than a cycle may write) while an answer plays,
+ * and still flooding at SIGTERM: the answer's releases and the player's note-offs all get
+ * through (none is dropped; what finds no room waits a cycle), and the exit line counts
+ * the player's events that were not passed on. */
+static void test_a_thru_flood_drops_no_note_off(void)
+{
+    pid_t cont = start_continuo(0, 0);
+    sleep_ms(300);
+    int from = atomic_load(&n_received);
+    uint64_t last_off = play_phrase();
+    uint64_t answer = ((last_off + 4 * EIGHTH) + EIGHTH - 1) / EIGHTH * EIGHTH;
+    uint64_t t = answer + 3 * EIGHTH; /* three notes into the answer */
+    static Event flood[MAX_EVENTS / 2];
+    int n_flood = 0;
+    for (int i = 0; n_flood + 2 <= MAX_EVENTS / 2; i++) {
+        uint64_t f = t + (uint64_t)i * PERIOD / 300; /* 300 notes, 600 events a cycle */
+        uint8_t key = (uint8_t)(24 + (i * 7) % 80);
+        flood[n_flood++] = (Event){f, {0x90, key, 70}, -1};
+        flood[n_flood++] = (Event){f + PERIOD * 4, {0x80, key, 0}, -1};
+    }
+    queue_all(flood, n_flood); /* 200 cycles of it */
+    while (now_frame() < t + 60 * PERIOD) /* flooding for 60 cycles, then stopped mid-flood */
+        sleep_ms(5);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+    sleep_ms(200);
+    long dropped = counted_in_log("of the player's events not passed on");
+    int left = anything_sounding_at_end(from);
+    printf("# thru flood: %d events queued, %ld of the player's not passed on, %d notes left "
+           "sounding\n", n_flood, dropped, left);
+    CHECK(left == 0);
+    CHECK(dropped > 0);
+    while (n_sent < atomic_load(&n_queued)) /* the rest of the flood, to no one */
+        sleep_ms(20);
+}
+
 /* SIGTERM to continuo `eighths` into its answer to a phrase that ended at last_off (the
  * answer starts on the eighth grid two beats later); returns its exit code. */
 static int stop_mid_answer(pid_t cont, uint64_t last_off, int eighths)
@@ -497,21 +588,6 @@ static void test_the_transport_tempo_and_beats_are_followed(void)
            n_on, off_beat_grid);
     CHECK(n_on - off_beat_grid >= 8);
     CHECK(on_time_unless_late(off_beat_grid, 0));
-}
-
-/* Queues events given in any order, in the order of their frames (the player sends them
- * one after the other). */
-static int by_frame(const void *a, const void *b)
-{
-    const Event *x = a, *y = b;
-    return x->frame < y->frame ? -1 : x->frame > y->frame;
-}
-
-static void queue_all(Event *events, int n)
-{
-    qsort(events, (size_t)n, sizeof *events, by_frame);
-    for (int i = 0; i < n; i++)
-        queue(events[i].frame, events[i].bytes[0], events[i].bytes[1], events[i].bytes[2]);
 }
 
 /* The answer's note-ons from index from: how many, and how many of the gaps between them
@@ -1091,6 +1167,7 @@ int main(void)
         RUN(test_a_flood_does_no_harm);
         sleep_ms(3000); /* the whole run under the trap lasts over 20 s */
         RUN(test_sigterm_mid_answer_leaves_nothing_sounding);
+        RUN(test_a_thru_flood_drops_no_note_off);
         if (trap)
             RUN(test_the_process_callback_neither_allocates_nor_locks);
         else

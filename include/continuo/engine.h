@@ -94,6 +94,8 @@ typedef struct {
     uint64_t answers, interruptions;
     uint64_t tokens_heard, tokens_played;
     uint64_t released_at_longest;     /* the model's notes ended at CN_TIMED_LONGEST_NOTE */
+    uint64_t thru_dropped;            /* the player's events not passed on: no room in a
+                                         cycle (their note-offs are never dropped) */
 } CnEngineStats;
 
 /* 0 when the options are in range, else -1 and a message naming what is not (two
@@ -155,7 +157,9 @@ size_t cn_engine_scheduled(const CnEngine *engine);
  * the player's events in[0..n_in), and writes into out at most max_out events due in the
  * cycle, in time order: note-offs of what an interruption or panic released, the answer's
  * notes, and with CN_CYCLE_THRU the input itself. Returns the events written; what does
- * not fit waits for the next cycle (and goes out late, at offset 0). Note-on, note-off and
+ * not fit waits for the next cycle (and goes out late, at offset 0): a release first, an
+ * answer's note from its ring; a player's event that finds no room is dropped and counted
+ * (thru_dropped), but for a note-off, which is owed to the next cycle. Note-on, note-off and
  * control changes are heard; clock, sysex and malformed messages are not. */
 int cn_engine_rt_cycle(CnEngine *engine, uint64_t cycle_frame, uint32_t n_frames,
                        const CnMidiEvent *in, int n_in, unsigned flags, CnMidiEvent *out,
@@ -171,6 +175,10 @@ void cn_engine_rt_control(CnEngine *engine, CnControl control, uint8_t value);
 
 /* RT, or any thread. Stops every note at the next cycle and drops what was scheduled. */
 void cn_engine_rt_panic(CnEngine *engine);
+
+/* RT, or any thread. For a host about to stop: a panic that also releases the player's
+ * notes the engine passed on (thru), so that nothing is left sounding downstream. */
+void cn_engine_rt_stop(CnEngine *engine);
 
 /* RT, or any thread. Tempo in beats per minute and a frame that falls on a beat; a tempo
  * outside 10..400 bpm is ignored. */

@@ -1058,6 +1058,7 @@ CnEngineStats cn_engine_stats(const CnEngine *e)
     s.dropped_in = cn_ring_dropped(&e->in);
     s.dropped_out = cn_ring_dropped(&e->out);
     s.late_events = atomic_load(&e->late);
+    s.thru_dropped = atomic_load(&e->thru_dropped);
     return s;
 }
 

@@ -14,6 +14,7 @@
 
 #define RT_MAX_MADE 1024  /* notes the engine writes in one cycle at most */
 #define RT_MAX_TICKS 64   /* MIDI clock messages in one cycle at most */
+#define RT_MAX_THRU 1024  /* the player's events passed on in one cycle at most */
 
 /* A CnTimedEvent of this size carries a control moved by the host: bytes[0] the
  * CnControl, bytes[1] the value. */
@@ -49,6 +50,9 @@ struct CnEngine {
     _Atomic uint64_t late;         /* events written after their frame (RT side) */
     _Atomic int64_t offset_frames; /* the output's shift: later, or earlier when negative */
     _Atomic uint64_t urgent_cc[2]; /* control changes that wake the worker (bit per number) */
+    _Atomic uint64_t thru_dropped; /* the player's events there was no room to pass on (RT) */
+    _Atomic uint32_t stopping;     /* bumped by a host that stops: release the player's notes
+                                      passed on too */
 
     /* Worker side */
     CnEngineOptions options;
@@ -61,12 +65,17 @@ struct CnEngine {
 
     /* Audio-thread side */
     uint8_t sounding[16][128];     /* note-ons sent and not yet released, per channel/key */
-    uint32_t rt_generation, rt_panic;
+    uint32_t rt_generation, rt_panic, rt_stopping;
+    uint8_t thru_sounding[16][128]; /* the player's note-ons passed on and not yet released */
+    uint8_t thru_owed[16][128];    /* their releases that found no room: first in the next
+                                      cycle, so that no note-off is ever dropped */
+    int thru_owed_any;
     CnTimedEvent pending;          /* an event popped but due in a later cycle */
     int has_pending;
     int rt_clock_running;          /* MIDI clock out: Start sent, Stop not yet */
     uint64_t rt_next_tick;         /* no clock tick before this frame (none twice) */
     CnMidiEvent rt_made[RT_MAX_MADE], rt_ticks[RT_MAX_TICKS]; /* a cycle's, before merging */
+    CnMidiEvent rt_thru[RT_MAX_THRU]; /* the player's events the cycle passes on */
 };
 
 #endif

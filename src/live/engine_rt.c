@@ -38,6 +38,12 @@ void cn_engine_rt_control(CnEngine *e, CnControl control, uint8_t value)
         sem_post(&e->wake);
 }
 
+void cn_engine_rt_stop(CnEngine *e)
+{
+    atomic_fetch_add(&e->stopping, 1);
+    cn_engine_rt_panic(e);
+}
+
 void cn_engine_rt_panic(CnEngine *e)
 {
     atomic_fetch_add(&e->panic, 1);
@@ -62,16 +68,80 @@ static void emit(CnMidiEvent *out, int *n, uint32_t offset, const uint8_t b[3])
     (*n)++;
 }
 
-/* Note-offs for everything sounding, at offset 0, as many as fit. Bounded: 16 x 128. */
-static void release_all(CnEngine *e, CnMidiEvent *out, int *n, int max_out)
+/* Note-offs at offset 0 for the keys of table, as many as fit, clearing them: 1 when all
+ * are released, 0 when some wait for room in the next cycle. Bounded: 16 x 128. */
+static int release_keys(uint8_t table[16][128], CnMidiEvent *out, int *n, int max_out)
 {
     for (int ch = 0; ch < 16; ch++)
         for (int key = 0; key < 128; key++)
-            if (e->sounding[ch][key] && *n < max_out) {
+            if (table[ch][key]) {
+                if (*n >= max_out)
+                    return 0;
                 uint8_t off[3] = {(uint8_t)(0x80 | ch), (uint8_t)key, 0};
                 emit(out, n, 0, off);
-                e->sounding[ch][key] = 0;
+                table[ch][key] = 0;
             }
+    return 1;
+}
+
+static int release_all(CnEngine *e, CnMidiEvent *out, int *n, int max_out)
+{
+    return release_keys(e->sounding, out, n, max_out);
+}
+
+/* What a cycle owes before anything else: on a stop, the releases of the player's notes
+ * passed on; the player's note-offs that found no room in an earlier cycle. */
+static void rt_pay_owed(CnEngine *e, CnMidiEvent *out, int *n, int max_out)
+{
+    uint32_t stopping = atomic_load_explicit(&e->stopping, memory_order_acquire);
+    if (stopping != e->rt_stopping) {
+        for (int ch = 0; ch < 16; ch++)
+            for (int key = 0; key < 128; key++)
+                if (e->thru_sounding[ch][key]) {
+                    e->thru_owed[ch][key] = 1;
+                    e->thru_sounding[ch][key] = 0;
+                    e->thru_owed_any = 1;
+                }
+        e->rt_stopping = stopping;
+    }
+    if (e->thru_owed_any)
+        e->thru_owed_any = !release_keys(e->thru_owed, out, n, max_out);
+}
+
+/* The player's events to pass on, in order, as many as room allows: past it a note-off of
+ * a key passed on is owed to the next cycle and anything else is dropped and counted. */
+static int rt_pass_thru(CnEngine *e, const CnMidiEvent *in, int n_in, int room)
+{
+    int n = 0;
+    uint64_t dropped = 0;
+    room = room < RT_MAX_THRU ? room : RT_MAX_THRU;
+    for (int i = 0; i < n_in; i++) {
+        const CnMidiEvent *ev = &in[i];
+        if (!ev->data || ev->size == 0)
+            continue;
+        uint8_t kind = ev->data[0] & 0xf0, ch = ev->data[0] & 0x0f;
+        int is_note = ev->size == 3 && (kind == 0x80 || kind == 0x90);
+        uint8_t key = is_note ? ev->data[1] & 0x7f : 0;
+        int is_off = is_note && (kind == 0x80 || ev->data[2] == 0);
+        if (n >= room || (e->rt_stopping && !is_off)) { /* a stopping engine starts none */
+            if (is_off && e->thru_sounding[ch][key]) {
+                e->thru_owed[ch][key] = 1;
+                e->thru_sounding[ch][key] = 0;
+                e->thru_owed_any = 1;
+            } else if (!is_off) {
+                dropped++;
+            }
+            continue;
+        }
+        if (is_off)
+            e->thru_sounding[ch][key] = 0;
+        else if (is_note && e->thru_sounding[ch][key] < 255)
+            e->thru_sounding[ch][key]++;
+        e->rt_thru[n++] = *ev;
+    }
+    if (dropped)
+        atomic_fetch_add_explicit(&e->thru_dropped, dropped, memory_order_relaxed);
+    return n;
 }
 
 /* Writes a scheduled note event through the note table. A key struck again while it
@@ -111,7 +181,8 @@ static void rt_take_notes(CnEngine *e, uint64_t cycle_frame, uint64_t end, CnMid
     uint32_t generation = atomic_load_explicit(&e->generation, memory_order_acquire);
     int64_t shift = atomic_load_explicit(&e->offset_frames, memory_order_relaxed);
     if (panic != e->rt_panic || generation != e->rt_generation) {
-        release_all(e, out, n, max_out);
+        if (!release_all(e, out, n, max_out))
+            return; /* the rest next cycle, and nothing new before */
         e->rt_panic = panic;
         e->rt_generation = generation;
     }
@@ -128,7 +199,11 @@ static void rt_take_notes(CnEngine *e, uint64_t cycle_frame, uint64_t end, CnMid
         if (age < 0)
             continue; /* from a cancelled answer */
         if (age > 0) { /* a newer answer: the old one was cancelled during this cycle */
-            release_all(e, out, n, max_out);
+            if (!release_all(e, out, n, max_out)) {
+                e->pending = ev; /* its notes after every release */
+                e->has_pending = 1;
+                break;
+            }
             e->rt_generation = ev.generation;
         }
         uint64_t frame = shift >= 0 ? ev.frame + (uint64_t)shift
@@ -138,6 +213,8 @@ static void rt_take_notes(CnEngine *e, uint64_t cycle_frame, uint64_t end, CnMid
             e->has_pending = 1;
             break;
         }
+        if (e->rt_stopping && (ev.bytes[0] & 0xf0) == 0x90 && ev.bytes[2] > 0)
+            continue; /* a stopping engine starts nothing */
         uint32_t offset = 0;
         if (frame >= cycle_frame)
             offset = (uint32_t)(frame - cycle_frame);
@@ -211,8 +288,6 @@ static int rt_merge(const CnMidiEvent *made, int n_made, const CnMidiEvent *thru
         } else if (j < n_thru && at_thru <= at_tick) {
             ev = &thru[j++];
             ours = 0;
-            if (!ev->data || ev->size == 0)
-                continue; /* nothing to pass on */
         } else {
             ev = &ticks[t++];
         }
@@ -242,13 +317,16 @@ int cn_engine_rt_cycle(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames,
         sem_post(&e->wake); /* once a cycle at most; never blocks */
     int n_ticks = rt_clock_out(e, cycle_frame, n_frames, (flags & CN_CYCLE_CLOCK_OUT) != 0,
                                e->rt_ticks);
-    int n_thru = flags & CN_CYCLE_THRU ? n_in : 0;
-    int room = max_out - n_thru - n_ticks; /* the thru and clock come first in the budget */
+    /* the budget: the clock, what is owed (releases), the player's events, the answer's
+       (which wait in their ring for a cycle with room) */
+    int room = max_out - n_ticks;
     room = room < 0 ? 0 : room > RT_MAX_MADE ? RT_MAX_MADE : room;
     int n_made = 0;
-    rt_take_notes(e, cycle_frame, cycle_frame + n_frames, e->rt_made, &n_made, room);
-    return rt_merge(e->rt_made, n_made, in, n_thru, e->rt_ticks, n_ticks, n_frames, out,
-                    max_out);
+    rt_pay_owed(e, e->rt_made, &n_made, room);
+    int n_thru = flags & CN_CYCLE_THRU ? rt_pass_thru(e, in, n_in, room - n_made) : 0;
+    rt_take_notes(e, cycle_frame, cycle_frame + n_frames, e->rt_made, &n_made, room - n_thru);
+    return rt_merge(e->rt_made, n_made, e->rt_thru, n_thru, e->rt_ticks, n_ticks, n_frames,
+                    out, max_out);
 }
 
 int cn_engine_rt_release_all(CnEngine *e, CnMidiEvent *out, int max_out)

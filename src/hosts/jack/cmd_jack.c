@@ -68,13 +68,15 @@ static void print_counters(JackClient *c, const char *when)
     fprintf(stderr, "continuo: %s: %llu cycles; callback median %.3f ms (%.1f%%), p99 %.3f ms "
                     "(%.1f%%), worst %.3f ms (%.1f%% of the %.2f ms period); %u xruns; heard "
                     "%llu tokens, %llu answers, %llu interruptions; dropped %llu in, %llu out; "
-                    "%llu late; %llu notes ended at their longest\n", when,
+                    "%llu late; %llu of the player's events not passed on; %llu notes ended at their "
+                    "longest\n", when,
             (unsigned long long)atomic_load(&c->cycles), median, 100 * median / period_ms, p99,
             100 * p99 / period_ms, worst_ms, 100 * worst_ms / period_ms,
             period_ms, atomic_load(&c->xruns), (unsigned long long)s.tokens_heard,
             (unsigned long long)s.answers, (unsigned long long)s.interruptions,
             (unsigned long long)(s.dropped_in + atomic_load(&c->in_overflow)), (unsigned long long)s.dropped_out,
-            (unsigned long long)s.late_events, (unsigned long long)s.released_at_longest);
+            (unsigned long long)s.late_events, (unsigned long long)s.thru_dropped,
+            (unsigned long long)s.released_at_longest);
 }
 
 static void quiet(const char *message)
@@ -266,7 +268,7 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
     if (!atomic_load(&c->shutdown)) { /* release every sounding note before leaving */
         atomic_store(&c->cycle_flags, c->cycle_flags & ~CN_CYCLE_CLOCK_OUT); /* and Stop */
         for (int i = 0; i < c->n_engines; i++)
-            cn_engine_rt_panic(c->engines[i]);
+            cn_engine_rt_stop(c->engines[i]);
         usleep((useconds_t)(3e6 * jack_get_buffer_size(c->client) /
                             jack_get_sample_rate(c->client)) + 20000);
         jack_deactivate(c->client);

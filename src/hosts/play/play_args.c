@@ -26,6 +26,7 @@ CnEngineStats cli_sum_stats(CnEngine *const *engines, int n_engines)
         s.interruptions += one.interruptions, s.tokens_heard += one.tokens_heard;
         s.tokens_played += one.tokens_played;
         s.released_at_longest += one.released_at_longest;
+        s.thru_dropped += one.thru_dropped;
     }
     return s;
 }
