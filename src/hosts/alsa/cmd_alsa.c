@@ -251,12 +251,12 @@ static void print_counters(AlsaClient *c, const char *when)
 {
     CnEngineStats s = cli_sum_stats(c->engines, c->n_engines); /* every model's engine */
     fprintf(stderr, "continuo: %s: heard %llu tokens, %llu answers, %llu interruptions; "
-                    "%lu events to the queue (%lu refused); dropped %llu in, %llu out; %llu notes "
-                    "ended at their longest\n", when,
-            (unsigned long long)s.tokens_heard, (unsigned long long)s.answers,
+                    "%lu events to the queue (%lu refused); dropped %llu in, %llu out; %llu of "
+                    "the player's events not passed on; %llu notes ended at their longest\n",
+            when, (unsigned long long)s.tokens_heard, (unsigned long long)s.answers,
             (unsigned long long)s.interruptions, c->scheduled, c->refused,
             (unsigned long long)s.dropped_in, (unsigned long long)s.dropped_out,
-            (unsigned long long)s.released_at_longest);
+            (unsigned long long)s.thru_dropped, (unsigned long long)s.released_at_longest);
 }
 
 static void play(AlsaClient *c, const CliPlayArgs *a)
@@ -280,7 +280,7 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
     /* release every sounding note (and send Stop), then let the queue play out what it holds */
     c->clock_out = 0;
     for (int i = 0; i < c->n_engines; i++)
-        cn_engine_rt_panic(c->engines[i]);
+        cn_engine_rt_stop(c->engines[i]);
     for (int i = 0; i < 10; i++) {
         usleep(PUMP_MS * 1000);
         pump(c);
