@@ -314,13 +314,14 @@ static void test_every_section_checksum_is_verified(void)
 
 /* Replaces text in the config section by text of the same length and makes both
  * checksums right again: a well-formed file that says something else. */
-static void rewrite_config(uint8_t *bytes, const char *from, const char *to)
+/* Rewrites text of the same length in a text section, its checksums made right again. */
+static void rewrite_text(uint8_t *bytes, const char *section, const char *from, const char *to)
 {
     uint32_t n_entries;
     memcpy(&n_entries, bytes + 12, 4);
     for (uint32_t i = 0; i < n_entries; i++) {
         uint8_t *entry = bytes + 64 + 64 * i;
-        if (strcmp((const char *)entry, "config") != 0)
+        if (strcmp((const char *)entry, section) != 0)
             continue;
         uint64_t offset, length;
         memcpy(&offset, entry + 40, 8);
@@ -332,7 +333,84 @@ static void rewrite_config(uint8_t *bytes, const char *from, const char *to)
         uint32_t crc = cn_crc32(0, bytes + offset, length);
         memcpy(entry + 36, &crc, 4);
     }
-    retype_section(bytes, "config", 4); /* (the table's checksum) */
+    retype_section(bytes, section, 4); /* (the table's checksum) */
+}
+
+static void rewrite_config(uint8_t *bytes, const char *from, const char *to)
+{
+    rewrite_text(bytes, "config", from, to);
+}
+
+/* The table entry of section name, or NULL. */
+static uint8_t *entry_of(uint8_t *bytes, const char *name)
+{
+    uint32_t n_entries;
+    memcpy(&n_entries, bytes + 12, 4);
+    for (uint32_t i = 0; i < n_entries; i++)
+        if (strcmp((const char *)bytes + 64 + 64 * i, name) == 0)
+            return bytes + 64 + 64 * i;
+    return NULL;
+}
+
+/* Messages that once named the wrong thing, and damage once accepted: a params section
+ * cut to an odd length, CR LF line ends, a key given twice, a section twice, a corpus of
+ * an odd length, a window length no model has. */
+static void test_damage_gets_the_right_message(void)
+{
+    CnModel m;
+    CnError err = {{0}};
+    make_model(&m, 0);
+    m.info.seq = 100;
+    CHECK(cn_model_save(&m, NULL, path, &err) == 0);
+    size_t n;
+    uint8_t *good = test_read_file(path, &n), *copy = malloc(n);
+    CHECK(good && copy);
+    if (!good || !copy)
+        return;
+
+    memcpy(copy, good, n); /* params two bytes short (they become padding) */
+    uint8_t *e = entry_of(copy, "params");
+    uint64_t offset, length;
+    memcpy(&offset, e + 40, 8);
+    memcpy(&length, e + 48, 8);
+    length -= 2;
+    memset(copy + offset + length, 0, 2);
+    memcpy(e + 48, &length, 8);
+    uint32_t crc = cn_crc32(0, copy + offset, length);
+    memcpy(e + 36, &crc, 4);
+    retype_section(copy, "params", 1);
+    expect_refused(copy, n, "not a whole number of floats");
+
+    memcpy(copy, good, n);
+    rewrite_config(copy, "lstm\n", "lstm\r");
+    expect_refused(copy, n, "CR LF line ends");
+
+    memcpy(copy, good, n);
+    rewrite_config(copy, "dropout=", "n_vocab=");
+    expect_refused(copy, n, "gives 'n_vocab' twice");
+
+    memcpy(copy, good, n);
+    rewrite_text(copy, "info", "seq=100\n", "seq=1e9\n");
+    expect_refused(copy, n, "window length (seq)");
+
+    memcpy(copy, good, n); /* the vocabulary's section named again as the configuration */
+    memcpy(entry_of(copy, "tensors"), "config\0", 7);
+    retype_section(copy, "config", 4);
+    expect_refused(copy, n, "two 'config' sections");
+
+    memcpy(copy, good, n); /* the corpus's type said to be text: not token ids */
+    retype_section(copy, "corpus", 4);
+    expect_refused(copy, n, "the stored corpus is damaged");
+    free(copy);
+    free(good);
+    m.info.seq = 2000000000; /* once passed info, and made eval say only "out of memory" */
+    CHECK(cn_model_save(&m, NULL, path, &err) == 0);
+    good = test_read_file(path, &n);
+    CHECK(good != NULL);
+    if (good)
+        expect_refused(good, n, "window length (seq) is not 0..100000");
+    free(good);
+    cn_model_free(&m);
 }
 
 /* A timed model saves its scheme and loads back timed; a scheme this build does not know,
@@ -386,6 +464,7 @@ int main(void)
     RUN(test_non_finite_weights_are_refused);
     RUN(test_every_section_checksum_is_verified);
     RUN(test_the_token_scheme_is_saved_and_checked);
+    RUN(test_damage_gets_the_right_message);
     test_remove_tree(dir);
     free(dir);
     return test_finish();

@@ -436,6 +436,8 @@ static int check_entries(const MappedFile *f, int check_training, CnError *err)
         const Entry *e = &f->entries[i];
         if (memchr(e->name, '\0', sizeof e->name) == NULL)
             return cn_fail(err, "corrupt section table: section %u has no name", i);
+        if (find_entry(f, e->name) != e)
+            return cn_fail(err, "the file has two '%s' sections", e->name);
         if (e->offset % DATA_ALIGN != 0 || e->offset > f->size ||
             e->n_bytes > f->size - e->offset)
             return cn_fail(err, "section '%s' lies outside the file (corrupt or truncated)",
@@ -470,7 +472,31 @@ static char *section_text(const MappedFile *f, const char *name, CnError *err)
     }
     memcpy(text, f->bytes + e->offset, (size_t)e->n_bytes);
     text[e->n_bytes] = '\0';
+    if (memchr(text, '\r', (size_t)e->n_bytes)) {
+        cn_fail(err, "the '%s' section has CR LF line ends (was it edited on Windows?); "
+                     "continuo writes and reads LF only", name);
+        free(text);
+        return NULL;
+    }
     return text;
+}
+
+/* A key=value text with a key given twice is refused: which one counts would be a guess. */
+static int keys_once(const char *text, const char *section, CnError *err)
+{
+    for (const char *line = text; *line; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] != 0)) {
+        size_t klen = strcspn(line, "=\n");
+        if (line[klen] != '=')
+            continue;
+        for (const char *other = line + strcspn(line, "\n"); *other;) {
+            other += *other == '\n';
+            if (strncmp(other, line, klen + 1) == 0)
+                return cn_fail(err, "the '%s' section gives '%.*s' twice", section, (int)klen,
+                               line);
+            other += strcspn(other, "\n");
+        }
+    }
+    return 0;
 }
 
 /* Finds "key=" at the start of a line; returns the value or NULL. */
@@ -519,6 +545,8 @@ static int read_choice(const char *text, const char *key, const char *(*name_of)
 
 static int parse_config(const char *text, CnModelConfig *c, CnScheme *scheme, CnError *err)
 {
+    if (keys_once(text, "config", err))
+        return -1;
     const char *tokens = text_value(text, "tokens");
     *scheme = CN_SCHEME_ORIGINAL;
     if (tokens) {
@@ -546,20 +574,25 @@ static int parse_config(const char *text, CnModelConfig *c, CnScheme *scheme, Cn
     return cn_model_config_check(c, err);
 }
 
-static void parse_info(const char *text, CnTrainInfo *info)
+static int parse_info(const char *text, CnTrainInfo *info, CnError *err)
 {
     const char *v;
     memset(info, 0, sizeof *info);
-    if ((v = text_value(text, "epochs")))
-        info->epochs = atoi(v);
+    if (keys_once(text, "info", err))
+        return -1;
+    if (text_value(text, "epochs") && (read_int(text, "epochs", &info->epochs, err) ||
+                                       info->epochs < 0 || info->epochs > 100000000))
+        return cn_fail(err, "the training history's epoch count is not 0..100000000");
     if ((v = text_value(text, "objective")))
         snprintf(info->objective, sizeof info->objective, "%.*s", (int)strcspn(v, "\n"), v);
-    if ((v = text_value(text, "seq")))
-        info->seq = atoi(v);
+    if (text_value(text, "seq") && (read_int(text, "seq", &info->seq, err) ||
+                                    info->seq < 0 || info->seq > 100000))
+        return cn_fail(err, "the training history's window length (seq) is not 0..100000");
     info->train_loss = read_double_or_nan(text, "train_loss");
     info->val_loss = read_double_or_nan(text, "val_loss");
     info->val_accuracy = read_double_or_nan(text, "val_accuracy");
     info->seconds = read_double_or_nan(text, "seconds");
+    return 0;
 }
 
 static int parse_vocab(char *text, int n_vocab, CnVocab *vocab, CnError *err)
@@ -607,6 +640,9 @@ static int load_corpus(CnModel *m, const MappedFile *f, CnError *err)
     size_t n_ids = 0, n_songs = 0;
     const uint16_t *ids = typed_section(f, "corpus", DTYPE_U16, 2, &n_ids);
     const uint32_t *starts = typed_section(f, "song_starts", DTYPE_U32, 4, &n_songs);
+    if ((find_entry(f, "corpus") && !ids) || (find_entry(f, "song_starts") && !starts))
+        return cn_fail(err, "the stored corpus is damaged: its sections are not whole uint16 "
+                            "token ids and uint32 song starts");
     if (!ids || !starts)
         return 0; /* optional */
     for (size_t i = 0; i < n_ids; i++)
@@ -675,6 +711,9 @@ static int load_params(CnModel *m, const MappedFile *f, int writable, CnError *e
     if (e->dtype != DTYPE_F32)
         return cn_fail(err, "the 'params' section is not of float32 (its type is %u)",
                        (unsigned)e->dtype);
+    if (e->n_bytes % sizeof(float))
+        return cn_fail(err, "the 'params' section holds %llu bytes, not a whole number of "
+                            "floats: damaged", (unsigned long long)e->n_bytes);
     const float *params = typed_section(f, "params", DTYPE_F32, 4, &n);
     m->n_params = cn_params_size(&m->config);
     if (!params || n != m->n_params)
@@ -710,10 +749,11 @@ static int load_mapped(CnModel *m, const MappedFile *f, int writable, CnTrainSta
     free(config);
     if (rc)
         return -1;
-    char *info = section_text(f, "info", err);
-    if (info)
-        parse_info(info, &m->info);
+    char *info = find_entry(f, "info") ? section_text(f, "info", err) : NULL;
+    rc = find_entry(f, "info") && (!info || parse_info(info, &m->info, err)) ? -1 : 0;
     free(info);
+    if (rc)
+        return -1;
     char *vocab = section_text(f, "vocab", err);
     if (!vocab)
         return -1;

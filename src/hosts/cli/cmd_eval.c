@@ -20,6 +20,7 @@ static void usage(FILE *out)
             "  -w, --weights FILE     weights to measure\n"
             "                         " CLI_WEIGHTS_HELP "\n"
             "      --seq N            window length for window mode (default: the model's)\n"
+            "      --no-window        leave window mode out (it costs --seq times stateful's)\n"
             "      --samples N        continuations to generate (4)\n"
             "  -n, --length N         tokens in each (200)\n"
             "  -t, --temperature T    sampling as in 'continuo generate' (%g)\n"
@@ -40,7 +41,7 @@ static void usage(FILE *out)
 
 typedef struct {
     const char *weights, *dir;
-    int seq, samples, json, bf16;
+    int seq, samples, json, bf16, no_window;
     long length;
     double held_out;
     int prime_beats, continue_beats;
@@ -48,7 +49,7 @@ typedef struct {
 } EvalArgs;
 
 enum { OPT_SEQ = 256, OPT_SAMPLES, OPT_JSON, OPT_BF16, OPT_HELD_OUT, OPT_PRIME_BEATS,
-       OPT_CONTINUE_BEATS };
+       OPT_CONTINUE_BEATS, OPT_NO_WINDOW };
 
 static int parse_args(int argc, char **argv, EvalArgs *a)
 {
@@ -59,6 +60,7 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
         {"json", no_argument, 0, OPT_JSON},         {"help", no_argument, 0, 'h'},
         {"bf16", no_argument, 0, OPT_BF16},
         {"held-out", required_argument, 0, OPT_HELD_OUT},
+        {"no-window", no_argument, 0, OPT_NO_WINDOW},
         {"prime-beats", required_argument, 0, OPT_PRIME_BEATS},
         {"continue-beats", required_argument, 0, OPT_CONTINUE_BEATS},
         {0, 0, 0, 0}};
@@ -75,6 +77,7 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
         case 'h': usage(stdout); return 1;
         case OPT_JSON: a->json = 1; break;
         case OPT_BF16: a->bf16 = 1; break;
+        case OPT_NO_WINDOW: a->no_window = 1; break;
         case OPT_SEQ:
             if (cli_parse_long("--seq", optarg, 1, 100000, &v))
                 return -1;
@@ -415,7 +418,9 @@ int cmd_eval(int argc, char **argv)
     ContinueStats cont;
     int rc = cn_corpus_to_ids(&corpus, &m.vocab, &songs, &storage, &n_mapped, &err) ||
              cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_STATEFUL, a.seq, &stateful, &err) ||
-             cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_WINDOW, a.seq, &window, &err) ||
+             (a.no_window ? (window = (CnEvalLoss){NAN, NAN, NAN, 0}, 0)
+                          : cn_eval_loss(&m, songs, corpus.n_songs, CN_MODE_WINDOW, a.seq,
+                                         &window, &err)) ||
              generated_stats(&m, &a, &gen, &err) ||
              continue_stats(&m, &a, songs, corpus.n_songs, &cont, &err);
     CnRhythmHistogram data = {0};
