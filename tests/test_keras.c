@@ -316,6 +316,42 @@ static void test_foreign_and_damaged_models_are_refused(void)
     CHECK(run_cli(open_steps) == 0);
 }
 
+/* A copy of fixture from with byte at set to value (or, with value < 0, bit -value - 1 of
+ * it flipped). */
+static void damage_copy(const char *from, const char *to, size_t at, int value)
+{
+    size_t n = 0;
+    uint8_t *bytes = test_read_file(in_dir(from), &n);
+    CHECK(bytes && at < n);
+    if (!bytes || at >= n)
+        return;
+    bytes[at] = value >= 0 ? (uint8_t)value : (uint8_t)(bytes[at] ^ (1u << (-value - 1)));
+    CHECK(test_write_file(in_dir(to), bytes, n) == 0);
+    free(bytes);
+}
+
+/* Damage that crashed (a flipped bit) or hung (a changed byte) libhdf5 inside continuo:
+ * the file is refused as damaged, in its time limit, and nothing is written. */
+static void test_damage_that_breaks_hdf5_is_contained(void)
+{
+    damage_copy("v2017.hdf5", "crash.hdf5", 983, -2);
+    damage_copy("v2019.hdf5", "hang.hdf5", 5176, 86);
+    const char *names[] = {"crash.hdf5", "hang.hdf5"};
+    for (int i = 0; i < 2; i++) {
+        const char *out = in_dir("contained.cnw");
+        unlink(out);
+        const char *args[] = {"import-keras", in_dir(names[i]), "--notes",
+                              in_dir(i ? "v2019.notes" : "v2017.notes"), "-o", out,
+                              "--time-limit", "5", NULL};
+        int rc = run_cli(args);
+        printf("# %s: exit %d\n", names[i], rc);
+        CHECK(rc == 2);
+        CHECK(test_file_contains(log_path, names[i]));
+        CHECK(test_file_contains(log_path, "damaged HDF5 file"));
+        CHECK(access(out, F_OK) != 0);
+    }
+}
+
 static void test_vocab_file_instead_of_notes(void)
 {
     CnStringList notes;
@@ -451,6 +487,7 @@ int main(void)
     RUN(test_imported_models_play_along);
     RUN(test_foreign_and_damaged_models_are_refused);
     RUN(test_vocab_file_instead_of_notes);
+    RUN(test_damage_that_breaks_hdf5_is_contained);
     test_remove_tree(dir);
     return test_finish();
 }
