@@ -86,6 +86,8 @@ static int read_vocab_file(const char *path, CnVocab *vocab)
 static int import(const char *model_path, const char *notes_path, const char *vocab_path,
                   const char *out);
 
+#define CHILD_FAILED 10 /* the child exits with this plus its own exit code when it refuses */
+
 /* Runs the import in a child process: a crash or a hang inside libhdf5 on a damaged file
  * (it checks no checksum over most bytes, and some damage sends it astray) becomes a
  * refusal, not a crash of continuo. */
@@ -101,7 +103,7 @@ static int contained(const char *model_path, const char *notes_path, const char 
         int rc = import(model_path, notes_path, vocab_path, out);
         fflush(stdout);
         fflush(stderr);
-        _exit(rc);
+        _exit(rc ? CHILD_FAILED + rc : 0); /* any other status is a crash */
     }
     int status = 0;
     struct timespec start, now;
@@ -121,13 +123,14 @@ static int contained(const char *model_path, const char *notes_path, const char 
         }
         usleep(10000);
     }
-    if (WIFSIGNALED(status)) {
-        CnError ignored;
-        cn_model_remove_interrupted_saves(out, NULL, NULL, &ignored);
-        return cli_error(2, "%s: damaged HDF5 file: the HDF5 library crashed reading it (%s); "
-                            "nothing was written", model_path, strsignal(WTERMSIG(status)));
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == 0 || code > CHILD_FAILED)
+        return code ? code - CHILD_FAILED : 0;
+    CnError ignored; /* killed by a signal, or ended by a crash handler (a sanitizer's) */
+    cn_model_remove_interrupted_saves(out, NULL, NULL, &ignored);
+    return cli_error(2, "%s: damaged HDF5 file: the HDF5 library crashed reading it (%s); "
+                        "nothing was written", model_path,
+                     WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "a crash handler ended it");
 }
 
 int cmd_import_keras(int argc, char **argv)
