@@ -69,6 +69,20 @@ static void test_same_seed_gives_identical_files(void)
     CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0);
     free(fa);
     free(fb);
+    /* without --seed, runs in the same second differ (the seed is drawn, not the clock's
+       second), and each says its seed */
+    char c[4300];
+    snprintf(c, sizeof c, "%s/c.mid", dir);
+    const char *fresh_a[] = {"generate", "-w", weights, "--length", "60", "-o", a, NULL};
+    const char *fresh_c[] = {"generate", "-w", weights, "--length", "60", "-o", c, NULL};
+    CHECK(run_cli(fresh_a) == 0);
+    CHECK(log_contains(", seed "));
+    CHECK(run_cli(fresh_c) == 0);
+    fa = test_read_file(a, &na);
+    uint8_t *fc = test_read_file(c, &nb);
+    CHECK(fa && fc && (na != nb || memcmp(fa, fc, na) != 0));
+    free(fa);
+    free(fc);
     for (int mode = 0; mode < 2; mode++) { /* argmax, both modes, runs and writes */
         const char *g[] = {"generate", "-w", weights, "--temperature", "0", "--mode",
                            mode ? "window" : "stateful", "--length", "20", "-o", a, NULL};

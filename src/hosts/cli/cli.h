@@ -2,6 +2,8 @@
 #ifndef CONTINUO_CLI_H
 #define CONTINUO_CLI_H
 
+#include <stdint.h>
+
 typedef int (*CliCommand)(int argc, char **argv);
 
 int cmd_corpus(int argc, char **argv);
@@ -55,6 +57,11 @@ const char *cli_default_weights(void);
 int cli_resolve_weights(const char **weights);
 
 /* Parses a whole decimal number or fails with a message naming the option. */
+/* A seed for a run not given --seed: from the system's entropy (getrandom), so that runs
+ * started in one second differ; printed by the caller, so that a run can be had again.
+ * 0..2147483646, the range --seed takes. */
+uint64_t cli_fresh_seed(void);
+
 int cli_parse_long(const char *option, const char *text, long min, long max, long *value);
 int cli_parse_double(const char *option, const char *text, double min, double max,
                      double *value);

@@ -161,7 +161,7 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         return -1;
     }
     if (!a->seed_given)
-        a->gen.seed = (uint64_t)time(NULL) % 1000000;
+        a->gen.seed = cli_fresh_seed();
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores > 0 && a->gen.n_threads > cores) { /* more would only wait on each other */
         fprintf(stderr, "continuo: --threads %d capped at this machine's %ld cores\n",

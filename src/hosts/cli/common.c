@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -125,4 +127,15 @@ int cli_sampler_option(int code, const char *arg, double max_temperature, void *
     default:
         return 0;
     }
+}
+
+uint64_t cli_fresh_seed(void)
+{
+    uint64_t bits = 0;
+    if (getrandom(&bits, sizeof bits, 0) != (ssize_t)sizeof bits) { /* no entropy yet */
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        bits = (uint64_t)t.tv_nsec ^ (uint64_t)t.tv_sec * 2654435761u ^ (uint64_t)getpid() << 16;
+    }
+    return bits % 2147483647u;
 }

@@ -294,10 +294,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
     }
     if (!a->seed_given) { /* the same phrase gets another answer each run; printed, so that
                              one can be had again with --seed */
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        a->engine.seed = ((uint64_t)t.tv_nsec ^ (uint64_t)t.tv_sec * 2654435761u ^
-                          (uint64_t)getpid() << 16) % 2147483647u;
+        a->engine.seed = cli_fresh_seed();
     }
     if (a->n_weights == 0) {
         a->n_weights = 1;
