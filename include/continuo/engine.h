@@ -180,6 +180,10 @@ void cn_engine_rt_panic(CnEngine *engine);
  * notes the engine passed on (thru), so that nothing is left sounding downstream. */
 void cn_engine_rt_stop(CnEngine *engine);
 
+/* Any thread: whether the audio thread has written every release the last stop asked for
+ * (a host waits for it before it stops calling cycles, however busy the machine). */
+int cn_engine_stop_done(const CnEngine *engine);
+
 /* RT, or any thread. Tempo in beats per minute and a frame that falls on a beat; a tempo
  * outside 10..400 bpm is ignored. */
 void cn_engine_rt_set_tempo(CnEngine *engine, double bpm, uint64_t beat_frame);

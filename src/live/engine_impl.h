@@ -53,6 +53,7 @@ struct CnEngine {
     _Atomic uint64_t thru_dropped; /* the player's events there was no room to pass on (RT) */
     _Atomic uint32_t stopping;     /* bumped by a host that stops: release the player's notes
                                       passed on too */
+    _Atomic uint32_t stopped;      /* the last stop the RT side has released everything for */
 
     /* Worker side */
     CnEngineOptions options;

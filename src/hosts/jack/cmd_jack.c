@@ -269,8 +269,18 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
         atomic_store(&c->cycle_flags, c->cycle_flags & ~CN_CYCLE_CLOCK_OUT); /* and Stop */
         for (int i = 0; i < c->n_engines; i++)
             cn_engine_rt_stop(c->engines[i]);
-        usleep((useconds_t)(3e6 * jack_get_buffer_size(c->client) /
-                            jack_get_sample_rate(c->client)) + 20000);
+        /* until every release is written (a busy machine may run cycles late), then two
+           periods for the last to leave */
+        useconds_t period = (useconds_t)(1e6 * jack_get_buffer_size(c->client) /
+                                         jack_get_sample_rate(c->client));
+        for (int waited = 0, done = 0; !done && waited < 200; waited++) {
+            done = 1;
+            for (int i = 0; i < c->n_engines; i++)
+                done &= cn_engine_stop_done(c->engines[i]) || i != atomic_load(&c->current);
+            if (!done)
+                usleep(10000);
+        }
+        usleep(2 * period + 20000);
         jack_deactivate(c->client);
     }
     print_counters(c, atomic_load(&c->shutdown) ? "server gone" : "stopped");
