@@ -351,7 +351,7 @@ static void test_a_damaged_training_state_is_refused(void)
                              "--stop-after-batches", "7", "-q", NULL};
     CHECK(run_cli(stopped, log_path, 1) == 0);
     CHECK(resume_with_state(part, "threads", "100000", "threads=100000 is not"));
-    CHECK(resume_with_state(part, "threads", "0", "threads=0 is not"));
+    CHECK(resume_with_state(part, "threads", "-1", "threads=-1 is not"));
     CHECK(resume_with_state(part, "epoch", "-1", "epoch=-1 is not"));
     CHECK(resume_with_state(part, "epochs", "0", "epochs=0 is not"));
     CHECK(resume_with_state(part, "seed", "abc", "seed=abc is not"));

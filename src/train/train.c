@@ -509,7 +509,7 @@ int cn_train_options_from_state(const CnTrainState *state, CnTrainOptions *o, Cn
         state_real(b, "val_split", 0, 0.9, &o->val_split, err) ||
         state_long(b, "seed", 0, 2147483647L, &seed, err) ||
         state_int(b, "epochs", 1, 1000000, &o->epochs, err) ||
-        state_int(b, "threads", 1, 1024, &o->n_threads, err))
+        state_int(b, "threads", 0, 1024, &o->n_threads, err)) /* 0: not recorded */
         return -1;
     o->seed = (uint64_t)seed;
     o->transpose_lo = o->transpose_hi = 0; /* files before it trained without */
