@@ -401,6 +401,36 @@ static void test_a_busy_out_is_refused_and_a_stale_lock_is_not(void)
     CHECK(access(lock, F_OK) != 0); /* and gone after a clean end */
 }
 
+/* The first line of the folder's NOTICE (what the music is, its licence) goes into the
+ * model, its best copy and info, as the shipped model says it learned piano-midi.de. */
+static void test_a_folder_notice_goes_with_the_model(void)
+{
+    char noticed[4400], model[4400], best[4400];
+    snprintf(noticed, sizeof noticed, "%s/noticed", dir);
+    snprintf(model, sizeof model, "%s/noticed.cnw", dir);
+    snprintf(best, sizeof best, "%s/noticed.best.cnw", dir);
+    mkdir(noticed, 0755);
+    static const char notice[] = "Made for the test, CC0\nsecond line not kept\n";
+    CHECK(test_write_file(test_path_in(noticed, "NOTICE"), notice, sizeof notice - 1) == 0);
+    char from[4300];
+    snprintf(from, sizeof from, "%s/midi_songs/ode_to_joy.mid", CONTINUO_SOURCE_DIR);
+    CHECK(symlink(from, test_path_in(noticed, "ode.mid")) == 0);
+    snprintf(from, sizeof from, "%s/midi_songs/frere_jacques.mid", CONTINUO_SOURCE_DIR);
+    CHECK(symlink(from, test_path_in(noticed, "frere.mid")) == 0);
+    const char *args[] = {"train", "--data", noticed, "--out", model, "--epochs", "1",
+                          "--hidden", "8", "--layers", "1", "--dense", "0", "--embed", "4",
+                          "--val-split", "0.5", "-q", NULL};
+    CHECK(run_cli(args, log_path, 1) == 0);
+    const char *info[] = {"info", best, NULL};
+    CHECK(run_cli(info, log_path, 1) == 0);
+    CHECK(test_file_contains(log_path, "notice:      Made for the test, CC0\n"));
+    CnModel m;
+    CnError err = {{0}};
+    CHECK(cn_model_load(&m, model, 0, NULL, &err) == 0);
+    CHECK_STR(m.info.notice, "Made for the test, CC0");
+    cn_model_free(&m);
+}
+
 static void test_info_refuses_a_foreign_file(void)
 {
     char midi[4300];
@@ -429,6 +459,7 @@ int main(void)
     RUN(test_info_refuses_a_foreign_file);
     RUN(test_a_damaged_training_state_is_refused);
     RUN(test_a_busy_out_is_refused_and_a_stale_lock_is_not);
+    RUN(test_a_folder_notice_goes_with_the_model);
     test_remove_tree(dir);
     free(dir);
     return test_finish();

@@ -65,6 +65,8 @@ typedef struct {
     double val_accuracy;  /* next-token accuracy on held-out songs */
     double seconds;       /* wall time spent training, over all runs */
     int seq;              /* the window/chunk length it trained with */
+    char notice[256];     /* what it learned and under which licence ("" when not said):
+                             the NOTICE file of the folder it trained on */
 } CnTrainInfo;
 
 typedef struct {

@@ -105,7 +105,9 @@ static int info_text(const CnModel *m, Text *t)
     return text_add(t, "epochs=%d\nobjective=%s\ntrain_loss=%.9g\nval_loss=%.9g\n"
                        "val_accuracy=%.9g\nseconds=%.3f\nseq=%d\n",
                     i->epochs, i->objective[0] ? i->objective : "none", i->train_loss,
-                    i->val_loss, i->val_accuracy, i->seconds, i->seq);
+                    i->val_loss, i->val_accuracy, i->seconds, i->seq) ||
+           (i->notice[0] && !strchr(i->notice, '\n') && /* absent: as files before it */
+            text_add(t, "notice=%s\n", i->notice));
 }
 
 /* Names, shapes and offsets (in floats from the start of "params") of every tensor, so
@@ -592,6 +594,8 @@ static int parse_info(const char *text, CnTrainInfo *info, CnError *err)
     info->val_loss = read_double_or_nan(text, "val_loss");
     info->val_accuracy = read_double_or_nan(text, "val_accuracy");
     info->seconds = read_double_or_nan(text, "seconds");
+    if ((v = text_value(text, "notice")))
+        snprintf(info->notice, sizeof info->notice, "%.*s", (int)strcspn(v, "\n"), v);
     return 0;
 }
 

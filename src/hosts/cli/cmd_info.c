@@ -68,6 +68,8 @@ int cmd_info(int argc, char **argv)
     printf("last losses: train %.4f, validation %.4f (accuracy %.3f)\n", in->train_loss,
            in->val_loss, in->val_accuracy);
     printf("corpus:      %zu tokens in %zu songs kept for priming\n", m.n_corpus, m.n_songs);
+    if (in->notice[0])
+        printf("notice:      %s\n", in->notice);
     printf("resumable:   %s\n", state.moments ? "yes (optimizer state saved)" : "no");
     cn_train_state_free(&state);
     cn_model_free(&m);

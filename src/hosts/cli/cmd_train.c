@@ -314,6 +314,21 @@ static void show_progress(const CnTrainProgress *p, void *user)
     fflush(stdout);
 }
 
+/* The first line of DIR/NOTICE, when the folder has one: what the music is and its licence,
+ * which a model trained on it carries (kept in the model, shown by info). */
+static void read_notice(const char *dir, char *notice, size_t size)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/NOTICE", dir);
+    CnError ignored;
+    FILE *f = cn_fopen_regular(path, &ignored);
+    if (!f)
+        return;
+    if (fgets(notice, (int)size, f))
+        notice[strcspn(notice, "\r\n")] = '\0';
+    fclose(f);
+}
+
 /* Loads the corpus and maps it onto the vocabulary (built here for a fresh model). */
 static int load_data(const TrainArgs *a, CnCorpus *corpus, CnVocab *fresh_vocab,
                      const CnVocab *vocab, CnSongIds **songs, uint16_t **storage)
@@ -512,6 +527,8 @@ static int train_main(const TrainArgs *args, const CnRanks *ranks, int kept_stde
     int rc = ranks->rank == 0 && cn_lock_take(&lock, a.out_path, &lock_err)
                  ? cli_error(1, "%s", lock_err.message)
                  : prepare_model(&a, &model, &state, &corpus, &vocab, &songs, &storage);
+    if (rc == 0)
+        read_notice(a.data_dir, model.info.notice, sizeof model.info.notice);
     rc = ranks_outcome(ranks, rc, kept_stderr, cli_last_error);
     if (ranks->n_local > 1 && !a.threads_given) { /* the machine's cores shared among its ranks */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
