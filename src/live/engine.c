@@ -789,13 +789,13 @@ static uint64_t next_due(CnEngine *e, Worker *w)
     if (w->n_chord > 0)
         due = w->chord_start + chord_window(e) + 1;
     if (w->mode == CN_PLAY_CONTINUOUS) {
-        uint64_t next = w->scheduled_until > beat ? w->scheduled_until - beat + 1 : 0;
+        uint64_t next = w->scheduled_until >= beat ? w->scheduled_until - beat + 1 : 0;
         return next < due ? next : due;
     }
     if (w->answering) {
         uint64_t next = w->answer_end;
         if (w->answer_end == UINT64_MAX || w->answer_sampled < w->answer_length)
-            next = w->answer_next > beat ? w->answer_next - beat + 1 : 0;
+            next = w->answer_next >= beat ? w->answer_next - beat + 1 : 0;
         return next < due ? next : due;
     }
     uint64_t ahead = prepare_ahead(e);
