@@ -12,6 +12,6 @@ if command -v fluidsynth >/dev/null 2>&1 && [ -r /usr/share/sounds/sf2/FluidR3_G
   wav="--wav out/continuo.wav"
 fi
 # shellcheck disable=SC2086
-./build/continuo generate --weights weights/default.cnw --length 600 --temperature 0.9 \
+./build/continuo generate --weights weights/default.cnw --length 2000 \
   -o out/continuo.mid --roll out/continuo.svg $wav
 echo "Listen to out/continuo.mid${wav:+ or out/continuo.wav}; see out/continuo.svg (the prime in grey)."
