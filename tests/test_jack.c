@@ -1072,10 +1072,12 @@ static uint64_t play_timed_phrase(void)
 
 /* The answer's note-ons from index from: how many, how many off the grid of twelfths,
  * how many distinct lengths, and whether every velocity is one of the model's levels. */
-static void timed_answer(int from, int *n_on, int *off_grid, int *n_lengths, int *not_levels)
+static void timed_answer(int from, int *n_on, int *off_grid, int *n_lengths, int *not_levels,
+                         uint64_t *first_length)
 {
     uint64_t on_at[128] = {0}, lengths[64];
     *n_on = *off_grid = *n_lengths = *not_levels = 0;
+    *first_length = 0;
     for (int i = from; i < atomic_load(&n_received); i++) {
         const Event *r = &received[i];
         if (!is_answer(r) || (r->bytes[0] & 0xe0) != 0x80)
@@ -1093,6 +1095,7 @@ static void timed_answer(int from, int *n_on, int *off_grid, int *n_lengths, int
                 known |= lengths[k] == length;
             if (!known && *n_lengths < 64)
                 lengths[(*n_lengths)++] = length;
+            *first_length = *first_length ? *first_length : length;
             on_at[key] = 0;
         }
     }
@@ -1114,7 +1117,8 @@ static void test_a_timed_model_answers_in_rhythm(void)
     uint64_t last_off = play_timed_phrase();
     sleep_ms((int)((last_off - now_frame()) / 48) + 1000 + 8000 + 500);
     int n_on, off_grid, n_lengths, not_levels;
-    timed_answer(from, &n_on, &off_grid, &n_lengths, &not_levels);
+    uint64_t first_length;
+    timed_answer(from, &n_on, &off_grid, &n_lengths, &not_levels, &first_length);
     uint64_t first = 0;
     for (int i = from; i < atomic_load(&n_received) && !first; i++)
         if (is_on(&received[i]))
@@ -1122,7 +1126,10 @@ static void test_a_timed_model_answers_in_rhythm(void)
     printf("# timed: %d answer note-ons from %.2f s after the phrase, %d off the twelfths, "
            "%d distinct lengths, %d velocities not the model's levels\n", n_on,
            ((double)first - (double)last_off) / 48000, off_grid, n_lengths, not_levels);
-    CHECK(n_on - off_grid >= 8 && n_lengths >= 2 && not_levels == 0);
+    /* lengths of the model's own: not the original scheme's quarter for every note (a
+       piano model may well answer with a legato run of one length) */
+    CHECK(n_on - off_grid >= 8 && (n_lengths >= 2 || first_length != 4 * 3 * TWELFTH) &&
+          not_levels == 0);
     CHECK(first >= last_off + 4 * EIGHTH);
     CHECK(sounding_at_end(from) == 0);
 
