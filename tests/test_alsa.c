@@ -389,6 +389,20 @@ static void test_end_to_end_with_a_second_client(void)
     free(dir);
 }
 
+/* --learn was accepted and did nothing: now it is refused, saying how to learn. */
+static void test_learn_is_refused_with_the_way_to_learn(void)
+{
+    char *dir = test_make_temp_dir("alsa-learn");
+    char log[4200];
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    const char *args[] = {"alsa", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw", "--learn",
+                          NULL};
+    CHECK(run_alsa(args, log) == 2);
+    CHECK(test_file_contains(log, "continuo jack --learn"));
+    test_remove_tree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     RUN(test_sequencer_events_become_engine_messages);
@@ -397,6 +411,7 @@ int main(void)
     RUN(test_a_lost_clock_tick_keeps_the_beat);
     RUN(test_a_missing_device_is_named);
     RUN(test_a_phrase_through_the_translation_gets_an_answer);
+    RUN(test_learn_is_refused_with_the_way_to_learn);
     if (access(CN_SEQ_DEVICE, F_OK) != 0) {
         RUN(test_without_a_sequencer_the_command_says_so);
         printf("# skipped: the end-to-end test with a second sequencer client needs %s, "

@@ -297,6 +297,10 @@ int cmd_alsa(int argc, char **argv)
     int parsed = cli_parse_play_args(argc, argv, 0, usage, &a);
     if (parsed)
         return parsed > 0 ? 0 : 2;
+    if (a.learn) /* it was accepted and did nothing */
+        return cli_error(2, "continuo alsa does not learn controls yet: learn them with "
+                            "'continuo jack --learn' (or give --cc NAME=N,...), then pass "
+                            "the options line it prints");
     CnError err = {{0}};
     if (cn_seq_check_device(CN_SEQ_DEVICE, &err))
         return cli_error(2, "%s", err.message);
