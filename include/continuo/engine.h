@@ -180,8 +180,9 @@ void cn_engine_rt_panic(CnEngine *engine);
  * notes the engine passed on (thru), so that nothing is left sounding downstream. */
 void cn_engine_rt_stop(CnEngine *engine);
 
-/* Any thread: whether the audio thread has written every release the last stop asked for
- * (a host waits for it before it stops calling cycles, however busy the machine). */
+/* Any thread: whether the audio thread has written every release the last stop asked for,
+ * and the MIDI clock's Stop when it ran (turn CN_CYCLE_CLOCK_OUT off first): a host waits
+ * for it before it stops calling cycles, however busy the machine. */
 int cn_engine_stop_done(const CnEngine *engine);
 
 /* RT, or any thread. Tempo in beats per minute and a frame that falls on a beat; a tempo

@@ -331,7 +331,10 @@ int cn_engine_rt_cycle(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames,
     rt_pay_owed(e, e->rt_made, &n_made, room);
     int n_thru = flags & CN_CYCLE_THRU ? rt_pass_thru(e, in, n_in, room - n_made) : 0;
     rt_take_notes(e, cycle_frame, cycle_frame + n_frames, e->rt_made, &n_made, room - n_thru);
-    if (e->rt_stopping && !e->thru_owed_any && e->rt_panic == atomic_load(&e->panic))
+    /* stopped: every release written, and the clock's Stop (a host turns the clock off
+       before it stops) */
+    if (e->rt_stopping && !e->thru_owed_any && e->rt_panic == atomic_load(&e->panic) &&
+        !e->rt_clock_running)
         atomic_store_explicit(&e->stopped, e->rt_stopping, memory_order_release);
     return rt_merge(e->rt_made, n_made, e->rt_thru, n_thru, e->rt_ticks, n_ticks, n_frames,
                     out, max_out);

@@ -227,7 +227,7 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
         return 1;
     }
     c->clock_in = a->clock_in;
-    c->cycle_flags = (a->thru ? CN_CYCLE_THRU : 0) | (a->clock_out ? CN_CYCLE_CLOCK_OUT : 0);
+    c->cycle_flags = a->thru ? CN_CYCLE_THRU : 0; /* the clock once the ports are connected */
     cn_clock_init(&c->clock, jack_get_buffer_size(c->client) / c->rate); /* a tick a period late */
     jack_set_process_callback(c->client, continuo_jack_process, c);
     jack_set_xrun_callback(c->client, continuo_jack_xrun, c);
@@ -241,6 +241,8 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
         return 0;
     }
     connect_ports(c, a);
+    if (a->clock_out) /* so that its Start reaches the ports it was asked to play to */
+        atomic_fetch_or(&c->cycle_flags, CN_CYCLE_CLOCK_OUT);
     if (a->learn) {
         if (learn_controls(c, a)) { /* interrupted: nothing to play */
             jack_deactivate(c->client);
