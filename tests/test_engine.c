@@ -937,6 +937,61 @@ static void test_a_note_the_model_holds_too_long_ends_and_the_model_hears_it(voi
     playing = &model;
 }
 
+/* A timed model that strikes and releases C4 and E4 at random, time moving a sixteenth
+ * on now and then: keys released, or struck twice, at the instant they went down. Live,
+ * as in a rendered file, no note is zero long (a key let go at once sounds a twelfth) and
+ * no key is struck twice at one instant. */
+static void test_no_zero_length_notes_and_no_double_strikes(void)
+{
+    CnError err = {{0}};
+    CnModelConfig config = timed.config;
+    config.n_layers = 1, config.n_hidden = 8, config.n_dense = 0, config.n_embed = 4;
+    CnModel quick;
+    CHECK(cn_model_init(&quick, &config, &timed.vocab, 9, &err) == 0);
+    memset(quick.params, 0, quick.n_params * sizeof(float));
+    const CnVocab *v = &timed.vocab;
+    for (int k = 0; k < config.n_vocab; k++)
+        quick.w.out_b[k] = -1e4f;
+    for (int key = 60; key <= 64; key += 4) {
+        quick.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_ON, .pitch = (uint8_t)key})] = 0;
+        quick.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_OFF, .pitch = (uint8_t)key})] = 0;
+    }
+    quick.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = 3})] = 0;
+    playing = &quick;
+    CnEngineOptions o = cn_engine_defaults(RATE);
+    o.mode = CN_PLAY_CONTINUOUS;
+    o.sampler.top_p = 1.0f;
+    o.sampler.temperature = 1.0f;
+    CnEngine *e = start_driven_with(&o);
+    drive(e, 1000, 0); /* 5.3 s */
+    cn_engine_rt_panic(e);
+    drive(e, 3, 0);
+    uint64_t on_at[128] = {0};
+    int n_on = 0, zero = 0, twice = 0, a_twelfth = 0;
+    for (int i = 0; i < n_out; i++) {
+        const Recorded *r = &out[i];
+        uint8_t key = r->bytes[1];
+        if ((r->bytes[0] & 0xe0) != 0x80)
+            continue;
+        if (is_on(r)) {
+            n_on++;
+            twice += on_at[key] == r->frame + 1;
+            on_at[key] = r->frame + 1;
+        } else if (on_at[key]) {
+            zero += r->frame == on_at[key] - 1;
+            a_twelfth += r->frame == on_at[key] - 1 + TWELFTH;
+            on_at[key] = 0;
+        }
+    }
+    printf("# %d note-ons: %d zero long, %d struck twice at one instant, %d a twelfth long\n",
+           n_on, zero, twice, a_twelfth);
+    CHECK(n_on > 20 && zero == 0 && twice == 0 && a_twelfth > 0);
+    CHECK(all_released());
+    cn_engine_free(e);
+    cn_model_free(&quick);
+    playing = &model;
+}
+
 int main(void)
 {
     CnError err = {{0}};
@@ -964,6 +1019,7 @@ int main(void)
     RUN(test_a_timed_answer_is_interrupted_and_continuous_play_goes_on);
     RUN(test_a_timed_answer_loops);
     RUN(test_a_note_the_model_holds_too_long_ends_and_the_model_hears_it);
+    RUN(test_no_zero_length_notes_and_no_double_strikes);
     cn_model_free(&model);
     cn_model_free(&timed);
     return test_finish();

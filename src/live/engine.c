@@ -93,6 +93,8 @@ struct CnWorker {
     int heard_level;         /* velocity level last fed, -1 none yet */
     int out_level;           /* the level of the notes the model plays next */
     uint64_t open_at[128];   /* frame + 1 where each key the model holds went down; 0: up */
+    uint64_t release_at[128]; /* a key released at the instant it went down: its note-off's
+                                 frame, a twelfth on (as a rendered file has it); 0: none */
     CnTimedHolds answer_holds; /* the same keys in twelfths, to release them to the model */
     int answer_notes;        /* note-ons of the answer so far */
     int lead_skipped;        /* twelfths of shifts before its first note, not waited for */
@@ -254,30 +256,38 @@ static void push_note(CnEngine *e, uint64_t frame, uint8_t status, uint8_t key,
     cn_ring_push(&e->out, &ev);
 }
 
-/* Releases the model's keys down since before until - longest, at their longest length,
- * earliest first (the ring's events go out in the order they are pushed). */
-static void release_long_notes(CnEngine *e, Worker *w, uint64_t until, uint32_t generation)
+/* Where a key the model holds is released if nothing else releases it first: a twelfth
+ * after it went down when the model let it go at that instant, else at its longest. */
+static uint64_t release_due(CnEngine *e, const Worker *w, int key)
 {
-    uint64_t longest = (uint64_t)CN_TIMED_LONGEST_NOTE * twelfth(e);
+    return w->release_at[key] ? w->release_at[key]
+                              : w->open_at[key] - 1 + (uint64_t)CN_TIMED_LONGEST_NOTE * twelfth(e);
+}
+
+/* Releases the model's keys due by until, at their due frames, earliest first (the ring's
+ * events go out in the order they are pushed). */
+static void release_due_keys(CnEngine *e, Worker *w, uint64_t until, uint32_t generation)
+{
     for (;;) {
-        int oldest = -1;
+        int first = -1;
         for (int key = 0; key < 128; key++)
-            if (w->open_at[key] && (oldest < 0 || w->open_at[key] < w->open_at[oldest]))
-                oldest = key;
-        if (oldest < 0 || w->open_at[oldest] - 1 + longest > until)
+            if (w->open_at[key] && (first < 0 || release_due(e, w, key) < release_due(e, w, first)))
+                first = key;
+        if (first < 0 || release_due(e, w, first) > until)
             return;
-        push_note(e, w->open_at[oldest] - 1 + longest, 0x80, (uint8_t)oldest, 0, generation);
-        w->open_at[oldest] = 0;
+        push_note(e, release_due(e, w, first), 0x80, (uint8_t)first, 0, generation);
+        w->open_at[first] = w->release_at[first] = 0;
     }
 }
 
 static void release_model_keys(CnEngine *e, Worker *w, uint64_t frame, uint32_t generation)
 {
-    release_long_notes(e, w, frame, generation);
-    for (int key = 0; key < 128; key++)
+    release_due_keys(e, w, frame, generation);
+    for (int key = 0; key < 128; key++) /* the rest now; a key just struck a twelfth on */
         if (w->open_at[key]) {
-            push_note(e, frame, 0x80, (uint8_t)key, 0, generation);
-            w->open_at[key] = 0;
+            uint64_t at = w->release_at[key] > frame ? w->release_at[key] : frame;
+            push_note(e, at, 0x80, (uint8_t)key, 0, generation);
+            w->open_at[key] = w->release_at[key] = 0;
         }
 }
 
@@ -289,7 +299,7 @@ static int play_event(CnEngine *e, Worker *w, CnToken t, uint64_t *at, uint32_t 
     switch (t.kind) {
     case CN_EVENT_SHIFT: {
         uint64_t next = nearest_step(e, *at + t.pitch * twelfth(e));
-        release_long_notes(e, w, next, generation);
+        release_due_keys(e, w, next, generation);
         *at = next;
         return 0;
     }
@@ -297,15 +307,24 @@ static int play_event(CnEngine *e, Worker *w, CnToken t, uint64_t *at, uint32_t 
         w->out_level = t.pitch;
         return 0;
     case CN_EVENT_ON:
+        if (w->open_at[t.pitch] == *at + 1) { /* struck twice at one instant: one note */
+            w->release_at[t.pitch] = 0;
+            return 0;
+        }
         if (w->open_at[t.pitch]) /* struck again while it sounds: released first */
             push_note(e, *at, 0x80, t.pitch, 0, generation);
         push_note(e, *at, 0x90, t.pitch, cn_level_velocity(w->out_level), generation);
         w->open_at[t.pitch] = *at + 1;
+        w->release_at[t.pitch] = 0;
         return 1;
     case CN_EVENT_OFF:
+        if (w->open_at[t.pitch] == *at + 1) { /* let go at once: a twelfth long, not zero */
+            w->release_at[t.pitch] = *at + twelfth(e);
+            return 0;
+        }
         if (w->open_at[t.pitch])
             push_note(e, *at, 0x80, t.pitch, 0, generation);
-        w->open_at[t.pitch] = 0;
+        w->open_at[t.pitch] = w->release_at[t.pitch] = 0;
         return 0;
     default:
         return 0;
@@ -335,6 +354,7 @@ static void cancel_output(CnEngine *e, Worker *w)
     atomic_fetch_add(&e->generation, 1); /* the audio thread releases what sounds */
     w->offs_head = w->offs_tail = 0;
     memset(w->open_at, 0, sizeof w->open_at);
+    memset(w->release_at, 0, sizeof w->release_at);
 }
 
 static void key_down(Worker *w, uint8_t channel, uint8_t key, uint64_t frame)
@@ -670,6 +690,7 @@ static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now, i
     w->last_note_on = start;
     w->out_level = w->heard_level >= 0 ? w->heard_level : cn_velocity_level((uint8_t)w->velocity);
     memset(w->open_at, 0, sizeof w->open_at);
+    memset(w->release_at, 0, sizeof w->release_at);
     cn_timed_holds_reset(&w->answer_holds);
     w->answer_end = UINT64_MAX;
     w->heard_since_answer = 0;
