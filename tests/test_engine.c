@@ -511,7 +511,7 @@ static void test_controls_follow_their_numbers_and_channel(void)
     play(e, 0xb0, 20, 127); /* channel 1: not ours */
     play(e, 0xb3, CN_CC_TEMPERATURE, 0);
     drive(e, 2, 1);
-    CHECK(cn_engine_temperature(e) == 0.9f);
+    CHECK(cn_engine_temperature(e) == cn_sampler_defaults().temperature);
     play(e, 0xb3, 20, 127);
     drive(e, 2, 1);
     CHECK(cn_engine_temperature(e) == 2.0f);

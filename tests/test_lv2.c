@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <unistd.h>
 
+#include "continuo/sampler.h"
 #include "test_util.h"
 
 #define URI "urn:continuo:generator"
@@ -162,7 +163,7 @@ static Host *host_new(uint32_t block)
         return NULL;
     }
     h->worker = lilv_instance_get_extension_data(h->instance, LV2_WORKER__interface);
-    static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 0.9f, 0.95f, 2, 1,
+    static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 0.9f, 0.9f, 2, 1,
                                             0, 0, 0, 0, 0, 0, -1};
     memcpy(h->controls, defaults, sizeof defaults);
     for (int p = P_ENABLE; p < N_PORTS; p++)
@@ -727,6 +728,21 @@ static void test_run_neither_allocates_nor_locks(void)
     CHECK(violations == 0);
 }
 
+/* The bundle offers the sampling every command starts from (cn_sampler_defaults). */
+static void test_the_sampling_defaults_are_continuos_own(void)
+{
+    uint32_t n = lilv_plugin_get_num_ports(plugin);
+    float *min = calloc(n, sizeof *min), *max = calloc(n, sizeof *max);
+    float *def = calloc(n, sizeof *def);
+    lilv_plugin_get_port_ranges_float(plugin, min, max, def);
+    CnSamplerOptions s = cn_sampler_defaults();
+    printf("# the bundle's defaults: temperature %g, top-p %g\n", (double)def[P_TEMPERATURE],
+           (double)def[P_TOP_P]);
+    CHECK_NEAR(def[P_TEMPERATURE], s.temperature, 1e-6);
+    CHECK_NEAR(def[P_TOP_P], s.top_p, 1e-6);
+    free(min), free(max), free(def);
+}
+
 int main(void)
 {
     dir = test_make_temp_dir("lv2");
@@ -736,6 +752,7 @@ int main(void)
     plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), uri);
     RUN(test_lv2ls_lists_the_bundle);
     if (plugin) {
+        RUN(test_the_sampling_defaults_are_continuos_own);
         RUN(test_answers_on_the_grid_in_blocks_of_64);
         RUN(test_answers_on_the_grid_in_blocks_of_256);
         RUN(test_the_host_tempo_and_beat_are_followed);
