@@ -884,24 +884,35 @@ static void test_a_timed_answer_loops(void)
     playing = &model;
 }
 
+/* A small timed model whose output ignores its input: every event improbable but those the
+ * test gives a bias (event, log weight) pairs. */
+static CnModel timed_model_playing(const CnToken *events, const float *biases, int n,
+                                   uint64_t seed)
+{
+    CnError err = {{0}};
+    CnModelConfig config = timed.config;
+    config.n_layers = 1, config.n_hidden = 8, config.n_dense = 0, config.n_embed = 4;
+    CnModel m;
+    CHECK(cn_model_init(&m, &config, &timed.vocab, seed, &err) == 0);
+    memset(m.params, 0, m.n_params * sizeof(float));
+    for (int k = 0; k < config.n_vocab; k++)
+        m.w.out_b[k] = -1e4f;
+    for (int i = 0; i < n; i++)
+        m.w.out_b[cn_vocab_index(&timed.vocab, events[i])] = biases[i];
+    return m;
+}
+
 /* A timed model that strikes C4 rarely and never releases it (and E4 often, released):
  * live, each C4 it leaves down ends at the longest length, on the grid, and the release
  * goes to the model as its next event, counted. */
 static void test_a_note_the_model_holds_too_long_ends_and_the_model_hears_it(void)
 {
-    CnError err = {{0}};
-    CnModelConfig config = timed.config;
-    config.n_layers = 1, config.n_hidden = 8, config.n_dense = 0, config.n_embed = 4;
-    CnModel holder;
-    CHECK(cn_model_init(&holder, &config, &timed.vocab, 7, &err) == 0);
-    memset(holder.params, 0, holder.n_params * sizeof(float));
-    const CnVocab *v = &timed.vocab;
-    for (int k = 0; k < config.n_vocab; k++)
-        holder.w.out_b[k] = -1e4f;
-    holder.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_ON, .pitch = 60})] = -0.2f;
-    holder.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_ON, .pitch = 64})] = 2.3f;
-    holder.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_OFF, .pitch = 64})] = 2.3f;
-    holder.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = 12})] = 2.3f;
+    static const CnToken events[] = {{.kind = CN_EVENT_ON, .pitch = 60},
+                                     {.kind = CN_EVENT_ON, .pitch = 64},
+                                     {.kind = CN_EVENT_OFF, .pitch = 64},
+                                     {.kind = CN_EVENT_SHIFT, .pitch = 12}};
+    static const float biases[] = {-0.2f, 2.3f, 2.3f, 2.3f};
+    CnModel holder = timed_model_playing(events, biases, 4, 7);
     playing = &holder;
     CnEngineOptions o = cn_engine_defaults(RATE);
     o.length = 40;
@@ -943,20 +954,13 @@ static void test_a_note_the_model_holds_too_long_ends_and_the_model_hears_it(voi
  * no key is struck twice at one instant. */
 static void test_no_zero_length_notes_and_no_double_strikes(void)
 {
-    CnError err = {{0}};
-    CnModelConfig config = timed.config;
-    config.n_layers = 1, config.n_hidden = 8, config.n_dense = 0, config.n_embed = 4;
-    CnModel quick;
-    CHECK(cn_model_init(&quick, &config, &timed.vocab, 9, &err) == 0);
-    memset(quick.params, 0, quick.n_params * sizeof(float));
-    const CnVocab *v = &timed.vocab;
-    for (int k = 0; k < config.n_vocab; k++)
-        quick.w.out_b[k] = -1e4f;
-    for (int key = 60; key <= 64; key += 4) {
-        quick.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_ON, .pitch = (uint8_t)key})] = 0;
-        quick.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_OFF, .pitch = (uint8_t)key})] = 0;
-    }
-    quick.w.out_b[cn_vocab_index(v, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = 3})] = 0;
+    static const CnToken events[] = {{.kind = CN_EVENT_ON, .pitch = 60},
+                                     {.kind = CN_EVENT_OFF, .pitch = 60},
+                                     {.kind = CN_EVENT_ON, .pitch = 64},
+                                     {.kind = CN_EVENT_OFF, .pitch = 64},
+                                     {.kind = CN_EVENT_SHIFT, .pitch = 3}};
+    static const float biases[] = {0, 0, 0, 0, 0};
+    CnModel quick = timed_model_playing(events, biases, 5, 9);
     playing = &quick;
     CnEngineOptions o = cn_engine_defaults(RATE);
     o.mode = CN_PLAY_CONTINUOUS;
