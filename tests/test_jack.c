@@ -839,6 +839,20 @@ static void test_controls_are_learned(void)
     CHECK(wait_exit(cont, 10) == 0);
     CHECK(log_contains("learning interrupted; learned so far: --cc temperature=30,mode=31,"
                        "end-call=85,mutate=86,loop=87 --control-channel 1"));
+
+    cont = spawn(args, log_path, 0); /* two controls on two channels: said, not dropped */
+    CHECK(wait_for_log("move the control for temperature", 10));
+    for (int i = 0; i < 100 && jack_port_connected(player_out) == 0; i++)
+        sleep_ms(50);
+    t = now_frame() + 2400;
+    queue(t, 0xba, 38, 1);        /* temperature: CC 38 on channel 11 */
+    queue(t + 4800, 0xb0, 39, 1); /* mode: CC 39 on channel 1 */
+    CHECK(wait_for_log("move the control for end-call", 10));
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+    CHECK(log_contains("temperature is CC 38 on channel 11"));
+    CHECK(log_contains("came on different channels, so they are heard on any channel"));
+    CHECK(log_contains("learned so far: --cc temperature=38,mode=39,"));
 }
 
 /* Two models loaded at start: a program change between answers picks the second, whose

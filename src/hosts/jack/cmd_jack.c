@@ -186,6 +186,9 @@ static int learn_controls(JackClient *c, CliPlayArgs *a)
             o->controls[i] = learned[i];
     if (channel >= 0)
         o->control_channel = channel;
+    else if (channel == -1) /* the options line can name one channel only */
+        printf("continuo: learn: the controls came on different channels, so they are heard "
+               "on any channel (add --control-channel N to hear them on one)\n");
     char line[256];
     cli_format_controls(o, line, sizeof line);
     printf("continuo: %s: %s\n", interrupted ? "learning interrupted; learned so far" : "learned",
