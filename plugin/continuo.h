@@ -29,7 +29,7 @@
 enum {
     PORT_IN, PORT_OUT, PORT_ENABLE, PORT_MODE, PORT_WAIT, PORT_LENGTH, PORT_TEMPERATURE,
     PORT_TOP_P, PORT_CHANNEL, PORT_THRU, PORT_END_CALL, PORT_MUTATE, PORT_LOOP,
-    PORT_MIN_LISTEN, PORT_MAX_LISTEN, PORT_LENGTH_CALL, PORT_STATE_CC, N_PORTS
+    PORT_MIN_LISTEN, PORT_MAX_LISTEN, PORT_LENGTH_CALL, PORT_STATE_CC, PORT_LATE, N_PORTS
 };
 
 /* A model and the engine playing it; made and freed outside the audio thread. */
@@ -69,6 +69,7 @@ typedef struct {
     const LV2_Atom_Sequence *in;
     LV2_Atom_Sequence *out;
     const float *control[N_PORTS];
+    float *late;                   /* the output port counting late notes, or NULL */
 
     /* Audio thread: run(), activate(), work_response() */
     LV2_Atom_Forge forge;

@@ -55,6 +55,8 @@ static void connect_port(LV2_Handle instance, uint32_t port, void *data)
         self->in = data;
     else if (port == PORT_OUT)
         self->out = data;
+    else if (port == PORT_LATE)
+        self->late = data;
     else if (port < N_PORTS)
         self->control[port] = data;
 }

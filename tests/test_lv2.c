@@ -132,7 +132,7 @@ static const LV2_Feature *features[] = {&map_f, &unmap_f, &log_f, &schedule_f, N
 
 enum { P_IN, P_OUT, P_ENABLE, P_MODE, P_WAIT, P_LENGTH, P_TEMPERATURE, P_TOP_P, P_CHANNEL,
        P_THRU, P_END_CALL, P_MUTATE, P_LOOP, P_MIN_LISTEN, P_MAX_LISTEN, P_LENGTH_CALL,
-       P_STATE_CC, N_PORTS };
+       P_STATE_CC, P_LATE, N_PORTS };
 
 typedef struct {
     uint64_t frame;
@@ -164,7 +164,7 @@ static Host *host_new(uint32_t block)
     }
     h->worker = lilv_instance_get_extension_data(h->instance, LV2_WORKER__interface);
     static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 0.9f, 0.9f, 2, 1,
-                                            0, 0, 0, 0, 0, 0, -1};
+                                            0, 0, 0, 0, 0, 0, -1, 0};
     memcpy(h->controls, defaults, sizeof defaults);
     for (int p = P_ENABLE; p < N_PORTS; p++)
         lilv_instance_connect_port(h->instance, (uint32_t)p, &h->controls[p]);
@@ -421,6 +421,7 @@ static void answers_on_the_grid(uint32_t block, double bpm, uint64_t position_fr
     CHECK(a.off_grid == 0);
     CHECK(sounding(h, 1, UINT64_MAX) == 0);
     CHECK(thru.n_on == 8 && thru.first == phrase_start);
+    CHECK(h->controls[P_LATE] == 0); /* the late-notes port: a worker that keeps up */
     /* the worker runs on input and when the engine has something due, not every block:
        16 input events, about 20 answer steps and deadlines */
     CHECK(h->n_work > 16 && h->n_work < 100 && h->n_work < h->n_blocks / 4);

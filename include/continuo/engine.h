@@ -180,6 +180,10 @@ void cn_engine_rt_panic(CnEngine *engine);
  * notes the engine passed on (thru), so that nothing is left sounding downstream. */
 void cn_engine_rt_stop(CnEngine *engine);
 
+/* RT. The answers' notes that reached the audio thread after their time (the late_events
+ * counter), for a host that shows it while it plays. */
+uint64_t cn_engine_rt_late(const CnEngine *engine);
+
 /* Any thread: whether the audio thread has written every release the last stop asked for,
  * and the MIDI clock's Stop when it ran (turn CN_CYCLE_CLOCK_OUT off first): a host waits
  * for it before it stops calling cycles, however busy the machine. */

@@ -44,6 +44,11 @@ void cn_engine_rt_stop(CnEngine *e)
     cn_engine_rt_panic(e);
 }
 
+uint64_t cn_engine_rt_late(const CnEngine *e)
+{
+    return atomic_load_explicit(&e->late, memory_order_relaxed);
+}
+
 int cn_engine_stop_done(const CnEngine *e)
 {
     uint32_t asked = atomic_load(&e->stopping);
