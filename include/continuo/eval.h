@@ -8,6 +8,7 @@
 
 #include "continuo/corpus.h"
 #include "continuo/generate.h"
+#include "continuo/key.h"
 #include "continuo/model.h"
 #include "continuo/state.h"
 
@@ -63,15 +64,6 @@ typedef struct {
 
 CnRhythmDistance cn_rhythm_distance(const CnRhythmHistogram *a, const CnRhythmHistogram *b);
 
-/* Keys: 0..11 the major keys on C..B, 12..23 the minor ones. The Krumhansl-Kessler key of
- * notes (their pitch classes weighted by length, correlated with the 24 rotated profiles),
- * -1 for no notes; whether a pitch class is in a key's scale (a minor key's natural scale
- * with its raised seventh); whether two keys are the same or relative; a key's name ("Eb",
- * "f#"). */
-int cn_key_of_notes(const CnNote *notes, size_t n_notes);
-int cn_key_has(int key, int pitch_class);
-int cn_keys_related(int a, int b);
-const char *cn_key_name(int key);
 
 /* Continuations of held-out openings (docs/EVAL.md): each piece's first prime_beats prime
  * the model, which plays on for continue_beats; those are compared with the prime, and so
