@@ -1,7 +1,9 @@
 /* A player for the real-time benchmark: plays a phrase into continuo over JACK, waits for
  * the answer, and measures how long after the phrase's end the first answering note came,
  * against the wait asked for. Repeats for the given number of seconds, and counts the
- * server's xruns meanwhile (run alone, that is the server's own baseline). A third
+ * server's xruns meanwhile (run alone, that is the server's own baseline). It also counts
+ * the answers' note-ons that are off the grid the others share (a twelfth of a beat at 120
+ * bpm: those came late, after their frame had passed). A third
  * argument floods the input besides: that many events a second, MIDI clock at 120 bpm and
  * the rest mod-wheel control changes, evenly spread (thru and the clock follower at work).
  * Usage: jack_player [SECONDS=60] [WAIT_BEATS=2] [FLOOD_PER_SECOND=0] */
@@ -21,6 +23,9 @@ static uint64_t next_event;
 static _Atomic int xruns;
 static double flood_per_frame, flood_due; /* events a frame, and owed */
 static uint64_t next_tick;
+#define MAX_ONSETS 65536
+static uint64_t onsets[MAX_ONSETS]; /* the answers' note-on frames */
+static _Atomic int n_onsets;
 
 static int on_xrun(void *arg)
 {
@@ -69,12 +74,45 @@ static int process(jack_nframes_t n, void *arg)
     void *ib = jack_port_get_buffer(in, n);
     for (uint32_t i = 0; i < jack_midi_get_event_count(ib); i++) {
         jack_midi_event_t ev;
-        if (jack_midi_event_get(&ev, ib, i) == 0 && ev.size == 3 && (ev.buffer[0] & 0xf0) == 0x90 &&
-            ev.buffer[2] > 0 && atomic_load(&first_answer) == 0 && atomic_load(&phrase_end) &&
+        if (jack_midi_event_get(&ev, ib, i) != 0 || ev.size != 3 ||
+            (ev.buffer[0] & 0xf0) != 0x90 || ev.buffer[2] == 0)
+            continue;
+        int k = atomic_load(&n_onsets);
+        if (k < MAX_ONSETS) {
+            onsets[k] = start + ev.time;
+            atomic_store(&n_onsets, k + 1);
+        }
+        if (atomic_load(&first_answer) == 0 && atomic_load(&phrase_end) &&
             start + ev.time > atomic_load(&phrase_end))
             atomic_store(&first_answer, start + ev.time);
     }
     return 0;
+}
+
+/* Note-ons off the grid most of them share, and the worst distance from it in frames. */
+static int off_grid(uint64_t step, uint64_t *worst)
+{
+    static int count[65536];
+    int n = atomic_load(&n_onsets), best = 0, off = 0;
+    if (step > 65536)
+        return 0;
+    memset(count, 0, sizeof count);
+    for (int i = 0; i < n; i++)
+        count[onsets[i] % step]++;
+    for (uint64_t r = 1; r < step; r++)
+        best = count[r] > count[best] ? (int)r : best;
+    *worst = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t d = (onsets[i] % step + step - (uint64_t)best) % step;
+        if (getenv("SHOW_OFF"))
+            printf("onset %d at %.3f s: %llu frames off\n", i, (double)onsets[i] / 48000,
+                   (unsigned long long)d);
+        if (d) {
+            off++;
+            *worst = d > *worst ? d : *worst;
+        }
+    }
+    return off;
 }
 
 int main(int argc, char **argv)
@@ -122,6 +160,10 @@ int main(int argc, char **argv)
     printf("answers %d (missed %d): first note after phrase end minus the wait: mean %.1f ms, "
            "worst %.1f ms (the grid adds up to one eighth, 250 ms)\n", n, missed,
            n ? sum / n : 0, worst);
+    uint64_t worst_off = 0;
+    int off = off_grid((uint64_t)(beat / 12), &worst_off);
+    printf("note-ons off the grid %d of %d, worst %.1f ms after it\n", off,
+           atomic_load(&n_onsets), (double)worst_off / rate * 1000);
     printf("xruns the server reported during the %d s: %d\n", seconds, atomic_load(&xruns));
     jack_client_close(client);
     return 0;

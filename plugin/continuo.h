@@ -56,6 +56,15 @@ typedef struct {
     CnEngineOptions options; /* the controls when it was asked: the worker reads no port */
 } LoadMessage;
 
+/* The wall clock at each run(), to find the cycles a host did not run (run.c). */
+typedef struct {
+    double window_start; /* wall time the current window began; 0: none yet */
+    double lowest_lag;   /* the window's smallest lag: wall time less the frames counted */
+    double last_lowest;  /* the previous window's, less the skips it showed */
+    int have_last;
+    uint64_t skipped;    /* frames counted in for skipped cycles, in all */
+} SkipClock;
+
 typedef struct {
     /* Set by instantiate, read-only after */
     LV2_URID_Map *map;
@@ -75,7 +84,8 @@ typedef struct {
     LV2_Atom_Forge forge;
     Loaded *current, *pending;     /* playing, and waiting to be swapped in */
     int poked;                     /* the engine got something since the last pass */
-    uint64_t frame;                /* frames since instantiation */
+    uint64_t frame;                /* frames since instantiation, skipped cycles counted */
+    SkipClock skips;               /* finds the cycles the host skipped (run.c) */
     double bpm, speed;
     uint64_t beat_frame;
     int was_enabled, notify;

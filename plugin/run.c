@@ -4,6 +4,7 @@
  * allocates, locks, prints or sleeps (tests/check_rt_symbols.sh). */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include <lv2/atom/util.h>
 
@@ -14,6 +15,7 @@ void plugin_activate(LV2_Handle instance)
 {
     Continuo *self = instance;
     cn_engine_rt_panic(self->current->engine); /* whatever sounded before is released */
+    self->skips = (SkipClock){0};              /* the time it was inactive was not skipped */
     self->poked = 1;
 }
 
@@ -173,6 +175,52 @@ static void ask_for_pass(Continuo *self, uint32_t n_frames)
     }
 }
 
+/* Cycles the host skipped. A host on a loaded machine may leave a late plugin out of a
+ * cycle (JACK does), and the frames run() counts then fall behind the host's: answers placed
+ * on the count would slip off the beat by a cycle each time. With the transport stopped
+ * nothing else tells the time, so the wall clock does (clock_gettime reads it without a
+ * system call or a lock). A run() may start late but never early, so the smallest lag (wall
+ * time less frames counted) over a window of SKIP_WINDOW_SECONDS is where the host's time
+ * stands; when it has moved on by a cycle or more since the last window, those cycles were
+ * skipped. Slow drift between the audio and the wall clock is followed, window by window,
+ * never taken for a skip; a gap longer than SKIP_MOST_SECONDS is a host that paused, not a
+ * skip, and is not counted. Rolling, the host's position decides instead. */
+#define SKIP_WINDOW_SECONDS 0.6
+#define SKIP_MOST_SECONDS 0.5
+
+static uint64_t skipped_frames(Continuo *self, uint32_t n_frames)
+{
+    SkipClock *c = &self->skips;
+    if (self->speed != 0) {
+        c->window_start = 0;
+        c->have_last = 0;
+        return 0;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    double lag = now - (double)self->frame / self->sample_rate;
+    if (c->window_start == 0) {
+        c->window_start = now;
+        c->lowest_lag = lag;
+        return 0;
+    }
+    c->lowest_lag = lag < c->lowest_lag ? lag : c->lowest_lag;
+    if (now - c->window_start < SKIP_WINDOW_SECONDS)
+        return 0;
+    double lowest = c->lowest_lag, cycle = (double)n_frames / self->sample_rate;
+    double step = c->have_last ? lowest - c->last_lowest : 0;
+    uint64_t cycles = 0;
+    if (step >= 0.5 * cycle && step <= SKIP_MOST_SECONDS)
+        cycles = (uint64_t)floor(step / cycle + 0.5);
+    c->have_last = 1;
+    c->last_lowest = lowest - (double)cycles * cycle;
+    c->window_start = now;
+    c->lowest_lag = lag - (double)cycles * cycle;
+    c->skipped += cycles * n_frames;
+    return cycles * n_frames;
+}
+
 /* Audio thread. */
 void plugin_run(LV2_Handle instance, uint32_t n_frames)
 {
@@ -187,6 +235,7 @@ void plugin_run(LV2_Handle instance, uint32_t n_frames)
         lv2_atom_forge_pop(&self->forge, &seq);
         return;
     }
+    self->frame += skipped_frames(self, n_frames);
 
     int room = (int)(capacity / 24) - 8; /* a MIDI event takes 24 bytes of the sequence */
     room = room < 0 ? 0 : room > MAX_OUT ? MAX_OUT : room;

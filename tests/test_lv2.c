@@ -18,6 +18,7 @@
 #include <lv2/worker/worker.h>
 #include <math.h>
 #include <stdarg.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "continuo/sampler.h"
@@ -584,6 +585,52 @@ static void test_the_default_timed_model_answers_on_the_hosts_grid(void)
     host_free(h);
 }
 
+/* A host on a busy machine, run in real time, that leaves the plugin out of three cycles
+ * (as JACK does with a late client) while the player plays and its transport is stopped:
+ * the plugin must count the skipped frames in (it finds them within two windows of its
+ * wall clock, 1.2 s), so that its answer is on the host's grid. */
+static void test_skipped_cycles_keep_the_grid(void)
+{
+    const uint32_t block = 256;
+    Host *h = host_new(block);
+    CHECK(h != NULL);
+    if (!h)
+        return;
+    reset_script();
+    uint64_t beat = (uint64_t)RATE / 2, twelfth = beat / 12; /* 120 bpm, frame 0 a beat */
+    uint64_t last_off = play_phrase(beat, beat / 2);
+    uint64_t skips[3] = {2 * beat, 3 * beat, 4 * beat}; /* the phrase: beats 1 to 5 */
+    uint64_t end = last_off + 6 * beat;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    int skipped = 0;
+    while (h->frame < end) {
+        long ns = (long)(1e9 * block / RATE);
+        next.tv_nsec += ns;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        if (skipped < 3 && h->frame >= skips[skipped]) {
+            skips[skipped++] = h->frame; /* this cycle is not run */
+            h->frame += block;
+            continue;
+        }
+        run_block(h);
+    }
+    run_until(h, end + 24 * beat); /* the rest of the answer, faster than real time */
+    Answer a = answer_from(h, 1, last_off, 0, twelfth);
+    printf("# 3 cycles of %u frames skipped in a call: the answer's %d note-ons from %.2f "
+           "beats after it, %d off the host's grid\n", block, a.n_on,
+           ((double)a.first - (double)last_off) / (double)beat, a.off_grid);
+    CHECK(skipped == 3);
+    CHECK(a.n_on >= 8 && a.first >= last_off + 2 * beat);
+    CHECK(a.off_grid == 0);
+    CHECK(sounding(h, 1, UINT64_MAX) == 0);
+    host_free(h);
+}
+
 static char *dir;
 
 static void copy_file(const char *from, const char *to)
@@ -762,6 +809,7 @@ int main(void)
         RUN(test_continuous_mode_and_switching_back);
         RUN(test_the_call_and_response_ports);
         RUN(test_the_default_timed_model_answers_on_the_hosts_grid);
+        RUN(test_skipped_cycles_keep_the_grid);
     RUN(test_models_swap_save_and_restore);
         RUN(test_long_model_paths);
         if (continuo_rt_trap_counts) {
