@@ -533,6 +533,87 @@ static void test_keys_by_hand(void)
     CHECK(cn_key_has(21, 8) && cn_key_has(21, 7) && !cn_key_has(21, 1)); /* G# and G in a */
 }
 
+/* The guide of a timed vocabulary after hearing an E minor arpeggio, soft, in eighths: an
+ * F note-on (not in e) is 1 - key_guard as likely, G and D# (e's raised seventh) are not
+ * touched; the velocity levels fall off around the heard one; a step never heard is
+ * 1 - rhythm_guard as likely, the eighth not; and sampling with the factors keeps to them.
+ * An original vocabulary and a guide with nothing heard change nothing. */
+static void test_the_guide_by_hand(void)
+{
+    CnError err = {{0}};
+    CnVocab v;
+    CHECK(cn_vocab_timed(&v, &err) == 0);
+    CnSamplerOptions o = cn_sampler_defaults();
+    o.key_guard = 0.9f;
+    o.loudness_width = 2;
+    o.rhythm_guard = 0.5f;
+    CnGuide g;
+    CHECK(cn_guide_init(&g, &v, &o, &err) == 0);
+    CHECK(cn_guide_bias(&g) == NULL);
+    CHECK(cn_guide_key(&g) == -1 && cn_guide_loudness(&g) < 0);
+    const uint8_t arpeggio[] = {52, 55, 59, 64, 59, 55, 63, 64};
+    cn_guide_hear(&g, (CnToken){.kind = CN_EVENT_VELOCITY, .pitch = 4});
+    for (int round = 0; round < 4; round++)
+        for (int i = 0; i < 8; i++) {
+            cn_guide_hear(&g, (CnToken){.kind = CN_EVENT_ON, .pitch = arpeggio[i]});
+            cn_guide_hear(&g, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = 6});
+            cn_guide_hear(&g, (CnToken){.kind = CN_EVENT_OFF, .pitch = arpeggio[i]});
+        }
+    CHECK_STR(cn_key_name(cn_guide_key(&g)), "e");
+    CHECK_NEAR(cn_guide_loudness(&g), 4, 1e-9);
+    const float *bias = cn_guide_bias(&g);
+    CHECK(bias != NULL);
+    if (!bias)
+        return;
+    int f = cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_ON, .pitch = 65});
+    int g4 = cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_ON, .pitch = 67});
+    int d_sharp = cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_ON, .pitch = 63});
+    int off_f = cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_OFF, .pitch = 65});
+    int level[3] = {cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_VELOCITY, .pitch = 4}),
+                    cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_VELOCITY, .pitch = 6}),
+                    cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_VELOCITY, .pitch = 12})};
+    int eighth = cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = 6});
+    int fifth_of_beat = cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = 5});
+    CHECK_NEAR(bias[f], 0.1, 1e-6);
+    CHECK(bias[g4] == 1 && bias[d_sharp] == 1 && bias[off_f] == 1);
+    CHECK_NEAR(bias[level[0]], 1, 1e-6);
+    CHECK_NEAR(bias[level[1]], exp(-0.5), 1e-6);
+    CHECK(bias[level[2]] < 1e-3); /* four widths away */
+    CHECK(bias[eighth] == 1);
+    CHECK_NEAR(bias[fifth_of_beat], 0.5, 1e-6);
+
+    /* an even distribution over F and G4: F comes about a tenth as often as G4 */
+    float *probs = calloc(v.n, sizeof *probs);
+    probs[f] = probs[g4] = 0.5f;
+    CnSamplerOptions plain = {.temperature = 1, .top_p = 1, .repetition_penalty = 1};
+    CnSampler s;
+    CHECK(cn_sampler_init(&s, (int)v.n, &plain, 7, &err) == 0);
+    int n_f = 0;
+    for (int i = 0; i < 11000; i++)
+        n_f += cn_sampler_sample_biased(&s, probs, bias) == f;
+    CHECK(n_f > 700 && n_f < 1300);
+    /* a bias that leaves nothing is not followed */
+    probs[g4] = 0;
+    probs[f] = 1;
+    float none[1024] = {0};
+    CHECK(v.n <= 1024 && cn_sampler_sample_biased(&s, probs, none) == f);
+    cn_sampler_free(&s);
+    free(probs);
+
+    cn_guide_reset(&g);
+    CHECK(cn_guide_bias(&g) == NULL && cn_guide_key(&g) == -1);
+    cn_guide_free(&g);
+    cn_vocab_free(&v);
+
+    const char *names[] = {"C4", "D4", "0.4.7"};
+    CHECK(cn_vocab_from_names(names, 3, &v, &err) == 0);
+    CHECK(cn_guide_init(&g, &v, &o, &err) == 0);
+    cn_guide_hear(&g, v.tokens[0]);
+    CHECK(cn_guide_bias(&g) == NULL);
+    cn_guide_free(&g);
+    cn_vocab_free(&v);
+}
+
 /* Continuations of a piece that climbs the C major scale in quarters for 64 beats: the
  * composer's next 32 beats are the prime's key, rhythm and loudness exactly; a model that
  * ignores its input and strikes or releases C4 or moves a beat on plays in that key, at the
@@ -602,6 +683,7 @@ int main(void)
     RUN(test_eval_gives_hand_computed_numbers);
     RUN(test_generated_statistics_by_hand);
     RUN(test_keys_by_hand);
+    RUN(test_the_guide_by_hand);
     RUN(test_continuations_by_hand);
     return test_finish();
 }

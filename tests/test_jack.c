@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "continuo/key.h"
 #include "continuo/tokens.h"
 #include "test_util.h"
 
@@ -885,7 +886,9 @@ static void test_a_program_change_switches_models(void)
             queue(now_frame() + 2400, 0xc0, 1, 0); /* program 2: the second model */
         int from = atomic_load(&n_received);
         play_phrase();
-        sleep_ms(2100 + 1000 + 4500 + 500);
+        /* the phrase, the wait, and the answer: the small timed model's 16 notes take
+           longer than the original one's 16 eighths */
+        sleep_ms(2100 + 1000 + (round == 0 ? 4500 : 9000) + 500);
         for (int i = from; i < atomic_load(&n_received); i++)
             if (is_on(&received[i]) && n_keys[round] < 64)
                 keys[round][n_keys[round]++] = received[i].bytes[1];
@@ -1156,6 +1159,75 @@ static void test_a_timed_model_answers_in_rhythm(void)
         test_the_process_callback_neither_allocates_nor_locks_for(10);
 }
 
+/* A two-bar call in key (0..11 major, 12..23 minor): a tonic in the bass each bar under
+ * sixteen eighths of scale and arpeggio; returns its last note-off. */
+static uint64_t play_call_in(int key)
+{
+    static const int major[16] = {0, 4, 7, 12, 11, 7, 5, 2, 4, 7, 9, 7, 5, 4, 2, 0};
+    static const int minor[16] = {0, 3, 7, 12, 11, 7, 5, 2, 3, 7, 8, 7, 5, 3, 2, 0};
+    const int *degrees = key < 12 ? major : minor;
+    int tonic = 60 + key % 12;
+    static Event events[64];
+    int n = 0;
+    uint64_t t = now_frame() + 4800;
+    for (int i = 0; i < 16; i++) {
+        uint64_t on = t + (uint64_t)i * EIGHTH;
+        events[n++] = (Event){on, {0x90, (uint8_t)(tonic + degrees[i]), 80}, 0};
+        events[n++] = (Event){on + EIGHTH * 9 / 10, {0x80, (uint8_t)(tonic + degrees[i]), 0}, 0};
+        if (i % 8 == 0) {
+            events[n++] = (Event){on, {0x90, (uint8_t)(tonic - 24), 70}, 0};
+            events[n++] = (Event){on + 7 * EIGHTH, {0x80, (uint8_t)(tonic - 24), 0}, 0};
+        }
+    }
+    queue_all(events, n);
+    return t + 15 * EIGHTH + EIGHTH * 9 / 10;
+}
+
+/* Share of the answer's note-ons from index from that lie in key's scale; *n_on says how
+ * many there were. */
+static double answer_in_key(int from, int key, int *n_on)
+{
+    int in_key = 0;
+    *n_on = 0;
+    for (int i = from; i < atomic_load(&n_received); i++)
+        if (is_answer(&received[i]) && is_on(&received[i])) {
+            (*n_on)++;
+            in_key += cn_key_has(key, received[i].bytes[1] % 12);
+        }
+    return *n_on ? (double)in_key / *n_on : 0;
+}
+
+/* The default model and options answer calls in E-flat major, A major and F-sharp minor,
+ * each after the others (the first by a fresh client), in the call's key: the sampler's
+ * guide follows the call, not what was heard before it. */
+static void test_calls_in_three_keys_are_answered_in_key(void)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "keys", "--wait", "2", "--length", "24", "--seed", "5",
+                          "--no-thru", "-c", "2", "-i", "player:out", "-o", "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
+                                 jack_port_connected(player_out) > 0); i++)
+        sleep_ms(50);
+    const int keys[3] = {3, 9, 12 + 6};
+    double sum = 0, worst = 1;
+    for (int k = 0; k < 3; k++) {
+        int from = atomic_load(&n_received), n_on;
+        uint64_t last_off = play_call_in(keys[k]);
+        sleep_ms((int)((last_off - now_frame()) / 48) + 1000 + 10000);
+        double share = answer_in_key(from, keys[k], &n_on);
+        printf("# a call in %s: %d answer note-ons, %.2f of them in its key\n",
+               cn_key_name(keys[k]), n_on, share);
+        CHECK(n_on >= 8);
+        CHECK(sounding_at_end(from) == 0);
+        sum += share;
+        worst = share < worst ? share : worst;
+    }
+    CHECK(sum / 3 >= 0.8 && worst >= 0.6);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+}
+
 int main(void)
 {
     if (system("command -v jackd >/dev/null 2>&1 && command -v jack_wait >/dev/null 2>&1")) {
@@ -1205,6 +1277,7 @@ int main(void)
         RUN(test_a_program_change_switches_models);
         RUN(test_controls_are_learned);
         RUN(test_a_timed_model_answers_in_rhythm);
+        RUN(test_calls_in_three_keys_are_answered_in_key);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }

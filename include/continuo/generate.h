@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "continuo/guide.h"
 #include "continuo/model.h"
 #include "continuo/sampler.h"
 #include "continuo/state.h"
@@ -18,13 +19,15 @@ typedef struct {
     int n_threads;            /* threads sharing each step (cn_state_set_threads); 0 = 1 */
 } CnGenerateOptions;
 
-/* A continuation being generated: a state primed with tokens, then one token at a time.
+/* A continuation being generated: a state primed with tokens, then one token at a time,
+ * guided by the prime's key and loudness as the sampler options ask (guide.h).
  * A timed model's note that has sounded CN_TIMED_LONGEST_NOTE is released by the generator,
  * and the release is fed to the model as if it had played it (cn_timed_holds). */
 typedef struct {
     const CnModel *model;
     CnState state;
     CnSampler sampler;
+    CnGuide guide;      /* the prime's key and loudness (the sampler options say how much) */
     CnTimedHolds holds; /* a timed model's keys held down */
     int timed;
     int last;           /* the token given last, not yet fed to the state; -1 none */

@@ -16,6 +16,12 @@ typedef struct {
     float top_p;              /* keep the most probable tokens up to this mass; 1 = all */
     float repetition_penalty; /* divide the probability of recently played tokens; 1 = off */
     int repetition_window;    /* how many recent tokens count as recent (<= 256) */
+    /* A timed model's guide (guide.h), following what it continues: */
+    float key_guard;          /* 0..1: out-of-key note-ons' probability times 1 - this; 0 off */
+    float loudness_width;     /* velocity levels kept near the heard loudness, a normal's
+                                 width in levels; 0 = off */
+    float rhythm_guard;       /* 0..1: time steps the heard music (almost) never took are
+                                 1 - this times as likely; 0 off */
 } CnSamplerOptions;
 
 /* Argmax, as the original generated. */
@@ -44,6 +50,10 @@ int cn_sampler_check(const CnSamplerOptions *options, CnError *err);
 
 /* Picks a token from probs (n_vocab values summing to 1) and remembers it as recent. */
 int cn_sampler_sample(CnSampler *sampler, const float *probs);
+
+/* The same, each probability first multiplied by bias (n_vocab factors in 0..1, from a
+ * CnGuide; NULL: none). */
+int cn_sampler_sample_biased(CnSampler *sampler, const float *probs, const float *bias);
 
 /* Remembers a token that was played but not sampled (a prime, the player's notes). */
 void cn_sampler_observe(CnSampler *sampler, int token);

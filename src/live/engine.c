@@ -181,6 +181,7 @@ static void hear_token(CnEngine *e, CnToken token)
         id = cn_vocab_nearest(&e->model->vocab, token);
     step(e, &e->state, id);
     cn_sampler_observe(&e->sampler, id);
+    cn_guide_hear(&e->guide, e->model->vocab.tokens[id]);
     e->stats.tokens_heard++;
 }
 
@@ -476,9 +477,11 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
             cancel_output(e, w);
             e->stats.interruptions++;
         }
-        if (!w->heard_since_answer) { /* a call begins */
+        if (!w->heard_since_answer) { /* a call begins: the answer follows this one */
             w->call_start = ev->frame;
             w->call_tokens = 0;
+            if (atomic_load(&e->mode) == CN_PLAY_RESPOND)
+                cn_guide_reset(&e->guide);
         }
         if (w->timed) {
             hear_event(e, w, CN_EVENT_ON, a, b, ev->frame);
@@ -536,7 +539,7 @@ static void flush_offs(CnEngine *e, Worker *w, uint32_t generation)
 static int sample_next(CnEngine *e, const float *probs)
 {
     e->sampler.options.temperature = (float)atomic_load(&e->temperature_milli) / 1000.0f;
-    return cn_sampler_sample(&e->sampler, probs);
+    return cn_sampler_sample_biased(&e->sampler, probs, cn_guide_bias(&e->guide));
 }
 
 /* Samples the answer's tokens due before horizon, one model step each, on the copy of
@@ -953,6 +956,7 @@ int cn_engine_configure(CnEngine *e, const CnEngineOptions *o, CnError *err)
     }
     e->options = next;
     e->sampler.options = next.sampler;
+    cn_guide_set_options(&e->guide, &next.sampler);
     atomic_store(&e->mode, next.mode);
     atomic_store(&e->temperature_milli, (uint32_t)(next.sampler.temperature * 1000));
     atomic_store(&e->offset_frames, (int64_t)(next.offset_ms * e->sample_rate / 1000));
@@ -997,6 +1001,7 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
         cn_state_init(&e->work->scratch, model, CN_MODE_STATEFUL, 0, err) ||
         cn_state_init(&e->work->call_state, model, CN_MODE_STATEFUL, 0, err) ||
         cn_sampler_init(&e->sampler, model->config.n_vocab, &o->sampler, o->seed, err) ||
+        cn_guide_init(&e->guide, &model->vocab, &o->sampler, err) ||
         cn_ring_init(&e->in, sizeof(CnTimedEvent), IN_RING, err) ||
         cn_ring_init(&e->out, sizeof(CnTimedEvent), OUT_RING, err)) {
         cn_engine_free(e);
@@ -1058,6 +1063,7 @@ void cn_engine_free(CnEngine *e)
     }
     cn_state_free(&e->state);
     cn_sampler_free(&e->sampler);
+    cn_guide_free(&e->guide);
     cn_ring_free(&e->in);
     cn_ring_free(&e->out);
     free(e);

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "continuo/engine.h"
+#include "continuo/guide.h"
 #include "continuo/ring.h"
 #include "continuo/state.h"
 
@@ -59,6 +60,7 @@ struct CnEngine {
     CnEngineOptions options;
     CnState state;
     CnSampler sampler;
+    CnGuide guide;                 /* the call's key, loudness and rhythm */
     struct CnWorker *work;         /* tokenizer, answer, schedule (engine.c) */
     CnEngineStats stats;           /* the rings count their own drops */
     pthread_t worker;

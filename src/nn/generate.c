@@ -22,7 +22,9 @@ int cn_generator_init(CnGenerator *g, const CnModel *model, const int *prime, si
     if (cn_state_init(&g->state, model, o->mode, o->seq, err))
         return -1;
     if ((o->n_threads > 1 && cn_state_set_threads(&g->state, o->n_threads, err)) ||
-        cn_sampler_init(&g->sampler, model->config.n_vocab, &o->sampler, o->seed, err)) {
+        cn_sampler_init(&g->sampler, model->config.n_vocab, &o->sampler, o->seed, err) ||
+        cn_guide_init(&g->guide, &model->vocab, &o->sampler, err)) {
+        cn_sampler_free(&g->sampler);
         cn_state_free(&g->state);
         return -1;
     }
@@ -34,6 +36,7 @@ int cn_generator_init(CnGenerator *g, const CnModel *model, const int *prime, si
         g->probs = cn_state_step(&g->state, prime[i]);
         hold(g, prime[i]);
         cn_sampler_observe(&g->sampler, prime[i]);
+        cn_guide_hear(&g->guide, model->vocab.tokens[prime[i]]);
     }
     return 0;
 }
@@ -61,7 +64,7 @@ int cn_generator_next(CnGenerator *g)
         cn_sampler_observe(&g->sampler, id);
         g->n_released++;
     } else {
-        id = cn_sampler_sample(&g->sampler, g->probs);
+        id = cn_sampler_sample_biased(&g->sampler, g->probs, cn_guide_bias(&g->guide));
     }
     g->last = id;
     hold(g, id);
@@ -70,6 +73,7 @@ int cn_generator_next(CnGenerator *g)
 
 void cn_generator_free(CnGenerator *g)
 {
+    cn_guide_free(&g->guide);
     cn_sampler_free(&g->sampler);
     cn_state_free(&g->state);
 }

@@ -17,7 +17,8 @@ CnSamplerOptions cn_sampler_argmax(void)
 CnSamplerOptions cn_sampler_defaults(void)
 {
     return (CnSamplerOptions){.temperature = 0.9f, .top_k = 0, .top_p = 0.9f,
-                              .repetition_penalty = 1.0f, .repetition_window = 16};
+                              .repetition_penalty = 1.0f, .repetition_window = 16,
+                              .key_guard = 0.9f, .loudness_width = 2.0f, .rhythm_guard = 0};
 }
 
 int cn_sampler_check(const CnSamplerOptions *o, CnError *err)
@@ -34,6 +35,15 @@ int cn_sampler_check(const CnSamplerOptions *o, CnError *err)
     if (o->repetition_window < 0 || o->repetition_window > CN_SAMPLER_MAX_WINDOW)
         return cn_fail(err, "repetition window %d: must be 0..%d", o->repetition_window,
                        CN_SAMPLER_MAX_WINDOW);
+    if (!(o->key_guard >= 0 && o->key_guard <= 1))
+        return cn_fail(err, "key guard %g: must be 0 (off) to 1 (never out of key)",
+                       (double)o->key_guard);
+    if (!(o->rhythm_guard >= 0 && o->rhythm_guard <= 1))
+        return cn_fail(err, "rhythm guard %g: must be 0 (off) to 1 (only the heard steps)",
+                       (double)o->rhythm_guard);
+    if (!(o->loudness_width >= 0 && o->loudness_width <= 100))
+        return cn_fail(err, "loudness width %g: must be 0 (off) to 100 velocity levels",
+                       (double)o->loudness_width);
     return 0;
 }
 
@@ -213,9 +223,22 @@ static void apply_repetition_guard(CnSampler *s)
 
 int cn_sampler_sample(CnSampler *s, const float *probs)
 {
+    return cn_sampler_sample_biased(s, probs, NULL);
+}
+
+int cn_sampler_sample_biased(CnSampler *s, const float *probs, const float *bias)
+{
     const CnSamplerOptions *o = &s->options;
     int V = s->n_vocab;
     memcpy(s->weights, probs, (size_t)V * sizeof(float));
+    if (bias) {
+        double kept = 0;
+        for (int i = 0; i < V; i++)
+            kept += s->weights[i] * bias[i];
+        if (kept > 0) /* (a bias that removes everything is not followed) */
+            for (int i = 0; i < V; i++)
+                s->weights[i] *= bias[i];
+    }
     apply_repetition_guard(s);
     int token;
     if (o->temperature <= 0.0f) {

@@ -31,15 +31,19 @@ int cli_error(int code, const char *fmt, ...)
     ;
 
 /* The sampling options every playing command shares: -t/--temperature, --top-k, --top-p,
- * --repetition-penalty, --repetition-window. Codes above 1000 leave room for each
+ * --repetition-penalty, --repetition-window, --key-guard, --loudness-width, --rhythm-guard. Codes above 1000 leave room for each
  * command's own. */
-enum { CLI_OPT_TOP_K = 1001, CLI_OPT_TOP_P, CLI_OPT_REP_PENALTY, CLI_OPT_REP_WINDOW };
+enum { CLI_OPT_TOP_K = 1001, CLI_OPT_TOP_P, CLI_OPT_REP_PENALTY, CLI_OPT_REP_WINDOW,
+       CLI_OPT_KEY_GUARD, CLI_OPT_LOUDNESS_WIDTH, CLI_OPT_RHYTHM_GUARD };
 #define CLI_SAMPLER_LONG_OPTIONS                                                          \
     {"temperature", required_argument, 0, 't'},                                           \
         {"top-k", required_argument, 0, CLI_OPT_TOP_K},                                   \
         {"top-p", required_argument, 0, CLI_OPT_TOP_P},                                   \
         {"repetition-penalty", required_argument, 0, CLI_OPT_REP_PENALTY},                \
-        {"repetition-window", required_argument, 0, CLI_OPT_REP_WINDOW}
+        {"repetition-window", required_argument, 0, CLI_OPT_REP_WINDOW},                  \
+        {"key-guard", required_argument, 0, CLI_OPT_KEY_GUARD},                           \
+        {"loudness-width", required_argument, 0, CLI_OPT_LOUDNESS_WIDTH},                 \
+        {"rhythm-guard", required_argument, 0, CLI_OPT_RHYTHM_GUARD}
 
 /* Applies option code with its argument to the sampler options: 1 when it was a sampling
  * option, 0 when not, -1 when its value was refused (the message is printed). */

@@ -35,6 +35,12 @@ static void usage(FILE *out)
             "      --repetition-penalty X   make tokens of the last --repetition-window\n"
             "                          tokens X times less likely (default 1 = off)\n"
             "      --repetition-window N    (default %d)\n"
+            "      --key-guard G       a timed model: notes outside the prime's key are\n"
+            "                          1 - G times as likely (default %g; 0 = off, 1 = never)\n"
+            "      --loudness-width L  a timed model: loudness stays near the prime's, within\n"
+            "                          about L of 16 velocity levels (default %g; 0 = off)\n"
+            "      --rhythm-guard R    a timed model: time steps the prime (almost) never\n"
+            "                          took are 1 - R times as likely (default %g; 0 = off)\n"
             "  -m, --mode MODE         'stateful' (default) or 'window' (the original's way:\n"
             "                          rerun the last window for every token)\n"
             "  -s, --seed N            random seed (default: from the clock, printed)\n"
@@ -58,7 +64,9 @@ static void usage(FILE *out)
             "event: a key down or up, a time shift, a loudness); an original model's come a\n"
             "token every eighth note, each a quarter long, as the original wrote them.\n",
             (double)cn_sampler_defaults().temperature, (double)cn_sampler_defaults().top_p,
-            cn_sampler_defaults().repetition_window);
+            cn_sampler_defaults().repetition_window, (double)cn_sampler_defaults().key_guard,
+            (double)cn_sampler_defaults().loudness_width,
+            (double)cn_sampler_defaults().rhythm_guard);
 }
 
 typedef struct {

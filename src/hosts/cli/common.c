@@ -124,6 +124,21 @@ int cli_sampler_option(int code, const char *arg, double max_temperature, void *
             return -1;
         s->repetition_window = (int)v;
         return 1;
+    case CLI_OPT_KEY_GUARD:
+        if (cli_parse_double("--key-guard", arg, 0, 1, &x))
+            return -1;
+        s->key_guard = (float)x;
+        return 1;
+    case CLI_OPT_LOUDNESS_WIDTH:
+        if (cli_parse_double("--loudness-width", arg, 0, 100, &x))
+            return -1;
+        s->loudness_width = (float)x;
+        return 1;
+    case CLI_OPT_RHYTHM_GUARD:
+        if (cli_parse_double("--rhythm-guard", arg, 0, 1, &x))
+            return -1;
+        s->rhythm_guard = (float)x;
+        return 1;
     default:
         return 0;
     }
