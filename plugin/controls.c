@@ -2,6 +2,7 @@
  * A port the host left unconnected, or not a number, takes the engine's default. */
 #include <math.h>
 
+#include "continuo/tempo.h"
 #include "continuo.h"
 
 float plugin_control(const Continuo *self, int port, float fallback, float lo, float hi)
@@ -29,7 +30,7 @@ CnEngineOptions plugin_options_from_controls(const Continuo *self)
         o.max_listen_beats = o.min_listen_beats;
     o.length_from_call = plugin_control(self, PORT_LENGTH_CALL, 0, 0, 1) >= 0.5f;
     o.state_cc = (int)lrintf(plugin_control(self, PORT_STATE_CC, -1, -1, 127));
-    if (self->bpm >= 10 && self->bpm <= 400)
+    if (cn_bpm_in_range(self->bpm))
         o.bpm = self->bpm;
     return o;
 }

@@ -8,6 +8,7 @@
 
 #include <lv2/atom/util.h>
 
+#include "continuo/tempo.h"
 #include "continuo.h"
 
 /* Audio thread. */
@@ -47,7 +48,7 @@ static void follow_position(Continuo *self, const LV2_Atom_Object *obj, uint32_t
         cn_engine_rt_panic(e); /* the transport stopped: so does the music */
     self->speed = new_speed;
     double tempo = atom_number(u, bpm, self->bpm);
-    if (!(tempo >= 10 && tempo <= 400))
+    if (!cn_bpm_in_range(tempo))
         return;
     self->bpm = tempo;
     uint64_t now = self->frame + offset;

@@ -1,6 +1,7 @@
 /* Parser of the hand-written score notation: voices of notes, chords, rests, durations,
  * dynamics and repeats, as described in midi_songs/README.md. */
 #include "continuo/score.h"
+#include "continuo/tempo.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -265,8 +266,9 @@ static int parse_line(Parser *p, Block *b, char *line, int line_number, CnError 
         char *end;
         double bpm = strtod(line + 6, &end);
         end += strspn(end, " \t\r\n");
-        if (*end || !(bpm >= 10 && bpm <= 400)) /* NaN too */
-            return cn_fail(err, "line %d: tempo must be 10..400 beats per minute", p->line);
+        if (*end || !cn_bpm_in_range(bpm))
+            return cn_fail(err, "line %d: tempo must be %d..%d beats per minute", p->line,
+                           CN_BPM_MIN, CN_BPM_MAX);
         p->score->bpm = bpm;
         return 0;
     }

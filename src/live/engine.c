@@ -4,6 +4,7 @@
  * side is engine_rt.c. */
 #define _GNU_SOURCE /* sem_clockwait */
 #include "engine_impl.h"
+#include "continuo/tempo.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -895,13 +896,13 @@ static void *worker_main(void *arg)
 
 int cn_engine_check_options(const CnEngineOptions *o, CnError *err)
 {
-    if (!(o->sample_rate >= 8000 && o->sample_rate <= 768000) || !(o->bpm >= 10 && o->bpm <= 400) ||
+    if (!(o->sample_rate >= 8000 && o->sample_rate <= 768000) || !cn_bpm_in_range(o->bpm) ||
         !(o->wait_beats >= 0 && o->wait_beats <= 64) || o->length < 1 || o->length > MAX_ANSWER ||
         o->channel > 15 || !(o->chord_window_ms >= 0 && o->chord_window_ms <= 500) ||
         !(o->offset_ms >= -500 && o->offset_ms <= 500))
-        return cn_fail(err, "engine options out of range (sample rate, bpm 10..400, wait 0..64 "
+        return cn_fail(err, "engine options out of range (sample rate, bpm %d..%d, wait 0..64 "
                             "beats, length 1..%d, channel 1..16, chord window 0..500 ms, offset -500..500 ms)",
-                       MAX_ANSWER);
+                       CN_BPM_MIN, CN_BPM_MAX, MAX_ANSWER);
     for (int i = 0; i < CN_N_CONTROLS; i++) {
         uint8_t n = o->controls[i];
         if (n == CN_CONTROL_OFF)

@@ -3,6 +3,7 @@
  * merges them with the thru events and the MIDI clock it sends. Everything here is bounded and references no
  * allocator, lock, stdio or sleep (tests/check_rt_symbols.sh checks the object file). */
 #include "engine_impl.h"
+#include "continuo/tempo.h"
 
 /* One of the player's messages for the worker: 2 when it was passed on and the worker must
  * see it at once (a note, which may cut an answer; All Notes Off; one of the controls), 1
@@ -64,7 +65,7 @@ void cn_engine_rt_panic(CnEngine *e)
 
 void cn_engine_rt_set_tempo(CnEngine *e, double bpm, uint64_t beat_frame)
 {
-    if (!(bpm >= 10 && bpm <= 400))
+    if (!cn_bpm_in_range(bpm))
         return;
     atomic_store(&e->frames_per_beat_milli, (uint64_t)(e->sample_rate * 60.0 / bpm * 1000.0));
     atomic_store(&e->grid_origin, beat_frame);

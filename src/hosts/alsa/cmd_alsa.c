@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "continuo/tempo.h"
 #include "continuo/alsa_seq.h"
 #include "continuo/engine.h"
 #include "play_args.h"
@@ -172,7 +173,7 @@ static void handle_input(AlsaClient *c, const snd_seq_event_t *ev, uint64_t now)
     }
     case CN_SEQ_CLOCK:
         if (c->clock_in && (bpm = cn_clock_tick(&c->clock, frame / FRAME_RATE, &beat_time)) > 0 &&
-            bpm >= 10 && bpm <= 400) { /* a clock outside this range is not followed */
+            cn_bpm_in_range(bpm)) { /* a clock outside this range is not followed */
             c->beat_frame = (uint64_t)(beat_time * FRAME_RATE + 0.5);
             c->bpm_now = bpm;
             cn_engine_rt_set_tempo(c->engine, bpm, c->beat_frame);

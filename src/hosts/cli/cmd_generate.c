@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "render.h"
+#include "continuo/tempo.h"
 #include "continuo/generate.h"
 #include "continuo/midi_file.h"
 #include "continuo/tokens.h"
@@ -137,7 +138,7 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
             a->seed_given = 1;
             break;
         case OPT_BPM:
-            if (cli_parse_double("--bpm", optarg, 10, 400, &a->bpm))
+            if (cli_parse_double("--bpm", optarg, CN_BPM_MIN, CN_BPM_MAX, &a->bpm))
                 return -1;
             break;
         case OPT_NO_PRIME: a->no_prime = 1; break;

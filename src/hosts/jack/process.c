@@ -6,6 +6,7 @@
 #include <math.h>
 #include <time.h>
 
+#include "continuo/tempo.h"
 #include "jack_client.h"
 
 /* Real-time checks of the test suite hook in here (tests/rt_trap.c); unset otherwise. */
@@ -44,7 +45,7 @@ static int follow_clock(JackClient *c, const CnMidiEvent *ev, double rate)
     double t = (double)(c->frame + ev->offset) / rate, beat_time = 0;
     if (status == 0xf8) {
         double bpm = cn_clock_tick(&c->clock, t, &beat_time);
-        if (bpm >= 10 && bpm <= 400) { /* a clock outside this range is not followed */
+        if (cn_bpm_in_range(bpm)) { /* a clock outside this range is not followed */
             c->clock_bpm = bpm;
             c->beat_frame = (uint64_t)(beat_time * rate + 0.5);
         }

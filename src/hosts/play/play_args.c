@@ -1,4 +1,5 @@
 #include "play_args.h"
+#include "continuo/tempo.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -225,7 +226,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
             a->engine.channel = (uint8_t)(v - 1);
             break;
         case 'm': rc = parse_mode(optarg, &a->engine.mode); break;
-        case OPT_BPM: rc = cli_parse_double("--bpm", optarg, 10, 400, &a->engine.bpm); break;
+        case OPT_BPM: rc = cli_parse_double("--bpm", optarg, CN_BPM_MIN, CN_BPM_MAX, &a->engine.bpm); break;
         case OPT_WAIT:
             rc = cli_parse_double("--wait", optarg, 0, 64, &a->engine.wait_beats);
             break;
