@@ -888,7 +888,7 @@ static void test_a_timed_answer_is_interrupted_and_continuous_play_goes_on(void)
 }
 
 /* Loop with a timed model: the answer's notes again, the same keys at the same distances,
- * pass after pass. */
+ * pass after pass, each pass a whole number of beats long (the loop keeps its beat). */
 static void test_a_timed_answer_loops(void)
 {
     CnEngine *e = start_timed(6, 5);
@@ -907,8 +907,11 @@ static void test_a_timed_answer_loops(void)
     for (int i = 6; i < 18 && i < n; i++) /* (the gap into a pass is the last note's end) */
         same &= keys[i] == keys[i - 6] &&
                 (i % 6 == 0 || at[i] - at[i - 1] == at[i - 6] - at[i - 7]);
-    printf("# timed loop: %d note-ons, three passes of 6 %s\n", n, same ? "alike" : "differ");
+    uint64_t beat = 2 * EIGHTH, period = n >= 18 ? at[6] - at[0] : 0;
+    printf("# timed loop: %d note-ons, three passes of 6 %s, a pass %.3f beats\n", n,
+           same ? "alike" : "differ", (double)period / (double)beat);
     CHECK(same);
+    CHECK(period > 0 && period % beat == 0 && at[12] - at[6] == period);
     play(e, 0xb0, CN_CC_LOOP, 0), input_came = 1;
     drive(e, 1500, 0);
     CHECK(all_released());

@@ -100,6 +100,7 @@ struct CnWorker {
     int answer_notes;        /* note-ons of the answer so far */
     int lead_skipped;        /* twelfths of shifts before its first note, not waited for */
     uint64_t last_note_on;   /* frame of the answer's latest note-on (or of its start) */
+    uint64_t pass_start;     /* where the answer, or looping its current pass, began */
 };
 typedef struct CnWorker Worker;
 
@@ -605,6 +606,12 @@ static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
                 w->answer_end = w->answer_next;
                 return;
             }
+            /* looping: the next pass starts a whole number of beats after this one did, so
+               that the loop keeps the beat it began on */
+            uint64_t beat = (uint64_t)CN_TIMED_STEPS_PER_BEAT * twelfth(e);
+            uint64_t took = w->answer_next - w->pass_start;
+            w->answer_next = w->pass_start + (took + beat - 1) / beat * beat;
+            w->pass_start = w->answer_next;
             w->answer_sampled = 0;
             w->replaying = 1;
             w->answer_notes = w->lead_skipped = 0; /* each pass starts where it is placed */
@@ -688,7 +695,7 @@ static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now, i
     w->answer_sampled = 0;
     w->replaying = 0;
     w->answering = 1;
-    w->answer_next = start;
+    w->answer_next = w->pass_start = start;
     w->answer_notes = 0;
     w->lead_skipped = 0;
     w->last_note_on = start;
