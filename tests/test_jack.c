@@ -707,17 +707,20 @@ static void test_a_midi_clock_sets_the_tempo_and_the_beat(void)
 }
 
 /* --clock-out: Start, then a tick every 1000 frames (24 a beat at 120 bpm) on the beat
- * grid, and Stop when continuo stops. */
-static void test_clock_out_ticks_at_the_tempo(void)
+ * grid, moved as the notes are by --offset (offset_ms), and Stop when continuo stops. */
+static void clock_out_ticks_at_the_tempo(const char *offset_ms)
 {
     int from = atomic_load(&n_received);
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
-                          "-n", "cont", "--clock-out", "--no-thru", "-o", "recorder:in", NULL};
+                          "-n", "cont", "--clock-out", "--no-thru", "-o", "recorder:in",
+                          "--offset", offset_ms, NULL};
     pid_t cont = spawn(args, log_path, 0);
     sleep_ms(3000);
     kill(cont, SIGTERM);
     CHECK(wait_exit(cont, 10) == 0);
     sleep_ms(100);
+    int64_t moved = (int64_t)(atof(offset_ms) * RATE / 1000);
+    uint64_t shift = (uint64_t)((moved % 1000 + 1000) % 1000);
     int starts = 0, stops = 0, ticks = 0, uneven = 0, off_beat = 0;
     uint64_t last = 0;
     for (int i = from; i < atomic_load(&n_received); i++) {
@@ -727,14 +730,22 @@ static void test_clock_out_ticks_at_the_tempo(void)
         if (b != 0xf8)
             continue;
         uneven += ticks > 0 && received[i].frame - last != 1000;
-        off_beat += received[i].frame % 1000 != 0; /* the grid starts at frame 0 */
+        off_beat += received[i].frame % 1000 != shift; /* the grid starts at frame 0 */
         last = received[i].frame;
         ticks++;
     }
-    printf("# --clock-out: Start %d, %d ticks (%d not 1000 frames after the last, %d off the "
-           "grid), Stop %d\n", starts, ticks, uneven, off_beat, stops);
+    printf("# --clock-out, --offset %s ms: Start %d, %d ticks (%d not 1000 frames after the "
+           "last, %d off the grid), Stop %d\n", offset_ms, starts, ticks, uneven, off_beat,
+           stops);
     CHECK(starts == 1 && stops == 1);
     CHECK(ticks > 100 && uneven == 0 && off_beat == 0);
+}
+
+static void test_clock_out_ticks_at_the_tempo(void)
+{
+    clock_out_ticks_at_the_tempo("0");
+    clock_out_ticks_at_the_tempo("50");  /* 2400 frames later */
+    clock_out_ticks_at_the_tempo("-30"); /* 1440 frames earlier */
 }
 
 /* Controls on numbers of one's own: end-call on CC 20 answers a call whose last key is

@@ -256,19 +256,22 @@ static int rt_clock_out(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames, in
         e->rt_clock_running = 1;
         e->rt_next_tick = cycle_frame;
     }
-    uint64_t beat_milli = atomic_load_explicit(&e->frames_per_beat_milli, memory_order_relaxed);
-    uint64_t origin = atomic_load_explicit(&e->grid_origin, memory_order_relaxed);
+    int64_t beat_milli = (int64_t)atomic_load_explicit(&e->frames_per_beat_milli,
+                                                       memory_order_relaxed);
+    /* the grid the notes go out on: the beat's, moved by --offset with them, so that what
+       follows the clock and what plays the notes agree */
+    int64_t origin = (int64_t)atomic_load_explicit(&e->grid_origin, memory_order_relaxed) +
+                     atomic_load_explicit(&e->offset_frames, memory_order_relaxed);
     if (beat_milli < 24000)
         return n;
     uint64_t end = cycle_frame + n_frames, from = e->rt_next_tick > cycle_frame
                                                      ? e->rt_next_tick : cycle_frame;
     /* the first tick of the grid at or after from */
-    int64_t k = from >= origin
-                    ? (int64_t)(((from - origin) * 24000 + beat_milli - 1) / beat_milli)
-                    : -(int64_t)((origin - from) * 24000 / beat_milli);
+    int64_t into = (int64_t)from - origin;
+    int64_t k = into >= 0 ? (into * 24000 + beat_milli - 1) / beat_milli
+                          : -(-into * 24000 / beat_milli);
     for (; n < RT_MAX_TICKS; k++) {
-        int64_t at = (int64_t)origin + (k >= 0 ? (int64_t)((uint64_t)k * beat_milli / 24000)
-                                               : -(int64_t)((uint64_t)-k * beat_milli / 24000));
+        int64_t at = origin + (k >= 0 ? k * beat_milli / 24000 : -(-k * beat_milli / 24000));
         if (at < (int64_t)from)
             continue; /* rounding: never twice, never before the last one sent */
         if ((uint64_t)at >= end)
