@@ -3,7 +3,8 @@
 # measurement: continuations of the held-out openings of the piano collection (continuo
 # eval --held-out 0.1) at the default temperature and top-p, each setting averaged over
 # SEEDS draws (one continuation per piece each), with the composer's as the ceiling.
-# Usage: [SEEDS="1 2"] [SETTINGS="K,L,R ..."] bench/guide.sh [WEIGHTS] [BUILD_DIR]
+# EVAL_OPTIONS adds options to every eval (e.g. "-t 0.9 --top-p 0.9").
+# Usage: [SEEDS="1 2"] [SETTINGS="K,L,R ..."] [EVAL_OPTIONS=...] bench/guide.sh [WEIGHTS] [BUILD_DIR]
 set -eu
 cd "$(dirname "$0")/.."
 weights=${1:-weights/default.cnw}
@@ -19,7 +20,7 @@ for s in $settings; do
   files=""
   for seed in ${SEEDS:-1 2}; do
     OPENBLAS_NUM_THREADS=1 "$build"/continuo eval -w "$weights" --held-out 0.1 --samples 0 \
-      --no-window -s "$seed" --key-guard "$k" --loudness-width "$l" --rhythm-guard "$r" \
+      --no-window -s "$seed" ${EVAL_OPTIONS:-} --key-guard "$k" --loudness-width "$l" --rhythm-guard "$r" \
       --json midi_songs/piano-midi > "$out.$seed"
     files="$files $out.$seed"
   done

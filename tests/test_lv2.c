@@ -164,7 +164,7 @@ static Host *host_new(uint32_t block)
         return NULL;
     }
     h->worker = lilv_instance_get_extension_data(h->instance, LV2_WORKER__interface);
-    static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 0.9f, 0.9f, 2, 1,
+    static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 1.0f, 0.95f, 2, 1,
                                             0, 0, 0, 0, 0, 0, -1, 0};
     memcpy(h->controls, defaults, sizeof defaults);
     for (int p = P_ENABLE; p < N_PORTS; p++)

@@ -16,7 +16,7 @@ CnSamplerOptions cn_sampler_argmax(void)
 
 CnSamplerOptions cn_sampler_defaults(void)
 {
-    return (CnSamplerOptions){.temperature = 0.9f, .top_k = 0, .top_p = 0.9f,
+    return (CnSamplerOptions){.temperature = 1.0f, .top_k = 0, .top_p = 0.95f,
                               .repetition_penalty = 1.0f, .repetition_window = 16,
                               .key_guard = 0.9f, .loudness_width = 2.0f, .rhythm_guard = 0};
 }
