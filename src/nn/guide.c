@@ -70,7 +70,7 @@ void cn_guide_hear(CnGuide *g, CnToken t)
             g->shift_weight[t.pitch] += 1;
             g->shift_n += 1;
         }
-        g->stale = 1;
+        g->stale |= g->rhythm_guard > 0; /* (a fade changes neither key nor loudness) */
         break;
     case CN_EVENT_VELOCITY:
         g->level = t.pitch;
