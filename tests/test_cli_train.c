@@ -2,6 +2,7 @@
  * a broken file in the folder named and skipped, SIGTERM writing a checkpoint that
  * --resume continues, and kill -9 at random moments never leaving a broken checkpoint. */
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -243,6 +244,80 @@ static void test_transposition_is_reproducible_and_resumes_exactly(void)
     CHECK(test_file_contains(log_path, "--transpose takes LO..HI"));
 }
 
+/* The first epoch's training loss in a log. */
+static double first_train_loss(const char *csv_path)
+{
+    FILE *f = fopen(csv_path, "r");
+    double loss = NAN;
+    char line[512];
+    if (f && fgets(line, sizeof line, f) && fgets(line, sizeof line, f))
+        sscanf(line, "%*d,%lf", &loss);
+    if (f)
+        fclose(f);
+    return loss;
+}
+
+/* --init goes on from trained weights with another recipe (longer chunks, a decaying rate):
+ * it starts where they left off, the decay changes the run and survives a stop and resume
+ * exactly, and what cannot go with it is refused with the reason. */
+static void test_init_starts_from_trained_weights(void)
+{
+    char base[4400], base_csv[4400], ref[4400], ref_csv[4400], part[4400], flat[4400];
+    snprintf(base, sizeof base, "%s/init-base.cnw", dir);
+    snprintf(base_csv, sizeof base_csv, "%s/init-base.csv", dir);
+    snprintf(ref, sizeof ref, "%s/init-ref.cnw", dir);
+    snprintf(ref_csv, sizeof ref_csv, "%s/init-ref.csv", dir);
+    snprintf(part, sizeof part, "%s/init-part.cnw", dir);
+    snprintf(flat, sizeof flat, "%s/init-flat.cnw", dir);
+#define SMALL "--data", data_dir, "--threads", "1", "--batch", "2", "-q"
+    const char *first[] = {"train", "--out", base, "--epochs", "2", "--hidden", "16",
+                           "--layers", "1", "--dense", "0", "--embed", "4", "--seq", "10",
+                           SMALL, NULL};
+    CHECK(run_cli(first, log_path, 1) == 0);
+    const char *whole[] = {"train", "--init", base, "--out", ref, "--epochs", "2", "--seq",
+                           "20", "--lr-decay", "0.5", SMALL, NULL};
+    const char *stopped[] = {"train", "--init", base, "--out", part, "--epochs", "2", "--seq",
+                             "20", "--lr-decay", "0.5", "--stop-after-batches", "25", SMALL,
+                             NULL};
+    const char *resume[] = {"train", "--resume", "--out", part, "-q", NULL};
+    const char *constant[] = {"train", "--init", base, "--out", flat, "--epochs", "2",
+                              "--seq", "20", SMALL, NULL};
+#undef SMALL
+    CHECK(run_cli(whole, log_path, 1) == 0);
+    CHECK(run_cli(stopped, log_path, 1) == 0);
+    CHECK(run_cli(resume, log_path, 1) == 0);
+    CHECK(run_cli(constant, log_path, 1) == 0);
+    CHECK(same_params(ref, part));
+    CHECK(!same_params(ref, flat));
+    CHECK(!same_params(ref, base));
+    double fresh_loss = first_train_loss(base_csv), init_loss = first_train_loss(ref_csv);
+    CHECK(init_loss < fresh_loss); /* it begins with what the first run learned */
+    CnModel m;
+    CnError err = {{0}};
+    CHECK(cn_model_load(&m, ref, 0, NULL, &err) == 0);
+    CHECK(m.config.n_hidden == 16 && m.info.seq == 20 && m.info.epochs == 2);
+    cn_model_free(&m);
+
+    const char *reshaped[] = {"train", "--init", base, "--out", flat, "--hidden", "32",
+                              "--data", data_dir, NULL};
+    CHECK(run_cli(reshaped, log_path, 1) == 2);
+    CHECK(test_file_contains(log_path, "brings its own network"));
+    const char *both[] = {"train", "--init", base, "--resume", "--out", part, NULL};
+    CHECK(run_cli(both, log_path, 1) == 2);
+    CHECK(test_file_contains(log_path, "give one of them"));
+    const char *other_scheme[] = {"train", "--init", base, "--tokens", "original", "--out",
+                                  flat, "--data", data_dir, NULL};
+    CHECK(run_cli(other_scheme, log_path, 1) == 2);
+    CHECK(test_file_contains(log_path, "give --tokens timed"));
+    const char *missing[] = {"train", "--init", "no-such.cnw", "--out", flat, "--data",
+                             data_dir, NULL};
+    CHECK(run_cli(missing, log_path, 1) == 1);
+    CHECK(test_file_contains(log_path, "cannot start from --init no-such.cnw"));
+    const char *bad_decay[] = {"train", "--lr-decay", "1.5", "--out", flat, NULL};
+    CHECK(run_cli(bad_decay, log_path, 1) == 2);
+    CHECK(test_file_contains(log_path, "--lr-decay"));
+}
+
 /* Big checkpoints of a model that trains on little: most of the time goes to writing. */
 static void test_kill_9_never_leaves_a_broken_checkpoint(void)
 {
@@ -455,6 +530,7 @@ int main(void)
     RUN(test_sigterm_checkpoints_and_resume_goes_on);
     RUN(test_resume_goes_on_as_the_run_started);
     RUN(test_transposition_is_reproducible_and_resumes_exactly);
+    RUN(test_init_starts_from_trained_weights);
     RUN(test_kill_9_never_leaves_a_broken_checkpoint);
     RUN(test_info_refuses_a_foreign_file);
     RUN(test_a_damaged_training_state_is_refused);

@@ -24,6 +24,8 @@ typedef struct {
     int batch;          /* parallel streams (all) or windows per batch (last) */
     int epochs;         /* train until this many epochs are complete */
     float lr, rho, eps; /* RMSprop, as Keras: lr 0.001, rho 0.9, epsilon 1e-7 */
+    float lr_decay;     /* the learning rate of epoch e (from 0) is lr * lr_decay^e;
+                           1 = constant */
     float clip;         /* clip the gradient's global norm to this; 0 = never */
     double val_split;   /* share of songs held out for validation */
     uint64_t seed;      /* data order, transposition and dropout */

@@ -24,15 +24,15 @@
 CnTrainOptions cn_train_options_original(void)
 {
     return (CnTrainOptions){.objective = CN_OBJECTIVE_LAST, .seq = 100, .batch = 64,
-                            .epochs = 200, .lr = 1e-3f, .rho = 0.9f, .eps = 1e-7f,
-                            .clip = 0.0f, .val_split = 0.0, .seed = 1};
+                            .epochs = 200, .lr = 1e-3f, .lr_decay = 1.0f, .rho = 0.9f,
+                            .eps = 1e-7f, .clip = 0.0f, .val_split = 0.0, .seed = 1};
 }
 
 CnTrainOptions cn_train_options_default(void)
 {
     return (CnTrainOptions){.objective = CN_OBJECTIVE_ALL, .seq = 50, .batch = 16,
-                            .epochs = 200, .lr = 1e-3f, .rho = 0.9f, .eps = 1e-7f,
-                            .clip = 0.0f, .val_split = 0.1, .seed = 1};
+                            .epochs = 200, .lr = 1e-3f, .lr_decay = 1.0f, .rho = 0.9f,
+                            .eps = 1e-7f, .clip = 0.0f, .val_split = 0.1, .seed = 1};
 }
 
 const char *cn_objective_name(CnObjective objective)
@@ -246,7 +246,9 @@ typedef struct {
     double loss_sum;       /* of the epoch under way */
     size_t n_predicted, n_correct;
     double best_val;
-    double seconds_before; /* training time of earlier runs */
+    int resumed;           /* going on with a checkpoint's run (else a new run, whose log
+                              starts afresh) */
+    double seconds_before; /* training time of earlier runs, or of the weights started from */
     double started;
     size_t epoch_items;    /* predicted in this run during the epoch under way */
     long epoch_batches;    /* batches run in this run during the epoch under way */
@@ -297,6 +299,11 @@ static void clip_gradient(float *grad, size_t n, float max_norm)
     }
 }
 
+static float epoch_lr(const CnTrainOptions *o, int epoch)
+{
+    return o->lr_decay == 1.0f ? o->lr : (float)(o->lr * pow(o->lr_decay, epoch));
+}
+
 /* One step: this rank's lanes forward; the batch's counts, and whether any rank was asked
  * to stop, summed across ranks; the gradient of the whole batch's mean loss summed across
  * ranks; the same update on every rank. Alone, the sums are what this rank has. */
@@ -327,7 +334,7 @@ static int train_batch(Run *r, long batch_index, volatile sig_atomic_t *stop_ask
     if (r->opt->clip > 0)
         clip_gradient(r->grad_buf, r->model->n_params, r->opt->clip);
     cn_rmsprop_update(r->model->params, r->grad_buf, r->moments, r->model->n_params,
-                      r->opt->lr, r->opt->rho, r->opt->eps);
+                      epoch_lr(r->opt, r->epoch), r->opt->rho, r->opt->eps);
     return 0;
 }
 
@@ -373,12 +380,13 @@ static int state_blob(const Run *r, char *blob, size_t cap)
                      "eps=%.9g\nclip=%.9g\nval_split=%.17g\nseed=%" PRIu64 "\nepoch=%d\n"
                      "batch_done=%ld\nloss_sum=%.17g\nn_predicted=%zu\nn_correct=%zu\n"
                      "best_val=%.17g\ndropout_rng=%016" PRIx64 " %016" PRIx64 " %016" PRIx64
-                     " %016" PRIx64 "\nepochs=%d\nthreads=%d\ndata=%s\ntranspose=%d..%d\n",
+                      " %016" PRIx64 "\nepochs=%d\nthreads=%d\ndata=%s\ntranspose=%d..%d\n"
+                     "lr_decay=%.9g\n",
                      cn_objective_name(o->objective), o->seq, o->batch, (double)o->lr,
                      (double)o->rho, (double)o->eps, (double)o->clip, o->val_split, o->seed,
                      r->epoch, r->batch_done, r->loss_sum, r->n_predicted, r->n_correct,
                      r->best_val, s[0], s[1], s[2], s[3], o->epochs, o->n_threads, data,
-                     o->transpose_lo, o->transpose_hi);
+                     o->transpose_lo, o->transpose_hi, (double)o->lr_decay);
     return n > 0 && (size_t)n < cap ? n : -1;
 }
 
@@ -503,6 +511,7 @@ int cn_train_options_from_state(const CnTrainState *state, CnTrainOptions *o, Cn
     if (state_int(b, "seq", 1, 100000, &o->seq, err) ||
         state_int(b, "batch", 1, 100000, &o->batch, err) ||
         state_float(b, "lr", 1e-9, 10, &o->lr, err) ||
+        state_float(b, "lr_decay", 0.01, 1, &o->lr_decay, err) ||
         state_float(b, "rho", 0, 0.999999, &o->rho, err) ||
         state_float(b, "eps", 1e-12, 1, &o->eps, err) ||
         state_float(b, "clip", 0, 1e9, &o->clip, err) ||
@@ -552,7 +561,7 @@ static int restore_run(Run *r, const CnTrainState *ts, CnError *err)
         sscanf(v, "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &r->dropout_rng.s[0],
                &r->dropout_rng.s[1], &r->dropout_rng.s[2], &r->dropout_rng.s[3]) != 4)
         return cn_fail(err, "the saved training state is damaged (random state)");
-    r->seconds_before = isnan(r->model->info.seconds) ? 0 : r->model->info.seconds;
+    r->resumed = 1;
     return 0;
 }
 
@@ -602,6 +611,8 @@ static int check_options(const CnTrainOptions *o, const CnModel *m, const CnSong
         return cn_fail(err, "sequence length and batch must be 1..100000");
     if (!(o->lr > 0) || !(o->rho >= 0 && o->rho < 1) || !(o->eps > 0) || !(o->clip >= 0))
         return cn_fail(err, "learning rate and epsilon must be positive, rho in [0, 1)");
+    if (!(o->lr_decay >= 0.01f && o->lr_decay <= 1))
+        return cn_fail(err, "the learning rate's decay per epoch must be from 0.01 to 1");
     if (!(o->val_split >= 0 && o->val_split < 1))
         return cn_fail(err, "validation split must be at least 0 and below 1");
     if (!o->out_path)
@@ -662,6 +673,7 @@ static int run_init(Run *r, CnModel *model, const CnTrainState *resume, const Cn
     r->is_rank0 = !opt->ranks || opt->ranks->rank == 0;
     r->best_val = INFINITY;
     r->started = now_seconds();
+    r->seconds_before = isfinite(model->info.seconds) ? model->info.seconds : 0;
     if (check_options(opt, model, songs, n_songs, err) || split_songs(r, songs, n_songs, err))
         return -1;
     size_t lane_first = 0, n_lanes = (size_t)opt->batch;
@@ -742,7 +754,7 @@ static int append_csv(const Run *r, double train_loss, double train_acc, double 
 {
     if (!r->opt->csv_path)
         return 0;
-    int fresh = r->epoch == 1 && !r->seconds_before;
+    int fresh = r->epoch == 1 && !r->resumed;
     CnOutFile out;
     FILE *f = cn_outfile_fopen(&out, r->opt->csv_path, err);
     if (!f)
@@ -818,7 +830,7 @@ static uint64_t options_digest(const CnTrainOptions *o, const CnModelConfig *c)
 {
     int ints[] = {(int)o->objective, o->seq, o->batch, o->epochs, o->transpose_lo,
                   o->transpose_hi, c->n_vocab, c->n_embed, c->n_layers, c->n_hidden, c->n_dense};
-    float floats[] = {o->lr, o->rho, o->eps, o->clip, c->dropout};
+    float floats[] = {o->lr, o->lr_decay, o->rho, o->eps, o->clip, c->dropout};
     uint64_t h = digest(0, ints, sizeof ints);
     h = digest(h, floats, sizeof floats);
     h = digest(h, &o->val_split, sizeof o->val_split);

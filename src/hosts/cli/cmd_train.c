@@ -66,12 +66,18 @@ static void usage(FILE *out)
             "      --seq N           chunk or window length in tokens (50; original 100)\n"
             "      --batch N         streams or windows per batch (16; original 64)\n"
             "      --lr X            RMSprop learning rate (0.001)\n"
+            "      --lr-decay F      multiply the learning rate by F (0.01..1) after every\n"
+            "                        epoch (1: constant)\n"
             "      --clip X          clip the gradient norm to X, 0 = never (0)\n"
             "      --epochs N        train until N epochs are done (200)\n"
             "      --val-split X     share of songs held out for validation (0.1)\n"
             "      --seed N          data order, initialization and dropout (1)\n"
             "      --threads N       BLAS threads (default: all cores)\n"
             "      --resume          continue the checkpoint at --out with its own settings\n"
+            "      --init FILE       start from the weights of FILE (its network and\n"
+            "                        vocabulary) instead of random ones: a new run with\n"
+            "                        this command's training settings, to train on with\n"
+            "                        another recipe (longer chunks, a lower rate)\n"
             "      --log FILE        per-epoch CSV (default: the checkpoint's name + .csv)\n"
             "      --best FILE       best-by-validation copy (default: NAME.best.cnw)\n"
             "  -q, --quiet           print nothing but errors\n"
@@ -81,17 +87,21 @@ static void usage(FILE *out)
 enum {
     OPT_PRESET = 256, OPT_OBJECTIVE, OPT_LAYERS, OPT_HIDDEN, OPT_DENSE, OPT_EMBED, OPT_DROPOUT,
     OPT_SEQ, OPT_BATCH, OPT_LR, OPT_CLIP, OPT_EPOCHS, OPT_VAL, OPT_SEED, OPT_THREADS,
-    OPT_RESUME, OPT_LOG, OPT_BEST, OPT_STOP_AFTER, OPT_TOKENS, OPT_TRANSPOSE,
+    OPT_RESUME, OPT_LOG, OPT_BEST, OPT_STOP_AFTER, OPT_TOKENS, OPT_TRANSPOSE, OPT_LR_DECAY,
+    OPT_INIT,
 };
 
 typedef struct {
     const char *data_dir, *out_path, *log_path, *best_path;
+    const char *init_path;  /* --init: the weights to start from */
     CnModelConfig config;
     CnScheme scheme;
     CnTrainOptions train;
     int threads, resume, quiet, epochs_given, threads_given, data_given, transpose_given;
+    int dropout_given;
     char resumed_data[4096];
     int settings_given; /* options --resume must not contradict */
+    int network_given;  /* options that shape a fresh network (not with --init) */
     char derived_log[4096], derived_best[4096], derived_svg[4096];
 } TrainArgs;
 
@@ -109,6 +119,8 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
         {"dropout", required_argument, 0, OPT_DROPOUT},
         {"seq", required_argument, 0, OPT_SEQ},     {"batch", required_argument, 0, OPT_BATCH},
         {"lr", required_argument, 0, OPT_LR},       {"clip", required_argument, 0, OPT_CLIP},
+        {"lr-decay", required_argument, 0, OPT_LR_DECAY},
+        {"init", required_argument, 0, OPT_INIT},
         {"epochs", required_argument, 0, OPT_EPOCHS},
         {"val-split", required_argument, 0, OPT_VAL},
         {"seed", required_argument, 0, OPT_SEED},
@@ -174,6 +186,8 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
             if (cli_parse_long(name, optarg, lo, hi, &v))                                 \
                 return -1;                                                                \
             field = (int)v;                                                               \
+            a->network_given |= code == OPT_LAYERS || code == OPT_HIDDEN ||               \
+                                code == OPT_DENSE || code == OPT_EMBED;                   \
             break;
         LONG_OPT(OPT_LAYERS, "--layers", 1, CN_MAX_LAYERS, a->config.n_layers)
         LONG_OPT(OPT_HIDDEN, "--hidden", 1, CN_MAX_HIDDEN, a->config.n_hidden)
@@ -211,12 +225,19 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
             if (cli_parse_double("--dropout", optarg, 0, 0.95, &x))
                 return -1;
             a->config.dropout = (float)x;
+            a->dropout_given = 1;
             break;
         case OPT_LR:
             if (cli_parse_double("--lr", optarg, 1e-9, 10, &x))
                 return -1;
             a->train.lr = (float)x;
             break;
+        case OPT_LR_DECAY:
+            if (cli_parse_double("--lr-decay", optarg, 0.01, 1, &x))
+                return -1;
+            a->train.lr_decay = (float)x;
+            break;
+        case OPT_INIT: a->init_path = optarg; setting = 0; break;
         case OPT_CLIP:
             if (cli_parse_double("--clip", optarg, 0, 1e9, &x))
                 return -1;
@@ -387,6 +408,28 @@ static int remember_corpus(CnModel *m, const CnSongIds *songs, size_t n, double 
     return rc;
 }
 
+/* --init: a new run from trained weights, on their vocabulary, with this command's
+ * training settings (the dropout too, when given). */
+static int start_from(TrainArgs *a, CnModel *model, CnCorpus *corpus, CnSongIds **songs,
+                      uint16_t **storage)
+{
+    CnError err = {{0}};
+    if (a->network_given)
+        return cli_error(2, "--init %s brings its own network: give no --layers, --hidden, "
+                            "--dense or --embed with it", a->init_path);
+    if (cn_model_load(model, a->init_path, 1, NULL, &err))
+        return cli_error(1, "cannot start from --init %s: %s", a->init_path, err.message);
+    if (model->vocab.scheme != a->scheme)
+        return cli_error(2, "--init %s is a model of %s tokens: give --tokens %s", a->init_path,
+                         cn_scheme_name(model->vocab.scheme), cn_scheme_name(model->vocab.scheme));
+    if (a->dropout_given)
+        model->config.dropout = a->config.dropout;
+    model->info.epochs = 0;
+    if (load_data(a, corpus, NULL, &model->vocab, songs, storage))
+        return 1;
+    return remember_corpus(model, *songs, corpus->n_songs, a->train.val_split);
+}
+
 static int prepare_model(TrainArgs *a, CnModel *model, CnTrainState *state, CnCorpus *corpus,
                          CnVocab *vocab, CnSongIds **songs, uint16_t **storage)
 {
@@ -394,6 +437,9 @@ static int prepare_model(TrainArgs *a, CnModel *model, CnTrainState *state, CnCo
     if (!a->resume && (cn_model_file_is_foreign(a->out_path, &err) ||
                        cn_model_file_is_foreign(a->train.best_path, &err)))
         return cli_error(2, "%s: not overwriting it (choose another --out)", err.message);
+    if (a->resume && a->init_path)
+        return cli_error(2, "--resume goes on with the checkpoint at --out; --init starts a "
+                            "new run from other weights: give one of them");
     if (a->resume) {
         if (a->settings_given)
             return cli_error(2, "--resume goes on with the checkpoint's own network and "
@@ -422,6 +468,8 @@ static int prepare_model(TrainArgs *a, CnModel *model, CnTrainState *state, CnCo
                              a->train.epochs, model->info.epochs);
         return load_data(a, corpus, NULL, &model->vocab, songs, storage);
     }
+    if (a->init_path)
+        return start_from(a, model, corpus, songs, storage);
     if (load_data(a, corpus, vocab, NULL, songs, storage))
         return 1;
     a->config.n_vocab = (int)vocab->n;
@@ -447,6 +495,11 @@ static void print_start(const TrainArgs *a, const CnModel *m, const CnCorpus *co
            a->out_path);
     if (a->resume)
         printf("from epoch %d of %d\n", m->info.epochs, a->train.epochs);
+    if (a->init_path)
+        printf("starting from the weights of %s\n", a->init_path);
+    if (a->train.lr_decay != 1.0f)
+        printf("learning rate %g, times %g after every epoch\n", (double)a->train.lr,
+               (double)a->train.lr_decay);
     fflush(stdout);
 }
 
