@@ -30,6 +30,7 @@ CnEngineOptions plugin_options_from_controls(const Continuo *self)
         o.max_listen_beats = o.min_listen_beats;
     o.length_from_call = plugin_control(self, PORT_LENGTH_CALL, 0, 0, 1) >= 0.5f;
     o.state_cc = (int)lrintf(plugin_control(self, PORT_STATE_CC, -1, -1, 127));
+    o.fixed_grid = plugin_control(self, PORT_FIXED_GRID, 0, 0, 1) >= 0.5f;
     if (cn_bpm_in_range(self->bpm))
         o.bpm = self->bpm;
     return o;
@@ -42,5 +43,6 @@ int plugin_same_controls(const CnEngineOptions *a, const CnEngineOptions *b)
            a->sampler.top_p == b->sampler.top_p && a->channel == b->channel &&
            a->min_listen_beats == b->min_listen_beats &&
            a->max_listen_beats == b->max_listen_beats &&
-           a->length_from_call == b->length_from_call && a->state_cc == b->state_cc;
+           a->length_from_call == b->length_from_call && a->state_cc == b->state_cc &&
+           a->fixed_grid == b->fixed_grid;
 }

@@ -44,13 +44,19 @@ static void follow_position(Continuo *self, const LV2_Atom_Object *obj, uint32_t
                         u->time_speed, &speed, 0);
     CnEngine *e = self->current->engine;
     double new_speed = atom_number(u, speed, self->speed);
-    if (self->speed != 0 && new_speed == 0)
+    int was_rolling = self->speed != 0;
+    if (was_rolling && new_speed == 0)
         cn_engine_rt_panic(e); /* the transport stopped: so does the music */
     self->speed = new_speed;
     double tempo = atom_number(u, bpm, self->bpm);
     if (!cn_bpm_in_range(tempo))
         return;
+    /* stopped, the engine follows the player's beat: a host telling where it stands does
+       not move that grid, unless its tempo changed (the next call's guess) */
+    int changed = tempo != self->bpm;
     self->bpm = tempo;
+    if (new_speed == 0 && !was_rolling && !changed)
+        return;
     uint64_t now = self->frame + offset;
     if (bar_beat) {
         double beat = atom_number(u, bar_beat, 0), into = beat - floor(beat);
@@ -253,6 +259,7 @@ void plugin_run(LV2_Handle instance, uint32_t n_frames)
     self->was_enabled = enabled;
 
     int n_in = read_input(self, n_frames, enabled);
+    cn_engine_rt_tempo_free(e, self->speed == 0); /* stopped: the player's beat, found */
     press_buttons(self, e);
     unsigned flags = (thru || !enabled ? CN_CYCLE_THRU : 0) | (enabled ? 0 : CN_CYCLE_DEAF);
     n_out += cn_engine_rt_cycle(e, self->frame, n_frames, self->in_events, n_in, flags,

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE /* memmem */
 #include <jack/jack.h>
 #include <jack/midiport.h>
+#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
@@ -213,11 +214,13 @@ static int start_server(void)
 }
 
 /* continuo on the default weights, float32 or (bf16) bfloat16, connected to our clients */
+/* A client of the original model on today's fixed grid (--fixed-grid: 120 bpm from frame
+ * 0, whatever the phrases' own beat), for the tests whose subject is not the beat. */
 static pid_t start_continuo(int trap, int bf16)
 {
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
                           "-n", "cont", "--wait", "2", "--length", "16", "--seed", "4",
-                          "-c", "2", "-i", "player:out", "-o", "recorder:in",
+                          "-c", "2", "-i", "player:out", "-o", "recorder:in", "--fixed-grid",
                           bf16 ? "--bf16" : NULL, NULL};
     pid_t pid = spawn(args, log_path, trap);
     for (int i = 0; i < 100; i++) { /* until its ports are connected to ours */
@@ -1080,6 +1083,9 @@ static void test_reconnect_waits_for_the_server_to_return(void)
 
 /* A phrase in rhythm: a dotted eighth and a sixteenth, a held low note under quick ones,
  * loud and soft; returns its last note-off. */
+static uint64_t timed_phrase_start; /* the frame the last timed phrase began at */
+
+/* A phrase of the timed model's kind (note lengths and loudness its own) at 120 bpm. */
 static uint64_t play_timed_phrase(void)
 {
     static const struct { int at, length; uint8_t key, velocity; } notes[] = {
@@ -1087,7 +1093,9 @@ static uint64_t play_timed_phrase(void)
         {24, 9, 64, 100}, {33, 3, 62, 50}, {36, 12, 60, 90}};
     static Event events[32];
     int n = 0;
-    uint64_t t = now_frame() + 4800, last = 0;
+    /* off the 120 bpm grid from frame 0 by over two twelfths: its answer is on its own */
+    uint64_t t = (now_frame() + 4800) / EIGHTH * EIGHTH + EIGHTH + 5000, last = 0;
+    timed_phrase_start = t;
     for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
         uint64_t on = t + (uint64_t)notes[i].at * TWELFTH;
         uint64_t off = on + (uint64_t)notes[i].length * TWELFTH;
@@ -1114,7 +1122,8 @@ static void timed_answer(int from, int *n_on, int *off_grid, int *n_lengths, int
         uint8_t key = r->bytes[1] & 127;
         if (is_on(r)) {
             (*n_on)++;
-            *off_grid += r->frame % TWELFTH != 0;
+            uint64_t into = (r->frame - timed_phrase_start) % TWELFTH; /* its own grid */
+            *off_grid += into > 48 && into < TWELFTH - 48;
             *not_levels += cn_level_velocity(cn_velocity_level(r->bytes[2])) != r->bytes[2];
             on_at[key] = r->frame + 1;
         } else if (on_at[key]) {
@@ -1130,9 +1139,10 @@ static void timed_answer(int from, int *n_on, int *off_grid, int *n_lengths, int
     }
 }
 
-/* continuo jack with the default, timed model answers a phrase in rhythm, on the grid of
- * twelfths of a beat, with lengths and velocities of the model's; a phrase played into
- * its answer interrupts it; SIGTERM mid-answer releases everything; all under the trap. */
+/* continuo jack with the default, timed model answers a phrase in rhythm, on the phrase's
+ * own grid of twelfths of a beat (its beat found), with lengths and velocities of the
+ * model's; a phrase played into its answer interrupts it; SIGTERM mid-answer releases
+ * everything; all under the trap. */
 static void test_a_timed_model_answers_in_rhythm(void)
 {
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
@@ -1239,6 +1249,80 @@ static void test_calls_in_three_keys_are_answered_in_key(void)
     CHECK(wait_exit(cont, 10) == 0);
 }
 
+/* A two-bar call at bpm starting at frame t: sixteen eighths of C major's scale and
+ * arpeggio, a low C at each bar; returns its last note-off. */
+static uint64_t play_call_at(double bpm, uint64_t t)
+{
+    static const int degrees[16] = {0, 4, 7, 12, 11, 7, 5, 2, 4, 7, 9, 7, 5, 4, 2, 0};
+    static Event events[64];
+    double eighth = RATE * 30.0 / bpm;
+    int n = 0;
+    for (int i = 0; i < 16; i++) {
+        uint64_t on = t + (uint64_t)llround(i * eighth);
+        uint64_t off = on + (uint64_t)llround(eighth * 0.9);
+        events[n++] = (Event){on, {0x90, (uint8_t)(60 + degrees[i]), 80}, 0};
+        events[n++] = (Event){off, {0x80, (uint8_t)(60 + degrees[i]), 0}, 0};
+        if (i % 8 == 0) {
+            events[n++] = (Event){on, {0x90, 36, 70}, 0};
+            events[n++] = (Event){on + (uint64_t)llround(7 * eighth), {0x80, 36, 0}, 0};
+        }
+    }
+    queue_all(events, n);
+    return t + (uint64_t)llround(15.9 * eighth);
+}
+
+/* With no transport or clock and the default model and options, a call at 80 bpm and one
+ * at 140, each starting at a random moment, are answered on their own beat: every note-on
+ * of the answer lies on the call's grid of twelfths of a beat (a client on 120 bpm from
+ * frame 0 would miss it by chance alone for nine notes in ten), and the counters say the
+ * tempo found. */
+static void test_calls_are_answered_on_their_own_beat(void)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "beat", "--seed", "3", "--no-thru", "-c", "2", "-v",
+                          "-i", "player:out", "-o", "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
+                                 jack_port_connected(player_out) > 0); i++)
+        sleep_ms(50);
+    const double tempi[2] = {80, 140};
+    srand((unsigned)getpid());
+    for (int k = 0; k < 2; k++) {
+        double beat = RATE * 60.0 / tempi[k], twelfth = beat / 12;
+        uint64_t t = now_frame() + 4800 + (uint64_t)(rand() % (int)beat);
+        int from = atomic_load(&n_received);
+        uint64_t last_off = play_call_at(tempi[k], t);
+        sleep_ms((int)((last_off - now_frame()) / 48) + (int)(2 * 60000 / tempi[k]) + 1000);
+        for (int quiet = 0, seen = -1, waited = 0; quiet < 2000 && waited < 40000;
+             waited += 100) { /* until the answer has ended: two seconds without a note */
+            int n = atomic_load(&n_received);
+            quiet = n == seen ? quiet + 100 : 0;
+            seen = n;
+            sleep_ms(100);
+        }
+        int n_on = 0, off_grid = 0;
+        double worst = 0;
+        for (int i = from; i < atomic_load(&n_received); i++) {
+            if (!is_answer(&received[i]) || !is_on(&received[i]))
+                continue;
+            double steps = (double)(received[i].frame - t) / twelfth;
+            double off = fabs(steps - round(steps)) * twelfth / RATE * 1000;
+            n_on++;
+            off_grid += off > 1.0;
+            worst = off > worst ? off : worst;
+        }
+        printf("# a call at %.0f bpm from frame %llu: %d answer note-ons, %d more than 1 ms off "
+               "its twelfths (worst %.2f ms)\n", tempi[k], (unsigned long long)t, n_on,
+               off_grid, worst);
+        CHECK(n_on >= 8);
+        CHECK(off_grid == 0);
+        CHECK(sounding_at_end(from) == 0);
+    }
+    CHECK(wait_for_log("2 calls' beat found (the last at 14", 10));
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+}
+
 int main(void)
 {
     if (system("command -v jackd >/dev/null 2>&1 && command -v jack_wait >/dev/null 2>&1")) {
@@ -1289,6 +1373,7 @@ int main(void)
         RUN(test_controls_are_learned);
         RUN(test_a_timed_model_answers_in_rhythm);
         RUN(test_calls_in_three_keys_are_answered_in_key);
+        RUN(test_calls_are_answered_on_their_own_beat);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }

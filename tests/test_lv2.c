@@ -133,7 +133,7 @@ static const LV2_Feature *features[] = {&map_f, &unmap_f, &log_f, &schedule_f, N
 
 enum { P_IN, P_OUT, P_ENABLE, P_MODE, P_WAIT, P_LENGTH, P_TEMPERATURE, P_TOP_P, P_CHANNEL,
        P_THRU, P_END_CALL, P_MUTATE, P_LOOP, P_MIN_LISTEN, P_MAX_LISTEN, P_LENGTH_CALL,
-       P_STATE_CC, P_LATE, N_PORTS };
+       P_STATE_CC, P_LATE, P_FIXED_GRID, N_PORTS };
 
 typedef struct {
     uint64_t frame;
@@ -165,7 +165,7 @@ static Host *host_new(uint32_t block)
     }
     h->worker = lilv_instance_get_extension_data(h->instance, LV2_WORKER__interface);
     static const float defaults[N_PORTS] = {0, 0, 1, 0, 2, 16, 1.0f, 0.95f, 2, 1,
-                                            0, 0, 0, 0, 0, 0, -1, 0};
+                                            0, 0, 0, 0, 0, 0, -1, 0, 0};
     memcpy(h->controls, defaults, sizeof defaults);
     for (int p = P_ENABLE; p < N_PORTS; p++)
         lilv_instance_connect_port(h->instance, (uint32_t)p, &h->controls[p]);
@@ -597,6 +597,9 @@ static void test_skipped_cycles_keep_the_grid(void)
     if (!h)
         return;
     reset_script();
+    /* what is tested is the count of frames: on the host's fixed grid (a call heard while
+       the count lags is answered on the beat it was heard at, see the docs) */
+    h->controls[P_FIXED_GRID] = 1;
     uint64_t beat = (uint64_t)RATE / 2, twelfth = beat / 12; /* 120 bpm, frame 0 a beat */
     uint64_t last_off = play_phrase(beat, beat / 2);
     uint64_t skips[3] = {2 * beat, 3 * beat, 4 * beat}; /* the phrase: beats 1 to 5 */
@@ -629,6 +632,44 @@ static void test_skipped_cycles_keep_the_grid(void)
     CHECK(a.off_grid == 0);
     CHECK(sounding(h, 1, UINT64_MAX) == 0);
     host_free(h);
+}
+
+/* With the transport stopped the plugin finds a call's beat as the JACK client does: a call
+ * at 80 bpm starting off the host's grid is answered on the call's own twelfths of a beat;
+ * with the Fixed grid port on, on the host's 120 bpm grid from frame 0 instead. */
+static void test_a_call_is_answered_on_its_own_beat(void)
+{
+    static const int degrees[16] = {0, 4, 7, 12, 11, 7, 5, 2, 4, 7, 9, 7, 5, 4, 2, 0};
+    for (int fixed = 0; fixed < 2; fixed++) {
+        Host *h = host_new(256);
+        CHECK(h != NULL);
+        if (!h)
+            return;
+        reset_script();
+        h->controls[P_FIXED_GRID] = (float)fixed;
+        uint64_t beat = RATE * 60 / 80, eighth = beat / 2, origin = 31777, last_off = 0;
+        for (int i = 0; i < 16; i++) { /* C major's scale and arpeggio, a low C each bar */
+            uint64_t on = origin + (uint64_t)i * eighth;
+            if (i % 8 == 0)
+                send_midi(on, 0x90, 36, 70);
+            if (i % 8 == 7)
+                send_midi(on, 0x80, 36, 0);
+            send_midi(on, 0x90, (uint8_t)(60 + degrees[i]), 80);
+            send_midi(on + eighth * 9 / 10, 0x80, (uint8_t)(60 + degrees[i]), 0);
+            last_off = on + eighth * 9 / 10;
+        }
+        run_until(h, last_off + 32 * beat);
+        Answer own = answer_from(h, 1, last_off, origin, beat / 12);
+        Answer host = answer_from(h, 1, last_off, 0, RATE / 2 / 12);
+        printf("# a call at 80 bpm off the host's grid%s: %d answer note-ons, %d off the call's "
+               "twelfths, %d off the host's\n", fixed ? ", Fixed grid on" : "", own.n_on,
+               own.off_grid, host.off_grid);
+        CHECK(own.n_on >= 8);
+        CHECK(fixed ? host.off_grid == 0 && own.off_grid > 0
+                    : own.off_grid == 0 && host.off_grid > 0);
+        CHECK(sounding(h, 1, UINT64_MAX) == 0);
+        host_free(h);
+    }
 }
 
 static char *dir;
@@ -810,6 +851,7 @@ int main(void)
         RUN(test_the_call_and_response_ports);
         RUN(test_the_default_timed_model_answers_on_the_hosts_grid);
         RUN(test_skipped_cycles_keep_the_grid);
+        RUN(test_a_call_is_answered_on_its_own_beat);
     RUN(test_models_swap_save_and_restore);
         RUN(test_long_model_paths);
         if (continuo_rt_trap_counts) {

@@ -47,7 +47,8 @@ typedef enum {
 typedef struct {
     CnPlayMode mode;
     double sample_rate;     /* frames per second */
-    double bpm;             /* tempo, until the host says otherwise (cn_engine_rt_set_tempo) */
+    double bpm;             /* tempo, until the host says otherwise (cn_engine_rt_set_tempo);
+                               the guess when a call's own beat is found */
     double wait_beats;      /* silence before an answer (respond) */
     int length;             /* tokens in an answer (respond) */
     uint8_t channel;        /* output channel, 0..15 */
@@ -65,6 +66,9 @@ typedef struct {
     int length_from_call;   /* respond: the answer as many tokens long as the call */
     int state_cc;           /* a CC sent on the answer's channel when the state changes:
                                0 idle, 64 listening, 127 answering; -1: none */
+    int fixed_grid;         /* respond, with no transport or clock (cn_engine_rt_tempo_free):
+                               1 keeps the bpm grid; 0 finds the tempo and beat of each call
+                               in its notes, hears the call on that grid and answers on it */
 } CnEngineOptions;
 
 /* respond, 120 bpm, wait 2 beats, 32 tokens, channel 1, chords within 40 ms, temperature
@@ -96,6 +100,8 @@ typedef struct {
     uint64_t released_at_longest;     /* the model's notes ended at CN_TIMED_LONGEST_NOTE */
     uint64_t thru_dropped;            /* the player's events not passed on: no room in a
                                          cycle (their note-offs are never dropped) */
+    uint64_t beats_found;             /* calls whose own beat was found and followed */
+    double call_bpm;                  /* the tempo found in the latest of them; 0: none */
 } CnEngineStats;
 
 /* 0 when the options are in range, else -1 and a message naming what is not (two
@@ -192,5 +198,14 @@ int cn_engine_stop_done(const CnEngine *engine);
 /* RT, or any thread. Tempo in beats per minute and a frame that falls on a beat; a tempo
  * outside 10..400 bpm is ignored. */
 void cn_engine_rt_set_tempo(CnEngine *engine, double bpm, uint64_t beat_frame);
+
+/* RT, or any thread. Whether the tempo is the host's own fallback (no transport rolls, no
+ * clock runs): then, unless the options fix the grid, the engine finds each call's beat
+ * and follows it; 0 (the default) while a transport or clock sets the tempo. */
+void cn_engine_rt_tempo_free(CnEngine *engine, int is_free);
+
+/* RT, or any thread. The tempo and beat the engine plays on now (a host's, or a call's):
+ * for a host handing them to the engine of another model. */
+void cn_engine_rt_tempo(const CnEngine *engine, double *bpm, uint64_t *beat_frame);
 
 #endif

@@ -4,6 +4,7 @@
  * side is engine_rt.c. */
 #define _GNU_SOURCE /* sem_clockwait */
 #include "engine_impl.h"
+#include "call.h"
 #include "continuo/tempo.h"
 
 #include <errno.h>
@@ -30,6 +31,10 @@
 #define PREPARE_AHEAD_SECONDS 0.15
 #define STEPS_AHEAD 12
 #define MAX_PREPARE_SECONDS 2.0
+/* A call's beat found within this of the grid in force, and its tempo drifting less than
+ * this from it over KEEP_SPAN_BEATS (a call and its answer), keeps that grid. */
+#define KEEP_SECONDS 0.025
+#define KEEP_SPAN_BEATS 16
 /* A key held longer than this counts as released: its note-off was lost (a cable, a full
  * buffer), and the player must not be left unanswered for the rest of the session. */
 #define LONGEST_HOLD_SECONDS 8.0
@@ -101,6 +106,7 @@ struct CnWorker {
     int lead_skipped;        /* twelfths of shifts before its first note, not waited for */
     uint64_t last_note_on;   /* frame of the answer's latest note-on (or of its start) */
     uint64_t pass_start;     /* where the answer, or looping its current pass, began */
+    CnCall call;             /* the call, kept to be heard again on its own beat */
 };
 typedef struct CnWorker Worker;
 
@@ -109,14 +115,23 @@ static uint64_t frames_per_beat(CnEngine *e)
     return atomic_load(&e->frames_per_beat_milli) / 1000;
 }
 
+/* A beat's frames to the thousandth: grid points are counted from the origin at this
+ * precision, so that a tempo whose beat is no whole number of frames does not drift. */
+static double exact_beat(CnEngine *e)
+{
+    return (double)atomic_load(&e->frames_per_beat_milli) / 1000.0;
+}
+
 static uint64_t next_grid(CnEngine *e, uint64_t frame)
 {
-    uint64_t eighth = frames_per_beat(e) / 2, origin = atomic_load(&e->grid_origin);
-    if (eighth == 0)
+    double eighth = exact_beat(e) / 2;
+    uint64_t origin = atomic_load(&e->grid_origin);
+    if (eighth < 1)
         return frame;
     if (frame <= origin)
         return origin;
-    return origin + (frame - origin + eighth - 1) / eighth * eighth;
+    uint64_t k = (uint64_t)ceil(((double)(frame - origin) - 0.5) / eighth);
+    return origin + (uint64_t)llround((double)k * eighth);
 }
 
 /* The grid point an eighth after frame: on the grid as it is now, so that a tempo or beat
@@ -207,19 +222,22 @@ static uint64_t twelfth(CnEngine *e)
 /* Twelfths of a beat from the grid's origin to frame, to the nearest. */
 static int64_t grid_steps(CnEngine *e, uint64_t frame)
 {
-    uint64_t origin = atomic_load(&e->grid_origin), t = twelfth(e);
-    return frame >= origin ? (int64_t)((frame - origin + t / 2) / t)
-                           : -(int64_t)((origin - frame + t / 2) / t);
+    double t = exact_beat(e) / CN_TIMED_STEPS_PER_BEAT;
+    uint64_t origin = atomic_load(&e->grid_origin);
+    return frame >= origin ? (int64_t)floor((double)(frame - origin) / t + 0.5)
+                           : -(int64_t)floor((double)(origin - frame) / t + 0.5);
 }
 
 /* The grid point nearest frame, on the grid as it is now (a tempo or beat that changes
  * mid-answer is followed in phase). */
 static uint64_t nearest_step(CnEngine *e, uint64_t frame)
 {
-    uint64_t origin = atomic_load(&e->grid_origin), t = twelfth(e);
-    if (frame <= origin)
+    double t = exact_beat(e) / CN_TIMED_STEPS_PER_BEAT;
+    uint64_t origin = atomic_load(&e->grid_origin);
+    if (frame <= origin || t < 1)
         return frame;
-    return origin + (frame - origin + t / 2) / t * t;
+    double k = floor((double)(frame - origin) / t + 0.5);
+    return origin + (uint64_t)llround(k * t);
 }
 
 static void hear_shifts(CnEngine *e, int64_t steps)
@@ -377,6 +395,8 @@ static void key_up(CnEngine *e, Worker *w, uint8_t channel, uint8_t key, uint64_
         w->held--;
         if (w->timed)
             hear_event(e, w, CN_EVENT_OFF, key, 0, frame);
+        if (w->heard_since_answer)
+            cn_call_add(&w->call, frame, CN_EVENT_OFF, key, 0);
     }
 }
 
@@ -484,7 +504,9 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
             w->call_tokens = 0;
             if (atomic_load(&e->mode) == CN_PLAY_RESPOND)
                 cn_guide_reset(&e->guide);
+            cn_call_begin(&w->call, &e->state, w->heard_frame, w->heard_level);
         }
+        cn_call_add(&w->call, ev->frame, CN_EVENT_ON, a, b);
         if (w->timed) {
             hear_event(e, w, CN_EVENT_ON, a, b, ev->frame);
             w->call_tokens++; /* (a timed call is as long as its notes) */
@@ -731,6 +753,50 @@ static uint64_t answer_start(CnEngine *e, uint64_t at, uint64_t now)
     return next_grid(e, at > soonest ? at : soonest);
 }
 
+/* The call heard again from the state before it, on the grid as it is now. */
+static void rehear_call(CnEngine *e, Worker *w)
+{
+    uint64_t heard = e->stats.tokens_heard;
+    cn_state_copy(&e->state, &w->call.before);
+    w->heard_frame = w->call.before_frame;
+    w->heard_level = w->call.before_level;
+    cn_guide_reset(&e->guide);
+    for (int i = 0; i < w->call.n_events; i++) {
+        const CnCallEvent *ev = &w->call.events[i];
+        hear_event(e, w, (CnTokenKind)ev->kind, ev->key, ev->velocity, ev->frame);
+    }
+    e->stats.tokens_heard = heard; /* the call counts once */
+}
+
+/* With no transport or clock, the call's own beat: found in its notes, it becomes the grid
+ * the answer plays on (and a timed model hears the call again on it, as a file of the
+ * call at that tempo would give it). The guess is always --bpm: each call is judged on its
+ * own, and a player who holds a tempo keeps one grid (below). */
+static void follow_call(CnEngine *e, Worker *w)
+{
+    if (e->options.fixed_grid || !atomic_load_explicit(&e->tempo_free, memory_order_relaxed))
+        return;
+    double bpm, now_bpm;
+    uint64_t beat_frame, origin;
+    cn_engine_rt_tempo(e, &now_bpm, &origin);
+    if (cn_call_find_beat(&w->call, e->sample_rate, e->options.bpm, &bpm, &beat_frame))
+        return;
+    e->stats.beats_found++;
+    /* a call that fits the grid in force keeps it: a player who holds a tempo is answered
+       on one grid, not on each call's slightly different estimate of it */
+    double drift = fabs(60.0 / bpm - 60.0 / now_bpm) * KEEP_SPAN_BEATS;
+    double eighth = (double)frames_per_beat(e) / 2;
+    double apart = fabs(remainder((double)beat_frame - (double)origin, eighth)) / e->sample_rate;
+    if (drift < KEEP_SECONDS && apart < KEEP_SECONDS) {
+        e->stats.call_bpm = now_bpm;
+        return;
+    }
+    cn_engine_rt_set_tempo(e, bpm, beat_frame);
+    e->stats.call_bpm = bpm;
+    if (w->timed)
+        rehear_call(e, w);
+}
+
 static void respond(CnEngine *e, Worker *w, uint64_t now)
 {
     if (w->mutate && w->have_call) { /* the last call again, a new draw */
@@ -758,11 +824,14 @@ static void respond(CnEngine *e, Worker *w, uint64_t now)
                            ? w->call_start + beats(e, e->options.max_listen_beats) : UINT64_MAX;
     if (w->end_call) { /* the player says the call is over */
         w->end_call = 0;
+        follow_call(e, w);
         start_answer(e, w, next_grid(e, now + prepare_ahead(e)), now, 0);
     } else if (longest != UINT64_MAX && now + prepare_ahead(e) >= longest) {
         w->forced = 1; /* answered while the call goes on: it does not cut this answer */
+        follow_call(e, w);
         start_answer(e, w, answer_start(e, longest, now), now, 0);
     } else if (w->held == 0 && now + prepare_ahead(e) >= answer_time(e, w)) {
+        follow_call(e, w);
         start_answer(e, w, answer_start(e, answer_time(e, w), now), now, 0);
     }
 }
@@ -925,7 +994,7 @@ int cn_engine_check_options(const CnEngineOptions *o, CnError *err)
         !(o->min_listen_beats >= 0 && o->min_listen_beats <= 64) ||
         !(o->max_listen_beats >= 0 && o->max_listen_beats <= 256) ||
         (o->max_listen_beats > 0 && o->max_listen_beats < o->min_listen_beats) ||
-        o->state_cc < -1 || o->state_cc > 127)
+        o->state_cc < -1 || o->state_cc > 127 || o->fixed_grid < 0 || o->fixed_grid > 1)
         return cn_fail(err, "engine options out of range (control channel 1..16, listening "
                             "0..64 beats at least and at most 256, the most not below the "
                             "least, state CC 0..127)");
@@ -1008,6 +1077,7 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
     if (cn_state_init(&e->state, model, CN_MODE_STATEFUL, 0, err) ||
         cn_state_init(&e->work->scratch, model, CN_MODE_STATEFUL, 0, err) ||
         cn_state_init(&e->work->call_state, model, CN_MODE_STATEFUL, 0, err) ||
+        cn_call_init(&e->work->call, model, err) ||
         cn_sampler_init(&e->sampler, model->config.n_vocab, &o->sampler, o->seed, err) ||
         cn_guide_init(&e->guide, &model->vocab, &o->sampler, err) ||
         cn_ring_init(&e->in, sizeof(CnTimedEvent), IN_RING, err) ||
@@ -1067,6 +1137,7 @@ void cn_engine_free(CnEngine *e)
     if (e->work) {
         cn_state_free(&e->work->scratch);
         cn_state_free(&e->work->call_state);
+        cn_call_free(&e->work->call);
         free(e->work);
     }
     cn_state_free(&e->state);

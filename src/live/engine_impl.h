@@ -48,6 +48,7 @@ struct CnEngine {
     _Atomic uint32_t temperature_milli;
     _Atomic uint64_t frames_per_beat_milli; /* tempo, settable from the RT side */
     _Atomic uint64_t grid_origin;  /* a frame on a beat (the host transport's bar start) */
+    _Atomic int tempo_free;        /* no transport or clock: the calls' beat may be found */
     _Atomic uint64_t late;         /* events written after their frame (RT side) */
     _Atomic int64_t offset_frames; /* the output's shift: later, or earlier when negative */
     _Atomic uint64_t urgent_cc[2]; /* control changes that wake the worker (bit per number) */

@@ -71,6 +71,17 @@ void cn_engine_rt_set_tempo(CnEngine *e, double bpm, uint64_t beat_frame)
     atomic_store(&e->grid_origin, beat_frame);
 }
 
+void cn_engine_rt_tempo(const CnEngine *e, double *bpm, uint64_t *beat_frame)
+{
+    *bpm = e->sample_rate * 60.0 * 1000.0 / (double)atomic_load(&e->frames_per_beat_milli);
+    *beat_frame = atomic_load(&e->grid_origin);
+}
+
+void cn_engine_rt_tempo_free(CnEngine *e, int is_free)
+{
+    atomic_store_explicit(&e->tempo_free, is_free != 0, memory_order_relaxed);
+}
+
 /* Appends an event the engine makes; its data is pointed at its bytes once the cycle's
  * events have their final places (rt_merge). */
 static void emit(CnMidiEvent *out, int *n, uint32_t offset, const uint8_t b[3])

@@ -232,9 +232,13 @@ static void pump(AlsaClient *c)
     if (c->pick >= 0 && c->engines[c->pick] != c->engine) { /* another model: swapped in */
         n_released = cn_engine_rt_release_all(c->engine, c->out_events, MAX_OUT);
         cn_engine_rt_panic(c->engine);
+        double bpm;
+        uint64_t beat_frame;
+        cn_engine_rt_tempo(c->engine, &bpm, &beat_frame); /* the beat it played on */
         c->engine = c->engines[c->pick];
-        cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame);
+        cn_engine_rt_set_tempo(c->engine, bpm, beat_frame);
     }
+    cn_engine_rt_tempo_free(c->engine, !c->clock_driving); /* the player's beat, found */
     c->pick = -1;
     uint64_t horizon = now + LOOKAHEAD;
     int n_out = n_released;
@@ -251,13 +255,16 @@ static void pump(AlsaClient *c)
 static void print_counters(AlsaClient *c, const char *when)
 {
     CnEngineStats s = cli_sum_stats(c->engines, c->n_engines); /* every model's engine */
+    char tempo[64];
     fprintf(stderr, "continuo: %s: heard %llu tokens, %llu answers, %llu interruptions; "
                     "%lu events to the queue (%lu refused); dropped %llu in, %llu out; %llu of "
-                    "the player's events not passed on; %llu notes ended at their longest\n",
+                    "the player's events not passed on; %llu notes ended at their longest; "
+                    "%llu calls' beat found%s\n",
             when, (unsigned long long)s.tokens_heard, (unsigned long long)s.answers,
             (unsigned long long)s.interruptions, c->scheduled, c->refused,
             (unsigned long long)s.dropped_in, (unsigned long long)s.dropped_out,
-            (unsigned long long)s.thru_dropped, (unsigned long long)s.released_at_longest);
+            (unsigned long long)s.thru_dropped, (unsigned long long)s.released_at_longest,
+            (unsigned long long)s.beats_found, cli_call_tempo(&s, tempo, sizeof tempo));
 }
 
 static void play(AlsaClient *c, const CliPlayArgs *a)

@@ -78,6 +78,7 @@ static void follow_tempo(JackClient *c, double rate)
     if (source != TEMPO_CLOCK && !cn_clock_running(&c->clock, (double)c->frame / rate))
         c->clock_bpm = 0; /* a clock that comes back starts its estimate anew */
     c->tempo_source = source;
+    cn_engine_rt_tempo_free(c->engine, source == TEMPO_BPM); /* the player's beat, found */
 }
 
 /* The callback's duration, for the counters printed at exit. */
@@ -145,9 +146,12 @@ int continuo_jack_process(jack_nframes_t n_frames, void *arg)
     if (pick >= 0 && c->engines[pick] != c->engine) { /* another model: made before, swapped */
         n_released = cn_engine_rt_release_all(c->engine, c->out_events, JACK_MAX_OUT);
         cn_engine_rt_panic(c->engine); /* what it prepared is dropped, not kept for later */
+        double bpm;
+        uint64_t beat_frame;
+        cn_engine_rt_tempo(c->engine, &bpm, &beat_frame); /* the beat it played on */
         c->engine = c->engines[pick];
         atomic_store_explicit(&c->current, pick, memory_order_relaxed);
-        cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame);
+        cn_engine_rt_set_tempo(c->engine, bpm, beat_frame);
     }
     follow_tempo(c, rate);
     if (n_events > JACK_MAX_IN)

@@ -11,7 +11,7 @@
 enum {
     OPT_BPM = 256, OPT_WAIT, OPT_RECONNECT, OPT_CLOCK_IN, OPT_NO_CLOCK_IN, OPT_BF16, OPT_THRU,
     OPT_NO_THRU, OPT_OFFSET, OPT_CLOCK_OUT, OPT_CC, OPT_CONTROL_CHANNEL, OPT_MIN_LISTEN,
-    OPT_MAX_LISTEN, OPT_STATE_CC, OPT_LEARN
+    OPT_MAX_LISTEN, OPT_STATE_CC, OPT_LEARN, OPT_FIXED_GRID
 };
 
 const char *const cli_control_names[CN_N_CONTROLS] = {"temperature", "mode", "end-call",
@@ -28,8 +28,19 @@ CnEngineStats cli_sum_stats(CnEngine *const *engines, int n_engines)
         s.tokens_played += one.tokens_played;
         s.released_at_longest += one.released_at_longest;
         s.thru_dropped += one.thru_dropped;
+        s.beats_found += one.beats_found;
+        s.call_bpm = one.call_bpm > 0 ? one.call_bpm : s.call_bpm;
     }
     return s;
+}
+
+const char *cli_call_tempo(const CnEngineStats *s, char *text, size_t size)
+{
+    if (s->call_bpm > 0)
+        snprintf(text, size, " (the last at %.1f bpm)", s->call_bpm);
+    else
+        snprintf(text, size, "%s", "");
+    return text;
 }
 
 void cli_format_controls(const CnEngineOptions *o, char *line, size_t size)
@@ -96,8 +107,12 @@ void cli_play_usage(FILE *out, const char *port_example)
             "                        in time with the answer (default: on); past what a cycle\n"
             "                        holds a flood is cut and counted, never a note-off\n"
             "  -m, --mode MODE       'respond' (answer after silence; default) or 'continuous'\n"
-            "      --bpm BPM         tempo when nothing else gives one (120); a MIDI clock on\n"
-            "                        the input takes over while it runs (--no-clock-in: not)\n"
+            "      --bpm BPM         the tempo to expect (120); with no transport or clock,\n"
+            "                        each call's own tempo and beat are found in its notes\n"
+            "                        and answered on; a MIDI clock on the input takes over\n"
+            "                        while it runs (--no-clock-in: not)\n"
+            "      --fixed-grid      with no transport or clock, play on the --bpm grid\n"
+            "                        from the start instead of the player's beat\n"
             "      --clock-out       send MIDI clock (24 a beat), Start and Stop on the output,\n"
             "                        at continuo's tempo, for synths and sequencers to follow\n"
             "      --offset MS       move the output this much later, or earlier when\n"
@@ -201,6 +216,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         {"min-listen", required_argument, 0, OPT_MIN_LISTEN},
         {"max-listen", required_argument, 0, OPT_MAX_LISTEN},
         {"state-cc", required_argument, 0, OPT_STATE_CC},
+        {"fixed-grid", no_argument, 0, OPT_FIXED_GRID},
         {"learn", no_argument, 0, OPT_LEARN},
         {"bf16", no_argument, 0, OPT_BF16},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
@@ -249,6 +265,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         case OPT_MAX_LISTEN:
             rc = cli_parse_double("--max-listen", optarg, 0, 256, &a->engine.max_listen_beats);
             break;
+        case OPT_FIXED_GRID: a->engine.fixed_grid = 1; break;
         case OPT_STATE_CC:
             rc = cli_parse_long("--state-cc", optarg, 0, 127, &v);
             a->engine.state_cc = (int)v;

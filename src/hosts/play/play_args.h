@@ -54,6 +54,9 @@ static inline int cli_program_change(const uint8_t *bytes, uint32_t size, int n_
 /* The counters of every model's engine, added up (for the exit line). */
 CnEngineStats cli_sum_stats(CnEngine *const *engines, int n_engines);
 
+/* " (the last at 97.3 bpm)", or "" before any: what the counters say of the beat found. */
+const char *cli_call_tempo(const CnEngineStats *stats, char *text, size_t size);
+
 /* The controls' names as --cc takes them. */
 extern const char *const cli_control_names[CN_N_CONTROLS];
 
