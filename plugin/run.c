@@ -59,7 +59,8 @@ static void follow_position(Continuo *self, const LV2_Atom_Object *obj, uint32_t
         return;
     uint64_t now = self->frame + offset;
     if (bar_beat) {
-        double beat = atom_number(u, bar_beat, 0), into = beat - floor(beat);
+        /* back to the bar's first beat: bars end on the host's bar lines */
+        double into = fmax(0, atom_number(u, bar_beat, 0));
         double back = into * self->sample_rate * 60.0 / tempo;
         self->beat_frame = now - (uint64_t)fmin((double)now, back);
     }

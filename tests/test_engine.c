@@ -1089,6 +1089,106 @@ static void test_the_beat_of_calls_from_real_music(void)
     CHECK(cn_beat_find(together, NULL, 6, 120, &none) == -1); /* one chord */
 }
 
+/* An answer of two bars (--length 2bars) ends on the bar line two bars or a little more on
+ * from where it starts, every note released by then; one of six beats lasts six beats. */
+static void test_an_answer_in_bars_ends_on_the_bar(void)
+{
+    for (int bars = 1; bars >= 0; bars--) {
+        playing = &timed;
+        CnEngineOptions o = cn_engine_defaults(RATE);
+        o.length = bars ? 2 : 6;
+        o.length_unit = bars ? CN_LENGTH_BARS : CN_LENGTH_BEATS;
+        o.seed = 3;
+        CnEngine *e = start_driven_with(&o);
+        uint64_t last_off = play_timed_phrase(e);
+        drive(e, 3000, 0);
+        uint64_t beat = 2 * EIGHTH, bar = 4 * beat, first = 0, last = 0;
+        int n_on = 0;
+        for (int i = 0; i < n_out; i++)
+            if (out[i].frame > last_off && (out[i].bytes[0] & 0xe0) == 0x80) {
+                if (is_on(&out[i]) && n_on++ == 0)
+                    first = out[i].frame;
+                last = out[i].frame;
+            }
+        /* the answer starts on a beat; its end: the bar line at least 2 bars less half a
+           beat on, or six beats on */
+        uint64_t end = bars ? (first + 2 * bar - beat / 2 + bar - 1) / bar * bar : first + 6 * beat;
+        printf("# an answer of %s: %d note-ons from frame %llu, the last event %.2f beats "
+               "after its start (it ends %.2f beats after)\n", bars ? "2 bars" : "6 beats", n_on,
+               (unsigned long long)first, (double)(last - first) / (double)beat,
+               (double)(end - first) / (double)beat);
+        CHECK(n_on >= 4);
+        CHECK(last <= end && last + 2 * beat > end); /* it plays up to its end */
+        CHECK(all_released());
+        cn_engine_free(e);
+    }
+    playing = &model;
+}
+
+/* The most of the answer's keys sounding at once, from index from of the output. */
+static int most_at_once(int from)
+{
+    int sounding[128] = {0}, now = 0, most = 0;
+    for (int i = from; i < n_out; i++) {
+        int key = out[i].bytes[1] & 127;
+        if ((out[i].bytes[0] & 0xe0) != 0x80)
+            continue;
+        if (is_on(&out[i]))
+            now += sounding[key]++ == 0;
+        else if (sounding[key] > 0)
+            now -= --sounding[key] == 0;
+        most = now > most ? now : most;
+    }
+    return most;
+}
+
+/* A timed model that strikes eight keys over and over and lets none go: its answer to a
+ * phrase of at most two keys at once holds six at most (the model told of each key let go
+ * for room), and to a chord of eight, eight. */
+static void test_an_answer_holds_no_more_keys_than_the_call_or_six(void)
+{
+    static const CnToken events[] = {{.kind = CN_EVENT_ON, .pitch = 60}, {.kind = CN_EVENT_ON, .pitch = 62},
+                                     {.kind = CN_EVENT_ON, .pitch = 64}, {.kind = CN_EVENT_ON, .pitch = 65},
+                                     {.kind = CN_EVENT_ON, .pitch = 67}, {.kind = CN_EVENT_ON, .pitch = 69},
+                                     {.kind = CN_EVENT_ON, .pitch = 71}, {.kind = CN_EVENT_ON, .pitch = 72},
+                                     {.kind = CN_EVENT_SHIFT, .pitch = 3}};
+    static const float biases[] = {2, 2, 2, 2, 2, 2, 2, 2, 2.5f};
+    CnModel striker = timed_model_playing(events, biases, 9, 5);
+    playing = &striker;
+    for (int chord = 0; chord < 2; chord++) {
+        CnEngineOptions o = cn_engine_defaults(RATE);
+        o.length = 40;
+        o.seed = 4;
+        CnEngine *e = start_driven_with(&o);
+        if (chord) { /* eight keys at once, a beat long */
+            drive(e, 4, 0);
+            for (int k = 0; k < 8; k++)
+                play(e, 0x90, (uint8_t)(48 + 2 * k), 90);
+            input_came = 1;
+            drive(e, 94, 0);
+            for (int k = 0; k < 8; k++)
+                play(e, 0x80, (uint8_t)(48 + 2 * k), 0);
+            input_came = 1;
+            drive(e, 1, 0);
+        } else {
+            play_timed_phrase(e);
+        }
+        int from = n_out;
+        drive(e, 2500, 0);
+        int most = most_at_once(from);
+        CnEngineStats s = cn_engine_stats(e);
+        printf("# the striker's answer to %s: at most %d keys at once, %llu let go for room\n",
+               chord ? "a chord of eight" : "a phrase of two keys at once", most,
+               (unsigned long long)s.keys_released_for_room);
+        CHECK(most == (chord ? 8 : 6));
+        CHECK(s.keys_released_for_room > 0);
+        CHECK(all_released());
+        cn_engine_free(e);
+    }
+    cn_model_free(&striker);
+    playing = &model;
+}
+
 int main(void)
 {
     CnError err = {{0}};
@@ -1118,6 +1218,8 @@ int main(void)
     RUN(test_a_note_the_model_holds_too_long_ends_and_the_model_hears_it);
     RUN(test_no_zero_length_notes_and_no_double_strikes);
     RUN(test_the_beat_of_calls_from_real_music);
+    RUN(test_an_answer_in_bars_ends_on_the_bar);
+    RUN(test_an_answer_holds_no_more_keys_than_the_call_or_six);
     cn_model_free(&model);
     cn_model_free(&timed);
     return test_finish();

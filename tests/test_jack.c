@@ -1323,6 +1323,42 @@ static void test_calls_are_answered_on_their_own_beat(void)
     CHECK(wait_exit(cont, 10) == 0);
 }
 
+/* --length 2bars: with no transport or clock the bar lines are the call's (its first beat
+ * is a downbeat), and the answer ends on one of them, its notes released by then. */
+static void test_an_answer_in_bars_ends_on_the_players_bar_line(void)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "bars", "--seed", "2", "--no-thru", "-c", "2", "--length", "2bars",
+                          "-i", "player:out", "-o", "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
+                                 jack_port_connected(player_out) > 0); i++)
+        sleep_ms(50);
+    double beat = RATE * 60.0 / 100, bar = 4 * beat;
+    uint64_t t = now_frame() + 4800 + (uint64_t)(rand() % (int)beat);
+    int from = atomic_load(&n_received);
+    uint64_t last_off = play_call_at(100, t);
+    sleep_ms((int)((last_off - now_frame()) / 48) + 2 * 600 + 8 * 600 + 3000);
+    uint64_t first = 0, last = 0;
+    int n_on = 0;
+    for (int i = from; i < atomic_load(&n_received); i++)
+        if (is_answer(&received[i])) {
+            if (is_on(&received[i]) && n_on++ == 0)
+                first = received[i].frame;
+            last = received[i].frame;
+        }
+    double bars_to_last = (double)(last - t) / bar;
+    double line = round(bars_to_last) * bar + (double)t; /* the nearest bar line */
+    printf("# --length 2bars at 100 bpm: %d note-ons from %.2f bars after the call began, "
+           "the last event %.3f bars after it\n", n_on, (double)(first - t) / bar, bars_to_last);
+    CHECK(n_on >= 4);
+    CHECK((double)last <= line + 48 && (double)last > line - 2 * beat); /* up to a bar line */
+    CHECK((double)(last - first) >= 2 * bar - beat); /* two bars long */
+    CHECK(sounding_at_end(from) == 0);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+}
+
 int main(void)
 {
     if (system("command -v jackd >/dev/null 2>&1 && command -v jack_wait >/dev/null 2>&1")) {
@@ -1374,6 +1410,7 @@ int main(void)
         RUN(test_a_timed_model_answers_in_rhythm);
         RUN(test_calls_in_three_keys_are_answered_in_key);
         RUN(test_calls_are_answered_on_their_own_beat);
+        RUN(test_an_answer_in_bars_ends_on_the_players_bar_line);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }

@@ -12,6 +12,17 @@
 #include "continuo/model.h"
 #include "continuo/sampler.h"
 
+/* What an answer's length counts. */
+typedef enum {
+    CN_LENGTH_NOTES, /* a timed model's note-ons (an original model's tokens, one an eighth) */
+    CN_LENGTH_BEATS, /* beats: the answer ends, its notes released, that many beats on */
+    CN_LENGTH_BARS,  /* bars of CN_BEATS_PER_BAR: the answer ends on a bar line */
+} CnLengthUnit;
+
+/* Bars, where no host says otherwise, are of 4/4; the bar lines fall on the grid's origin
+ * (a transport's bar start, a clock's Start, a call's first beat). */
+#define CN_BEATS_PER_BAR 4
+
 typedef enum {
     CN_PLAY_RESPOND,    /* call and response: answer after the player falls silent */
     CN_PLAY_CONTINUOUS, /* keep playing; the player's notes steer the continuation */
@@ -50,7 +61,8 @@ typedef struct {
     double bpm;             /* tempo, until the host says otherwise (cn_engine_rt_set_tempo);
                                the guess when a call's own beat is found */
     double wait_beats;      /* silence before an answer (respond) */
-    int length;             /* tokens in an answer (respond) */
+    int length;             /* an answer's length (respond), in length_unit */
+    CnLengthUnit length_unit;
     uint8_t channel;        /* output channel, 0..15 */
     double chord_window_ms; /* player notes starting this close form one chord */
     CnSamplerOptions sampler;
@@ -101,6 +113,8 @@ typedef struct {
     uint64_t thru_dropped;            /* the player's events not passed on: no room in a
                                          cycle (their note-offs are never dropped) */
     uint64_t beats_found;             /* calls whose own beat was found and followed */
+    uint64_t keys_released_for_room;  /* the model's keys let go so that it holds no more
+                                         at once than the call did, or six */
     double call_bpm;                  /* the tempo found in the latest of them; 0: none */
 } CnEngineStats;
 

@@ -35,6 +35,9 @@
  * this from it over KEEP_SPAN_BEATS (a call and its answer), keeps that grid. */
 #define KEEP_SECONDS 0.025
 #define KEEP_SPAN_BEATS 16
+/* The most keys an answer holds at once, unless the call held more: piano music rarely
+ * holds more than six (docs/EVAL.md), and a dozen at once is a wash. */
+#define MOST_KEYS 6
 /* A key held longer than this counts as released: its note-off was lost (a cable, a full
  * buffer), and the player must not be left unanswered for the rest of the session. */
 #define LONGEST_HOLD_SECONDS 8.0
@@ -64,6 +67,7 @@ struct CnWorker {
     uint8_t pedal_down[16];   /* the sustain pedal (CC 64) of each channel */
     uint8_t by_pedal[16][128]; /* released keys that the pedal keeps sounding */
     int held;                /* keys down */
+    int call_most_held;      /* the most keys down (or kept by the pedal) at once in the call */
     uint64_t hold_expiry;    /* when the longest-held key counts as released */
     uint64_t last_activity;  /* frame of the last note-on or note-off */
     int heard_since_answer;  /* a call is going on (or waits for its answer) */
@@ -106,6 +110,7 @@ struct CnWorker {
     int lead_skipped;        /* twelfths of shifts before its first note, not waited for */
     uint64_t last_note_on;   /* frame of the answer's latest note-on (or of its start) */
     uint64_t pass_start;     /* where the answer, or looping its current pass, began */
+    uint64_t answer_span;    /* frames an answer in beats or bars lasts; 0: it counts notes */
     CnCall call;             /* the call, kept to be heard again on its own beat */
 };
 typedef struct CnWorker Worker;
@@ -382,6 +387,8 @@ static void key_down(Worker *w, uint8_t channel, uint8_t key, uint64_t frame)
 {
     if (!w->held_at[channel][key])
         w->held++; /* a key struck again while held is still one key */
+    if (w->held > w->call_most_held)
+        w->call_most_held = w->held;
     w->held_at[channel][key] = frame + 1;
     w->by_pedal[channel][key] = 0;
 }
@@ -505,6 +512,7 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
             if (atomic_load(&e->mode) == CN_PLAY_RESPOND)
                 cn_guide_reset(&e->guide);
             cn_call_begin(&w->call, &e->state, w->heard_frame, w->heard_level);
+            w->call_most_held = 0;
         }
         cn_call_add(&w->call, ev->frame, CN_EVENT_ON, a, b);
         if (w->timed) {
@@ -566,6 +574,31 @@ static int sample_next(CnEngine *e, const float *probs)
     return cn_sampler_sample_biased(&e->sampler, probs, cn_guide_bias(&e->guide));
 }
 
+/* A note-on the model chose while the answer holds as many keys as it may (MOST_KEYS, or
+ * the most the call held) becomes the release of the key it has held longest, as the
+ * event the model is told next (it then chooses again); other events pass unchanged. */
+static int within_keys(CnEngine *e, Worker *w, int id)
+{
+    if (e->model->vocab.tokens[id].kind != CN_EVENT_ON)
+        return id;
+    int n_open = 0, oldest = -1;
+    for (int key = 0; key < 128; key++)
+        if (w->open_at[key] && !w->release_at[key]) {
+            n_open++;
+            if (oldest < 0 || w->open_at[key] < w->open_at[oldest])
+                oldest = key;
+        }
+    int most = w->call_most_held > MOST_KEYS ? w->call_most_held : MOST_KEYS;
+    if (n_open < most)
+        return id;
+    int off = cn_vocab_index(&e->model->vocab,
+                             (CnToken){.kind = CN_EVENT_OFF, .pitch = (uint8_t)oldest});
+    if (off < 0)
+        return id;
+    e->stats.keys_released_for_room++;
+    return off;
+}
+
 /* Samples the answer's tokens due before horizon, one model step each, on the copy of
  * the listening state the answer started from. Pacing the steps a beat ahead (rather than
  * the whole answer at once) keeps the worker from hogging a core and the memory bus for
@@ -589,11 +622,15 @@ static int held_too_long(CnEngine *e, Worker *w)
 }
 
 /* Where a timed answer is complete: the notes asked for are played (the next note-on is
- * not), its events fill the answer, or the model has played nothing for two bars. */
+ * not), the time asked for is up (the next step would pass it), its events fill the answer,
+ * or the model has played nothing for two bars. */
 static int timed_answer_complete(CnEngine *e, Worker *w, CnToken next)
 {
     uint64_t silence = (uint64_t)LONGEST_SILENCE_STEPS * twelfth(e);
+    uint64_t stop = w->pass_start + w->answer_span;
     return (next.kind == CN_EVENT_ON && w->answer_notes >= w->call_length) ||
+           (w->answer_span && next.kind == CN_EVENT_SHIFT &&
+            nearest_step(e, w->answer_next + next.pitch * twelfth(e)) >= stop) ||
            w->answer_sampled >= MAX_ANSWER_EVENTS ||
            w->answer_next >= w->last_note_on + silence;
 }
@@ -616,12 +653,14 @@ static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
                 step(e, &w->scratch, w->answer_ids[i - 1]);
             id = held_too_long(e, w);
             if (id < 0) {
-                id = sample_next(e, w->scratch.probs);
+                id = within_keys(e, w, sample_next(e, w->scratch.probs));
                 if (timed_answer_complete(e, w, e->model->vocab.tokens[id]))
                     id = -1;
             }
         }
         if (id < 0) { /* the answer is complete, or a pass of the loop is */
+            if (w->answer_span) /* it lasts the time asked for, its notes released then */
+                w->answer_next = w->pass_start + w->answer_span;
             release_model_keys(e, w, w->answer_next, generation);
             w->answer_length = i;
             if (!w->loop || i == 0) {
@@ -655,6 +694,24 @@ static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
         }
         w->answer_sampled++;
     }
+}
+
+/* The frames an answer starting at start lasts when its length is in beats or bars (0
+ * when it counts notes): that many beats, or up to the bar line that many bars on (bars
+ * counted from the grid's origin; an answer starting up to half a beat after a bar line
+ * counts from that line). */
+static uint64_t length_span(CnEngine *e, uint64_t start)
+{
+    const CnEngineOptions *o = &e->options;
+    double beat = exact_beat(e), bar = CN_BEATS_PER_BAR * beat;
+    if (o->length_unit == CN_LENGTH_BEATS)
+        return (uint64_t)llround(o->length * beat);
+    if (o->length_unit != CN_LENGTH_BARS)
+        return 0;
+    double origin = (double)atomic_load(&e->grid_origin);
+    double end = (double)start + o->length * bar - beat / 2;
+    double bars = ceil((end - origin) / bar);
+    return (uint64_t)llround(origin + bars * bar) - start;
 }
 
 static void extend_answer(CnEngine *e, Worker *w, uint64_t horizon)
@@ -711,6 +768,9 @@ static void start_answer(CnEngine *e, Worker *w, uint64_t start, uint64_t now, i
         cn_state_copy(&w->call_state, &e->state);
         w->have_call = 1;
         int length = e->options.length_from_call ? w->call_tokens : e->options.length;
+        w->answer_span = e->options.length_from_call ? 0 : length_span(e, start);
+        if (w->answer_span) /* in time: no count of notes (an original model's tokens fill it) */
+            length = w->timed ? MAX_ANSWER : (int)(w->answer_span / (exact_beat(e) / 2) + 0.5);
         w->call_length = length < 1 ? 1 : length < MAX_ANSWER ? length : MAX_ANSWER;
     }
     w->answer_length = w->timed ? MAX_ANSWER_EVENTS : w->call_length;
@@ -849,6 +909,7 @@ static void play_on(CnEngine *e, Worker *w, uint64_t now)
             hear_token(e, e->model->vocab.tokens[e->model->corpus ? e->model->corpus[0] : 0]);
         int id = sample_next(e, e->state.probs);
         if (w->timed) { /* the events are the time: a shift moves scheduled_until on */
+            id = within_keys(e, w, id);
             CnToken t = e->model->vocab.tokens[id];
             play_event(e, w, t, &w->scheduled_until, generation);
             step(e, &e->state, id);
@@ -974,6 +1035,8 @@ int cn_engine_check_options(const CnEngineOptions *o, CnError *err)
 {
     if (!(o->sample_rate >= 8000 && o->sample_rate <= 768000) || !cn_bpm_in_range(o->bpm) ||
         !(o->wait_beats >= 0 && o->wait_beats <= 64) || o->length < 1 || o->length > MAX_ANSWER ||
+        o->length_unit < CN_LENGTH_NOTES || o->length_unit > CN_LENGTH_BARS ||
+        (o->length_unit == CN_LENGTH_BARS && o->length > MAX_ANSWER / CN_BEATS_PER_BAR) ||
         o->channel > 15 || !(o->chord_window_ms >= 0 && o->chord_window_ms <= 500) ||
         !(o->offset_ms >= -500 && o->offset_ms <= 500))
         return cn_fail(err, "engine options out of range (sample rate, bpm %d..%d, wait 0..64 "

@@ -259,12 +259,13 @@ static void print_counters(AlsaClient *c, const char *when)
     fprintf(stderr, "continuo: %s: heard %llu tokens, %llu answers, %llu interruptions; "
                     "%lu events to the queue (%lu refused); dropped %llu in, %llu out; %llu of "
                     "the player's events not passed on; %llu notes ended at their longest; "
-                    "%llu calls' beat found%s\n",
+                    "%llu keys let go for room; %llu calls' beat found%s\n",
             when, (unsigned long long)s.tokens_heard, (unsigned long long)s.answers,
             (unsigned long long)s.interruptions, c->scheduled, c->refused,
             (unsigned long long)s.dropped_in, (unsigned long long)s.dropped_out,
             (unsigned long long)s.thru_dropped, (unsigned long long)s.released_at_longest,
-            (unsigned long long)s.beats_found, cli_call_tempo(&s, tempo, sizeof tempo));
+            (unsigned long long)s.keys_released_for_room, (unsigned long long)s.beats_found,
+            cli_call_tempo(&s, tempo, sizeof tempo));
 }
 
 static void play(AlsaClient *c, const CliPlayArgs *a)

@@ -70,14 +70,15 @@ static void print_counters(JackClient *c, const char *when)
                     "(%.1f%%), worst %.3f ms (%.1f%% of the %.2f ms period); %u xruns; heard "
                     "%llu tokens, %llu answers, %llu interruptions; dropped %llu in, %llu out; "
                     "%llu late; %llu of the player's events not passed on; %llu notes ended at their "
-                    "longest; %llu calls' beat found%s\n", when,
+                    "longest; %llu keys let go for room; %llu calls' beat found%s\n", when,
             (unsigned long long)atomic_load(&c->cycles), median, 100 * median / period_ms, p99,
             100 * p99 / period_ms, worst_ms, 100 * worst_ms / period_ms,
             period_ms, atomic_load(&c->xruns), (unsigned long long)s.tokens_heard,
             (unsigned long long)s.answers, (unsigned long long)s.interruptions,
             (unsigned long long)(s.dropped_in + atomic_load(&c->in_overflow)), (unsigned long long)s.dropped_out,
             (unsigned long long)s.late_events, (unsigned long long)s.thru_dropped,
-            (unsigned long long)s.released_at_longest, (unsigned long long)s.beats_found,
+            (unsigned long long)s.released_at_longest,
+            (unsigned long long)s.keys_released_for_room, (unsigned long long)s.beats_found,
             cli_call_tempo(&s, tempo, sizeof tempo));
 }
 

@@ -26,8 +26,10 @@ static int follow_transport(JackClient *c)
         pos.ticks_per_beat <= 0)
         return 0;
     double frames_per_beat = pos.frame_rate * 60.0 / pos.beats_per_minute;
-    double into_beat = pos.tick / pos.ticks_per_beat * frames_per_beat;
-    c->beat_frame = c->frame - (uint64_t)fmin((double)c->frame, into_beat);
+    /* the bar's first beat: bars (--length Nbars) end on the DAW's bar lines */
+    double beat_in_bar = pos.beat >= 1 ? pos.beat - 1 : 0; /* (1 is the bar's first) */
+    double into_bar = (beat_in_bar + pos.tick / pos.ticks_per_beat) * frames_per_beat;
+    c->beat_frame = c->frame - (uint64_t)fmin((double)c->frame, into_bar);
     c->bpm_now = pos.beats_per_minute;
     cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame);
     return 1;

@@ -2,6 +2,7 @@
 #include "continuo/tempo.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@ CnEngineStats cli_sum_stats(CnEngine *const *engines, int n_engines)
         s.released_at_longest += one.released_at_longest;
         s.thru_dropped += one.thru_dropped;
         s.beats_found += one.beats_found;
+        s.keys_released_for_room += one.keys_released_for_room;
         s.call_bpm = one.call_bpm > 0 ? one.call_bpm : s.call_bpm;
     }
     return s;
@@ -118,8 +120,10 @@ void cli_play_usage(FILE *out, const char *port_example)
             "      --offset MS       move the output this much later, or earlier when\n"
             "                        negative, to meet a synth's latency (-500..500; 0)\n"
             "      --wait BEATS      silence before an answer (2)\n"
-            "  -l, --length N        tokens in an answer, one every eighth note (32); 'call':\n"
-            "                        as many as the call had\n"
+            "  -l, --length N        notes in an answer (32; an original model's tokens, one\n"
+            "                        an eighth); Nbeats or Nbars: that long, its notes\n"
+            "                        released by then (bars of 4/4 end on the bar line);\n"
+            "                        'call': as many as the call had\n"
             "      --min-listen BEATS  no answer sooner than this after the call began (0)\n"
             "      --max-listen BEATS  answer a call this long even while it goes on (0: never)\n"
             "  -t, --temperature T   sampling temperature (%g; 0 = argmax)\n"
@@ -157,6 +161,29 @@ static int add_port(const char **ports, int *n, const char *name, const char *op
         return -1;
     }
     ports[(*n)++] = name;
+    return 0;
+}
+
+/* --length N (notes), N beats or N bars: "32", "8beats", "2bars" (also "8b", "2bar"). */
+static int parse_length(const char *text, CnEngineOptions *o)
+{
+    char *end;
+    long n = strtol(text, &end, 10);
+    CnLengthUnit unit = CN_LENGTH_NOTES;
+    if (strcmp(end, "b") == 0 || strcmp(end, "beat") == 0 || strcmp(end, "beats") == 0)
+        unit = CN_LENGTH_BEATS;
+    else if (strcmp(end, "bar") == 0 || strcmp(end, "bars") == 0)
+        unit = CN_LENGTH_BARS;
+    else if (*end)
+        n = 0;
+    long most = unit == CN_LENGTH_BARS ? 1024 / CN_BEATS_PER_BAR : 1024;
+    if (end == text || n < 1 || n > most) {
+        cli_error(2, "--length takes notes (1..1024), beats (like 8beats, up to 1024) or bars "
+                     "(like 2bars, up to %ld), or 'call', not '%s'", most, text);
+        return -1;
+    }
+    o->length = (int)n;
+    o->length_unit = unit;
     return 0;
 }
 
@@ -251,8 +278,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
                 a->engine.length_from_call = 1;
                 break;
             }
-            rc = cli_parse_long("--length", optarg, 1, 1024, &v);
-            a->engine.length = (int)v;
+            rc = parse_length(optarg, &a->engine);
             break;
         case OPT_CC: rc = parse_controls(optarg, a->engine.controls); break;
         case OPT_CONTROL_CHANNEL:
