@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 weights=${1:-weights/default.cnw}
 build=${2:-build}
-settings=${SETTINGS:-"0,0,0 0.8,3,0 0.9,2,0 0.9,2,0.5 0.9,2,0.8 0.95,2,0.8"}
+settings=${SETTINGS:-"0,0,0 0.9,2,0 0.9,2,0.3 0.9,2,0.5"}
 out=$(mktemp)
 trap 'rm -f "$out"*' EXIT
 printf '%-5s %-5s %-6s %8s %8s %8s %8s %8s %8s\n' key loud rhythm in-key key-kept "held>=4" \

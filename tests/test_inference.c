@@ -582,6 +582,18 @@ static void test_the_guide_by_hand(void)
     CHECK(bias[eighth] == 1);
     CHECK_NEAR(bias[fifth_of_beat], 0.5, 1e-6);
 
+    /* with the shares of the music the model learned (eighths and quarters alike), a step
+       weighs (heard + 0.01) / (learned + 0.01) to the guard's power: the heard eighths
+       more, the quarters it never took less, a step neither took alike */
+    int quarter = cn_vocab_index(&v, (CnToken){.kind = CN_EVENT_SHIFT, .pitch = 12});
+    uint16_t learned[4] = {(uint16_t)eighth, (uint16_t)quarter, (uint16_t)f, (uint16_t)g4};
+    cn_guide_learned(&g, learned, 4);
+    bias = cn_guide_bias(&g);
+    CHECK_NEAR(bias[eighth], pow(1.01 / 0.51, 0.5), 1e-5);
+    CHECK_NEAR(bias[quarter], pow(0.01 / 0.51, 0.5), 1e-5);
+    CHECK_NEAR(bias[fifth_of_beat], 1, 1e-6);
+    CHECK_NEAR(bias[f], 0.1, 1e-6); /* the key as before */
+
     /* an even distribution over F and G4: F comes about a tenth as often as G4 */
     float *probs = calloc(v.n, sizeof *probs);
     probs[f] = probs[g4] = 0.5f;

@@ -23,6 +23,9 @@ typedef struct {
     double pitch_weight[12];   /* note-ons heard, by pitch class, fading */
     double level_sum, level_n; /* velocity levels of the note-ons heard, fading */
     double shift_weight[CN_TIMED_MAX_SHIFT + 1], shift_n; /* time steps heard, fading */
+    double learned_share[CN_TIMED_MAX_SHIFT + 1]; /* of each time step in the music the
+                                                    model learned */
+    int learned_known;         /* learned_share is set (cn_guide_learned) */
     int level;                 /* the velocity level note-ons are heard at now */
     int key;                   /* cn_key_of_weights(pitch_weight); -1 none yet */
     int stale;                 /* bias is behind what was heard */
@@ -33,6 +36,12 @@ typedef struct {
 int cn_guide_init(CnGuide *guide, const CnVocab *vocab, const CnSamplerOptions *options,
                   CnError *err);
 void cn_guide_free(CnGuide *guide);
+
+/* The music the model learned (its training tokens, ids of vocab): with it, the rhythm
+ * guard weighs each time step by how much more (or less) often the heard music takes it
+ * than that music did, so the continuation's steps come out in the heard music's shares;
+ * without it, only the steps the heard music (almost) never took are made rarer. */
+void cn_guide_learned(CnGuide *guide, const uint16_t *ids, size_t n_ids);
 
 /* New strengths (what was heard is kept). Allocates nothing. */
 void cn_guide_set_options(CnGuide *guide, const CnSamplerOptions *options);

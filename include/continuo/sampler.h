@@ -20,8 +20,11 @@ typedef struct {
     float key_guard;          /* 0..1: out-of-key note-ons' probability times 1 - this; 0 off */
     float loudness_width;     /* velocity levels kept near the heard loudness, a normal's
                                  width in levels; 0 = off */
-    float rhythm_guard;       /* 0..1: time steps the heard music (almost) never took are
-                                 1 - this times as likely; 0 off */
+    float rhythm_guard;       /* 0..1: each time step weighed by (its share in the heard
+                                 music / its share in the music the model learned) to
+                                 this power, so the continuation takes the heard music's
+                                 steps; without the learned music, steps the heard music
+                                 (almost) never took are 1 - this times as likely; 0 off */
 } CnSamplerOptions;
 
 /* Argmax, as the original generated. */

@@ -1148,6 +1148,8 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
         cn_engine_free(e);
         return NULL;
     }
+    if (e->work->timed && model->corpus)
+        cn_guide_learned(&e->guide, model->corpus, model->n_corpus);
     return e;
 }
 

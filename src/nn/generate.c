@@ -30,6 +30,8 @@ int cn_generator_init(CnGenerator *g, const CnModel *model, const int *prime, si
     }
     g->model = model;
     g->timed = model->vocab.scheme == CN_SCHEME_TIMED;
+    if (g->timed && model->corpus)
+        cn_guide_learned(&g->guide, model->corpus, model->n_corpus);
     g->last = -1;
     cn_timed_holds_reset(&g->holds);
     for (size_t i = 0; i < n_prime; i++) {

@@ -9,6 +9,10 @@
 
 /* A time step under this share of those heard is not the heard music's rhythm. */
 #define RARE_STEP 0.02
+/* Shares of time steps are compared with this added to both (a step neither took stays
+ * as it is), and a step's factor stays within MOST_FACTOR either way. */
+#define SHARE_FLOOR 0.01
+#define MOST_FACTOR 20.0
 
 int cn_guide_init(CnGuide *g, const CnVocab *vocab, const CnSamplerOptions *o, CnError *err)
 {
@@ -23,6 +27,22 @@ int cn_guide_init(CnGuide *g, const CnVocab *vocab, const CnSamplerOptions *o, C
     if (!g->bias)
         return cn_fail(err, "out of memory");
     return 0;
+}
+
+void cn_guide_learned(CnGuide *g, const uint16_t *ids, size_t n)
+{
+    double count[CN_TIMED_MAX_SHIFT + 1] = {0}, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] >= g->vocab->n)
+            continue;
+        CnToken t = g->vocab->tokens[ids[i]];
+        if (t.kind == CN_EVENT_SHIFT && t.pitch <= CN_TIMED_MAX_SHIFT)
+            count[t.pitch] += 1, total += 1;
+    }
+    for (int s = 0; s <= CN_TIMED_MAX_SHIFT; s++)
+        g->learned_share[s] = total > 0 ? count[s] / total : 0;
+    g->learned_known = total > 0;
+    g->stale = 1;
 }
 
 void cn_guide_free(CnGuide *g)
@@ -96,6 +116,17 @@ double cn_guide_loudness(const CnGuide *g)
     return g->level_n > 0 ? g->level_sum / g->level_n : -1;
 }
 
+/* A time step's factor: (heard share / learned share) to the power of the guard, within
+ * MOST_FACTOR either way; without the learned shares, 1 - guard for a rare step. */
+static float rhythm_factor(const CnGuide *g, int step)
+{
+    double heard = g->shift_weight[step] / g->shift_n, learned = g->learned_share[step];
+    if (!g->learned_known)
+        return heard < RARE_STEP ? 1.0f - g->rhythm_guard : 1.0f;
+    double f = pow((heard + SHARE_FLOOR) / (learned + SHARE_FLOOR), g->rhythm_guard);
+    return (float)(f < 1 / MOST_FACTOR ? 1 / MOST_FACTOR : f > MOST_FACTOR ? MOST_FACTOR : f);
+}
+
 const float *cn_guide_bias(CnGuide *g)
 {
     if (!g->bias || g->level_n <= 0 ||
@@ -115,8 +146,8 @@ const float *cn_guide_bias(CnGuide *g)
             double z = ((double)t.pitch - loudness) / width;
             f = (float)exp(-0.5 * z * z);
         } else if (t.kind == CN_EVENT_SHIFT && g->shift_n > 0 && t.pitch <= CN_TIMED_MAX_SHIFT &&
-                   g->shift_weight[t.pitch] < RARE_STEP * g->shift_n) {
-            f = 1.0f - g->rhythm_guard;
+                   g->rhythm_guard > 0) {
+            f = rhythm_factor(g, t.pitch);
         }
         g->bias[i] = f;
     }

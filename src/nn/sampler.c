@@ -18,7 +18,7 @@ CnSamplerOptions cn_sampler_defaults(void)
 {
     return (CnSamplerOptions){.temperature = 1.0f, .top_k = 0, .top_p = 0.95f,
                               .repetition_penalty = 1.0f, .repetition_window = 16,
-                              .key_guard = 0.9f, .loudness_width = 2.0f, .rhythm_guard = 0};
+                              .key_guard = 0.9f, .loudness_width = 2.0f, .rhythm_guard = 0.5f};
 }
 
 int cn_sampler_check(const CnSamplerOptions *o, CnError *err)
