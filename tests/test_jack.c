@@ -724,24 +724,63 @@ static void clock_out_ticks_at_the_tempo(const char *offset_ms)
     sleep_ms(100);
     int64_t moved = (int64_t)(atof(offset_ms) * RATE / 1000);
     uint64_t shift = (uint64_t)((moved % 1000 + 1000) % 1000);
+    uint64_t beat_shift = (uint64_t)((moved % 24000 + 24000) % 24000);
     int starts = 0, stops = 0, ticks = 0, uneven = 0, off_beat = 0;
-    uint64_t last = 0;
+    uint64_t last = 0, first = 0;
     for (int i = from; i < atomic_load(&n_received); i++) {
         uint8_t b = received[i].bytes[0];
         starts += b == 0xfa;
         stops += b == 0xfc && starts > 0;
         if (b != 0xf8)
             continue;
+        first = ticks == 0 ? received[i].frame : first;
         uneven += ticks > 0 && received[i].frame - last != 1000;
         off_beat += received[i].frame % 1000 != shift; /* the grid starts at frame 0 */
         last = received[i].frame;
         ticks++;
     }
     printf("# --clock-out, --offset %s ms: Start %d, %d ticks (%d not 1000 frames after the "
-           "last, %d off the grid), Stop %d\n", offset_ms, starts, ticks, uneven, off_beat,
-           stops);
+           "last, %d off the grid, the first %s a beat), Stop %d\n", offset_ms, starts, ticks,
+           uneven, off_beat, first % 24000 == beat_shift ? "on" : "not on", stops);
     CHECK(starts == 1 && stops == 1);
     CHECK(ticks > 100 && uneven == 0 && off_beat == 0);
+    CHECK(first % 24000 == beat_shift); /* Start's tick is beat one */
+}
+
+/* A device patched in to continuo:out after the clock started hears Song Position (the
+ * sixteenths since Start) and Continue just before a tick on a sixteenth, whose place
+ * agrees with the beat the ticks keep: it can find the beat without a Start. */
+static void test_a_late_device_finds_the_clocks_beat(void)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
+                          "-n", "cont", "--clock-out", "--no-thru", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    sleep_ms(1500);
+    int from = atomic_load(&n_received);
+    CHECK(jack_connect(recorder, "cont:out", "recorder:in") == 0);
+    sleep_ms(1500);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+    int position = -1, continued = 0, starts = 0, ok_order = 0;
+    uint64_t tick = 0;
+    for (int i = from; i < atomic_load(&n_received); i++) {
+        const Event *r = &received[i];
+        starts += r->bytes[0] == 0xfa;
+        if (r->bytes[0] == 0xf2 && position < 0) {
+            position = r->bytes[1] | r->bytes[2] << 7;
+            ok_order = i + 2 < atomic_load(&n_received) && received[i + 1].bytes[0] == 0xfb &&
+                       received[i + 2].bytes[0] == 0xf8 && received[i + 1].frame == r->frame &&
+                       received[i + 2].frame == r->frame;
+            continued = received[i + 1].bytes[0] == 0xfb;
+            tick = received[i + 2].frame;
+        }
+    }
+    /* ticks 1000 frames apart from frame 0, Start on a beat: the tick at sixteenth p lies
+       p sixteenths (6000 frames) after a beat */
+    printf("# a device connected late: Song Position %d, Continue %d, the next tick at frame "
+           "%llu, %d Start\n", position, continued, (unsigned long long)tick, starts);
+    CHECK(position > 0 && ok_order && starts == 0);
+    CHECK(tick % 6000 == 0 && (tick - (uint64_t)position * 6000) % 24000 == 0);
 }
 
 static void test_clock_out_ticks_at_the_tempo(void)
@@ -1404,6 +1443,7 @@ int main(void)
         RUN(test_odd_clocks);
         RUN(test_the_tempo_returns_to_bpm_when_the_master_leaves);
         RUN(test_clock_out_ticks_at_the_tempo);
+        RUN(test_a_late_device_finds_the_clocks_beat);
         RUN(test_controls_on_numbers_of_ones_own);
         RUN(test_a_program_change_switches_models);
         RUN(test_controls_are_learned);

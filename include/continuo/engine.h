@@ -101,8 +101,9 @@ typedef struct {
 /* Flags of a cycle. */
 #define CN_CYCLE_THRU 1u   /* the input also goes to the output, merged in time order */
 #define CN_CYCLE_DEAF 2u   /* the engine does not hear this cycle's input (bypassed) */
-#define CN_CYCLE_CLOCK_OUT 4u /* MIDI clock out: Start, then 24 ticks a beat at the engine's
-                                 tempo and on its beat; Stop in the first cycle without it */
+#define CN_CYCLE_CLOCK_OUT 4u /* MIDI clock out: Start on a beat, then 24 ticks a beat at the
+                                 engine's tempo and on its beat; Stop in the first cycle
+                                 without it (cn_engine_rt_clock_resync: Song Position) */
 
 typedef struct {
     uint64_t dropped_in, dropped_out; /* full rings */
@@ -199,6 +200,11 @@ void cn_engine_rt_panic(CnEngine *engine);
 /* RT, or any thread. For a host about to stop: a panic that also releases the player's
  * notes the engine passed on (thru), so that nothing is left sounding downstream. */
 void cn_engine_rt_stop(CnEngine *engine);
+
+/* RT, or any thread. A device was connected to the output: with CN_CYCLE_CLOCK_OUT the
+ * clock sends Song Position (sixteenths since its Start) and Continue before its next tick
+ * on a sixteenth, so that the device finds the beat without a Start of its own. */
+void cn_engine_rt_clock_resync(CnEngine *engine);
 
 /* RT. The answers' notes that reached the audio thread after their time (the late_events
  * counter), for a host that shows it while it plays. */

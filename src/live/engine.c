@@ -311,7 +311,9 @@ static void release_model_keys(CnEngine *e, Worker *w, uint64_t frame, uint32_t 
     release_due_keys(e, w, frame, generation);
     for (int key = 0; key < 128; key++) /* the rest now; a key just struck a twelfth on */
         if (w->open_at[key]) {
+            uint64_t struck = w->open_at[key] - 1;
             uint64_t at = w->release_at[key] > frame ? w->release_at[key] : frame;
+            at = struck >= at ? struck + twelfth(e) : at; /* struck at the end: not zero long */
             push_note(e, at, 0x80, (uint8_t)key, 0, generation);
             w->open_at[key] = w->release_at[key] = 0;
         }

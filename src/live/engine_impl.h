@@ -56,6 +56,8 @@ struct CnEngine {
     _Atomic uint32_t stopping;     /* bumped by a host that stops: release the player's notes
                                       passed on too */
     _Atomic uint32_t stopped;      /* the last stop the RT side has released everything for */
+    _Atomic uint32_t clock_resync; /* bumped by a host when a device is connected to the
+                                      output: the clock says where it stands */
 
     /* Worker side */
     CnEngineOptions options;
@@ -77,6 +79,8 @@ struct CnEngine {
     CnTimedEvent pending;          /* an event popped but due in a later cycle */
     int has_pending;
     int rt_clock_running;          /* MIDI clock out: Start sent, Stop not yet */
+    uint64_t rt_ticks_sent;        /* clock ticks since Start */
+    uint32_t rt_resync_seen;       /* the last clock_resync a Song Position answered */
     uint64_t rt_next_tick;         /* no clock tick before this frame (none twice) */
     CnMidiEvent rt_made[RT_MAX_MADE], rt_ticks[RT_MAX_TICKS]; /* a cycle's, before merging */
     CnMidiEvent rt_thru[RT_MAX_THRU]; /* the player's events the cycle passes on */

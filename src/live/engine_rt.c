@@ -247,9 +247,11 @@ static void rt_take_notes(CnEngine *e, uint64_t cycle_frame, uint64_t end, CnMid
     }
 }
 
-/* MIDI clock out: Start once, then 24 ticks a beat at the engine's tempo and on its beat
- * (so on the transport's or the incoming clock's, when one rules), into ticks; Stop when
- * the host turns it off. Bounded: at most RT_MAX_TICKS a cycle. */
+/* MIDI clock out: Start just before a tick on a beat, then 24 ticks a beat at the engine's
+ * tempo and on its beat (so on the transport's or the incoming clock's, when one rules),
+ * into ticks; after a resync, Song Position (the sixteenths since Start) and Continue
+ * before the next tick on a sixteenth; Stop when the host turns it off. Bounded: at most
+ * RT_MAX_TICKS a cycle. */
 static int rt_clock_out(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames, int on,
                         CnMidiEvent *ticks)
 {
@@ -261,11 +263,6 @@ static int rt_clock_out(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames, in
             e->rt_clock_running = 0;
         }
         return n;
-    }
-    if (!e->rt_clock_running) {
-        ticks[n++] = (CnMidiEvent){.offset = 0, .size = 1, .bytes = {0xfa}};
-        e->rt_clock_running = 1;
-        e->rt_next_tick = cycle_frame;
     }
     int64_t beat_milli = (int64_t)atomic_load_explicit(&e->frames_per_beat_milli,
                                                        memory_order_relaxed);
@@ -287,11 +284,35 @@ static int rt_clock_out(CnEngine *e, uint64_t cycle_frame, uint32_t n_frames, in
             continue; /* rounding: never twice, never before the last one sent */
         if ((uint64_t)at >= end)
             break;
-        ticks[n++] = (CnMidiEvent){.offset = (uint32_t)((uint64_t)at - cycle_frame), .size = 1,
-                                   .bytes = {0xf8}};
+        uint32_t offset = (uint32_t)((uint64_t)at - cycle_frame);
         e->rt_next_tick = (uint64_t)at + 1;
+        if (!e->rt_clock_running) { /* Start just before a tick on a beat: it is beat one */
+            if (k % 24 != 0)
+                continue;
+            ticks[n++] = (CnMidiEvent){.offset = offset, .size = 1, .bytes = {0xfa}};
+            e->rt_clock_running = 1;
+            e->rt_ticks_sent = 0;
+            e->rt_resync_seen = atomic_load_explicit(&e->clock_resync, memory_order_relaxed);
+        }
+        uint32_t resync = atomic_load_explicit(&e->clock_resync, memory_order_relaxed);
+        if (resync != e->rt_resync_seen && e->rt_ticks_sent % 6 == 0 && n + 3 < RT_MAX_TICKS) {
+            /* for a device connected since: where the song stands, in sixteenths */
+            uint32_t sixteenths = (uint32_t)(e->rt_ticks_sent / 6 % 16384);
+            ticks[n++] = (CnMidiEvent){.offset = offset, .size = 3,
+                                       .bytes = {0xf2, (uint8_t)(sixteenths & 127),
+                                                 (uint8_t)(sixteenths >> 7)}};
+            ticks[n++] = (CnMidiEvent){.offset = offset, .size = 1, .bytes = {0xfb}};
+            e->rt_resync_seen = resync;
+        }
+        ticks[n++] = (CnMidiEvent){.offset = offset, .size = 1, .bytes = {0xf8}};
+        e->rt_ticks_sent++;
     }
     return n;
+}
+
+void cn_engine_rt_clock_resync(CnEngine *e)
+{
+    atomic_fetch_add_explicit(&e->clock_resync, 1, memory_order_relaxed);
 }
 
 /* Merges the engine's notes (made), the player's events (thru) and the clock (ticks), each

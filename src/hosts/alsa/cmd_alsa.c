@@ -273,10 +273,13 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
     int n_fds = snd_seq_poll_descriptors_count(c->seq, POLLIN);
     struct pollfd fds[8];
     n_fds = snd_seq_poll_descriptors(c->seq, fds, (unsigned)(n_fds < 8 ? n_fds : 8), POLLIN);
-    printf("continuo: listening on %d:%d, playing on %d:%d (%s mode, %g bpm%s%s%s, seed %llu); "
-           "Ctrl-C stops\n", snd_seq_client_id(c->seq), c->in_port, snd_seq_client_id(c->seq),
-           c->out_port, a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
-           a->engine.bpm, a->clock_in ? " until a MIDI clock says otherwise" : "",
+    int follows = a->engine.mode == CN_PLAY_RESPOND && !a->engine.fixed_grid;
+    printf("continuo: listening on %d:%d, playing on %d:%d (%s mode, %g bpm%s%s%s%s, seed "
+           "%llu); Ctrl-C stops\n", snd_seq_client_id(c->seq), c->in_port,
+           snd_seq_client_id(c->seq), c->out_port,
+           a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous", a->engine.bpm,
+           follows ? " until a call's own beat" : "",
+           a->clock_in ? (follows ? " or a MIDI clock says otherwise" : " until a MIDI clock says otherwise") : "",
            a->thru ? ", thru" : "", a->bf16 ? ", bfloat16 weights" : "",
            (unsigned long long)a->engine.seed);
     fflush(stdout);

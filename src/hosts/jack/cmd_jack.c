@@ -27,6 +27,19 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* A port connected to our output (a synth or drum machine patched in later): the clock,
+ * when it runs, tells it where the song stands. JACK's notification thread. */
+static void on_connect(jack_port_id_t a, jack_port_id_t b, int connect, void *arg)
+{
+    JackClient *c = arg;
+    if (!connect || !c->out)
+        return;
+    if (jack_port_by_id(c->client, a) != c->out && jack_port_by_id(c->client, b) != c->out)
+        return;
+    for (int i = 0; i < c->n_engines; i++)
+        cn_engine_rt_clock_resync(c->engines[i]);
+}
+
 static void on_shutdown(jack_status_t code, const char *reason, void *arg)
 {
     (void)code, (void)reason;
@@ -237,6 +250,7 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
     cn_clock_init(&c->clock, jack_get_buffer_size(c->client) / c->rate); /* a tick a period late */
     jack_set_process_callback(c->client, continuo_jack_process, c);
     jack_set_xrun_callback(c->client, continuo_jack_xrun, c);
+    jack_set_port_connect_callback(c->client, on_connect, c);
     jack_on_info_shutdown(c->client, on_shutdown, c);
     if (jack_activate(c->client) != 0) {
         if (!a->reconnect)
@@ -259,10 +273,12 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
             return 1;
         atomic_store_explicit(&c->learning, 0, memory_order_release);
     }
-    printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until a timebase "
+    int follows = a->engine.mode == CN_PLAY_RESPOND && !a->engine.fixed_grid;
+    printf("continuo: listening on %s, playing on %s (%s mode, %g bpm until %sa timebase "
            "master%s says otherwise%s%s, seed %llu", jack_port_name(c->in),
            jack_port_name(c->out), a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous",
-           a->engine.bpm, a->clock_in ? " or a MIDI clock" : "", a->thru ? ", thru" : "",
+           a->engine.bpm, follows ? "a call's own beat, " : "",
+           a->clock_in ? " or a MIDI clock" : "", a->thru ? ", thru" : "",
            a->bf16 ? ", bfloat16 weights" : "", (unsigned long long)a->engine.seed);
     if (a->n_weights > 1)
         printf(", %d models: program change 0..%d picks one", a->n_weights, a->n_weights - 1);
