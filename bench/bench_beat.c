@@ -20,14 +20,11 @@
 #include "continuo/beat.h"
 #include "continuo/corpus.h"
 #include "continuo/midi_file.h"
+#include "bench_util.h"
 
 #define CALL_BEATS 8
 #define MAX_CALL 512
 
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static double normal(void)
 {
@@ -43,19 +40,6 @@ static double off_grid(double t, double origin, double spacing)
     return r < spacing - r ? r : spacing - r;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    if (n == 0)
-        return NAN;
-    qsort(v, n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct {
     size_t calls, found, right_tempo, half, twice, on_beat;
@@ -141,20 +125,11 @@ int main(int argc, char **argv)
     double jitter_ms = argc > 3 ? atof(argv[3]) : 10;
     guess = argc > 4 ? atof(argv[4]) : 120;
     int on_training = argc > 5 && strcmp(argv[5], "train") == 0;
-    DIR *d = opendir(argv[1]);
-    if (!d) {
-        perror(argv[1]);
+    static char *names[4096];
+    long listed = mid_files(argv[1], names, 4096);
+    if (listed < 0)
         return 1;
-    }
-    char *names[4096];
-    size_t n_names = 0;
-    for (struct dirent *e; (e = readdir(d)) && n_names < 4096;) {
-        size_t len = strlen(e->d_name);
-        if (len > 4 && strcasecmp(e->d_name + len - 4, ".mid") == 0)
-            names[n_names++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, n_names, sizeof *names, compare_names);
+    size_t n_names = (size_t)listed;
     srand48(1);
     Tally t = {0};
     size_t n_pieces = 0;
