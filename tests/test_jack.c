@@ -1288,9 +1288,18 @@ static void test_calls_in_three_keys_are_answered_in_key(void)
     CHECK(wait_exit(cont, 10) == 0);
 }
 
+static uint64_t play_call_loud(double bpm, uint64_t t, uint8_t velocity);
+
 /* A two-bar call at bpm starting at frame t: sixteen eighths of C major's scale and
  * arpeggio, a low C at each bar; returns its last note-off. */
 static uint64_t play_call_at(double bpm, uint64_t t)
+{
+    return play_call_loud(bpm, t, 80);
+}
+
+/* The same at a velocity of one's own on the beats (the eighths between a quarter softer,
+ * the bass an eighth). */
+static uint64_t play_call_loud(double bpm, uint64_t t, uint8_t velocity)
 {
     static const int degrees[16] = {0, 4, 7, 12, 11, 7, 5, 2, 4, 7, 9, 7, 5, 4, 2, 0};
     static Event events[64];
@@ -1299,10 +1308,11 @@ static uint64_t play_call_at(double bpm, uint64_t t)
     for (int i = 0; i < 16; i++) {
         uint64_t on = t + (uint64_t)llround(i * eighth);
         uint64_t off = on + (uint64_t)llround(eighth * 0.9);
-        events[n++] = (Event){on, {0x90, (uint8_t)(60 + degrees[i]), 80}, 0};
+        uint8_t accent = (uint8_t)(i % 2 ? velocity * 3 / 4 : velocity); /* the beats */
+        events[n++] = (Event){on, {0x90, (uint8_t)(60 + degrees[i]), accent}, 0};
         events[n++] = (Event){off, {0x80, (uint8_t)(60 + degrees[i]), 0}, 0};
         if (i % 8 == 0) {
-            events[n++] = (Event){on, {0x90, 36, 70}, 0};
+            events[n++] = (Event){on, {0x90, 36, (uint8_t)(velocity * 7 / 8)}, 0};
             events[n++] = (Event){on + (uint64_t)llround(7 * eighth), {0x80, 36, 0}, 0};
         }
     }
@@ -1398,6 +1408,52 @@ static void test_an_answer_in_bars_ends_on_the_players_bar_line(void)
     CHECK(wait_exit(cont, 10) == 0);
 }
 
+/* The answer's note-ons from index from: their mean velocity and how many velocities. */
+static double answer_loudness(int from, int *n_levels)
+{
+    int seen[128] = {0}, n = 0;
+    double sum = 0;
+    *n_levels = 0;
+    for (int i = from; i < atomic_load(&n_received); i++)
+        if (is_answer(&received[i]) && is_on(&received[i])) {
+            uint8_t v = received[i].bytes[2];
+            *n_levels += seen[v]++ == 0;
+            sum += v;
+            n++;
+        }
+    return n ? sum / n : 0;
+}
+
+/* A soft call (velocity 30 on the beats, 22 between) is answered softly and a loud one
+ * (110, 82) loudly, each with dynamics around it (more than one level), by the default
+ * model and options. */
+static void test_soft_and_loud_calls_get_soft_and_loud_answers(void)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "loud", "--seed", "6", "--no-thru", "-c", "2", "--length", "16",
+                          "-i", "player:out", "-o", "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
+                                 jack_port_connected(player_out) > 0); i++)
+        sleep_ms(50);
+    const uint8_t velocities[2] = {30, 110};
+    double mean[2];
+    int levels[2];
+    for (int k = 0; k < 2; k++) {
+        int from = atomic_load(&n_received);
+        uint64_t last_off = play_call_loud(100, now_frame() + 4800, velocities[k]);
+        sleep_ms((int)((last_off - now_frame()) / 48) + 1200 + 8000);
+        mean[k] = answer_loudness(from, &levels[k]);
+        printf("# a call at velocity %d: the answer's mean velocity %.1f, %d velocities\n",
+               velocities[k], mean[k], levels[k]);
+        CHECK(fabs(mean[k] - velocities[k] * 7 / 8) <= 15 && levels[k] >= 2);
+        CHECK(sounding_at_end(from) == 0);
+    }
+    CHECK(mean[1] - mean[0] >= 50);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+}
+
 int main(void)
 {
     if (system("command -v jackd >/dev/null 2>&1 && command -v jack_wait >/dev/null 2>&1")) {
@@ -1451,6 +1507,7 @@ int main(void)
         RUN(test_calls_in_three_keys_are_answered_in_key);
         RUN(test_calls_are_answered_on_their_own_beat);
         RUN(test_an_answer_in_bars_ends_on_the_players_bar_line);
+        RUN(test_soft_and_loud_calls_get_soft_and_loud_answers);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }
