@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "continuo/engine.h"
 #include "continuo/key.h"
 #include "continuo/tokens.h"
 #include "test_util.h"
@@ -1454,6 +1455,63 @@ static void test_soft_and_loud_calls_get_soft_and_loud_answers(void)
     CHECK(wait_exit(cont, 10) == 0);
 }
 
+/* The loop (CC 87) of an answer of two bars at 100 bpm from a random moment: each pass
+ * repeats the first a whole number of bars later, no note of any pass is zero long, and
+ * letting the loop go ends it with every note released. */
+static void test_a_looped_answer_keeps_its_bars(void)
+{
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
+                          "-n", "loop", "--seed", "4", "--no-thru", "-c", "2", "--length", "2bars",
+                          "-i", "player:out", "-o", "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
+                                 jack_port_connected(player_out) > 0); i++)
+        sleep_ms(50);
+    double beat = RATE * 60.0 / 100, bar = 4 * beat;
+    uint64_t t = now_frame() + 4800 + (uint64_t)(rand() % (int)beat);
+    queue(t - 2400, 0xb0, CN_CC_LOOP, 127);
+    int from = atomic_load(&n_received);
+    uint64_t last_off = play_call_at(100, t);
+    sleep_ms((int)((last_off - now_frame()) / 48) + 1200 + 3 * 3 * 2400 + 500);
+    queue(now_frame() + 2400, 0xb0, CN_CC_LOOP, 0);
+    sleep_ms(3 * 2400);
+    uint64_t on_at[128] = {0}, ons[512];
+    uint8_t keys[512];
+    int n = 0, zero = 0;
+    for (int i = from; i < atomic_load(&n_received); i++) {
+        const Event *r = &received[i];
+        if (!is_answer(r) || (r->bytes[0] & 0xe0) != 0x80)
+            continue;
+        int key = r->bytes[1] & 127;
+        if (is_on(r)) {
+            if (n < 512)
+                ons[n] = r->frame, keys[n++] = (uint8_t)key;
+            on_at[key] = r->frame + 1;
+        } else if (on_at[key]) {
+            zero += r->frame + 1 == on_at[key];
+            on_at[key] = 0;
+        }
+    }
+    /* the second pass: the first note-on again, like the first six, whole bars later */
+    double period = 0;
+    for (int j = 1; j < n && period == 0; j++) {
+        int alike = j + 6 <= n;
+        for (int k = 0; k < 6 && alike; k++)
+            alike = keys[j + k] == keys[k] && ons[j + k] - ons[j] == ons[k] - ons[0];
+        if (alike && ons[j] - ons[0] > beat)
+            period = (double)(ons[j] - ons[0]);
+    }
+    double bars = period / bar;
+    printf("# a looped answer of 2 bars: %d note-ons, a pass %.4f bars, %d zero-length notes\n",
+           n, bars, zero);
+    CHECK(n >= 12 && period > 0);
+    CHECK(fabs(bars - round(bars)) * bar < 2 && bars >= 2); /* whole bars, to a frame */
+    CHECK(zero == 0);
+    CHECK(sounding_at_end(from) == 0);
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+}
+
 int main(void)
 {
     if (system("command -v jackd >/dev/null 2>&1 && command -v jack_wait >/dev/null 2>&1")) {
@@ -1508,6 +1566,7 @@ int main(void)
         RUN(test_calls_are_answered_on_their_own_beat);
         RUN(test_an_answer_in_bars_ends_on_the_players_bar_line);
         RUN(test_soft_and_loud_calls_get_soft_and_loud_answers);
+        RUN(test_a_looped_answer_keeps_its_bars);
         RUN(test_a_vanishing_server_ends_the_client_cleanly);
         RUN(test_reconnect_waits_for_the_server_to_return);
     }

@@ -669,11 +669,12 @@ static void extend_timed_answer(CnEngine *e, Worker *w, uint64_t horizon)
                 w->answer_end = w->answer_next;
                 return;
             }
-            /* looping: the next pass starts a whole number of beats after this one did, so
-               that the loop keeps the beat it began on */
-            uint64_t beat = (uint64_t)CN_TIMED_STEPS_PER_BEAT * twelfth(e);
-            uint64_t took = w->answer_next - w->pass_start;
-            w->answer_next = w->pass_start + (took + beat - 1) / beat * beat;
+            /* looping: the next pass starts a whole number of beats after this one did (of
+               bars, for an answer in bars), so that the loop keeps the beat it began on */
+            double unit = exact_beat(e) * (e->options.length_unit == CN_LENGTH_BARS
+                                               ? CN_BEATS_PER_BAR : 1);
+            double took = (double)(w->answer_next - w->pass_start);
+            w->answer_next = w->pass_start + (uint64_t)llround(ceil(took / unit - 1e-6) * unit);
             w->pass_start = w->answer_next;
             w->answer_sampled = 0;
             w->replaying = 1;
