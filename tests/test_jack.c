@@ -217,19 +217,24 @@ static int start_server(void)
 /* continuo on the default weights, float32 or (bf16) bfloat16, connected to our clients */
 /* A client of the original model on today's fixed grid (--fixed-grid: 120 bpm from frame
  * 0, whatever the phrases' own beat), for the tests whose subject is not the beat. */
+/* Spawns a client and waits until its ports are connected to the player's and the
+ * recorder's (at most 5 s). */
+static pid_t spawn_connected(const char *const *args, int trap)
+{
+    pid_t pid = spawn(args, log_path, trap);
+    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
+                                 jack_port_connected(player_out) > 0); i++)
+        sleep_ms(50);
+    return pid;
+}
+
 static pid_t start_continuo(int trap, int bf16)
 {
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
                           "-n", "cont", "--wait", "2", "--length", "16", "--seed", "4",
                           "-c", "2", "-i", "player:out", "-o", "recorder:in", "--fixed-grid",
                           bf16 ? "--bf16" : NULL, NULL};
-    pid_t pid = spawn(args, log_path, trap);
-    for (int i = 0; i < 100; i++) { /* until its ports are connected to ours */
-        if (jack_port_connected(player_in) > 0 && jack_port_connected(player_out) > 0)
-            return pid;
-        sleep_ms(50);
-    }
-    return pid;
+    return spawn_connected(args, trap);
 }
 
 
@@ -800,10 +805,7 @@ static void test_controls_on_numbers_of_ones_own(void)
                           "-n", "cont", "--length", "8", "-c", "2", "--cc", "end-call=20",
                           "--state-cc", "30", "--no-thru", "-i", "player:out", "-o",
                           "recorder:in", NULL};
-    pid_t cont = spawn(args, log_path, 0);
-    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
-                                 jack_port_connected(player_out) > 0); i++)
-        sleep_ms(50);
+    pid_t cont = spawn_connected(args, 0);
     int from = atomic_load(&n_received);
     uint64_t t = now_frame() + 4800;
     for (int i = 0; i < 4; i++) {
@@ -927,10 +929,7 @@ static void test_a_program_change_switches_models(void)
                           "-w", small, "-n", "cont", "--length", "16", "--seed", "4", "-c", "2",
                           "--no-thru", "-i", "player:out", "-o", "recorder:in", NULL};
     unlink(trap_report);
-    pid_t cont = spawn(args, log_path, CONTINUO_TRAP_AVAILABLE);
-    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
-                                 jack_port_connected(player_out) > 0); i++)
-        sleep_ms(50);
+    pid_t cont = spawn_connected(args, CONTINUO_TRAP_AVAILABLE);
     uint8_t keys[2][64];
     int n_keys[2] = {0, 0};
     queue(now_frame() + 2400, 0xc0, 7, 0); /* a model that was not given: ignored */
@@ -1188,10 +1187,7 @@ static void test_a_timed_model_answers_in_rhythm(void)
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
                           "-n", "timed", "--wait", "2", "--length", "16", "--seed", "4",
                           "-c", "2", "-i", "player:out", "-o", "recorder:in", NULL};
-    pid_t cont = spawn(args, log_path, CONTINUO_TRAP_AVAILABLE);
-    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
-                                 jack_port_connected(player_out) > 0); i++)
-        sleep_ms(50);
+    pid_t cont = spawn_connected(args, CONTINUO_TRAP_AVAILABLE);
     int from = atomic_load(&n_received);
     uint64_t last_off = play_timed_phrase();
     sleep_ms((int)((last_off - now_frame()) / 48) + 1000 + 8000 + 500);
@@ -1266,10 +1262,7 @@ static void test_calls_in_three_keys_are_answered_in_key(void)
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
                           "-n", "keys", "--wait", "2", "--length", "24", "--seed", "5",
                           "--no-thru", "-c", "2", "-i", "player:out", "-o", "recorder:in", NULL};
-    pid_t cont = spawn(args, log_path, 0);
-    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
-                                 jack_port_connected(player_out) > 0); i++)
-        sleep_ms(50);
+    pid_t cont = spawn_connected(args, 0);
     const int keys[3] = {3, 9, 12 + 6};
     double sum = 0, worst = 1;
     for (int k = 0; k < 3; k++) {
@@ -1331,10 +1324,7 @@ static void test_calls_are_answered_on_their_own_beat(void)
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
                           "-n", "beat", "--seed", "3", "--no-thru", "-c", "2", "-v",
                           "-i", "player:out", "-o", "recorder:in", NULL};
-    pid_t cont = spawn(args, log_path, 0);
-    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
-                                 jack_port_connected(player_out) > 0); i++)
-        sleep_ms(50);
+    pid_t cont = spawn_connected(args, 0);
     const double tempi[2] = {80, 140};
     srand((unsigned)getpid());
     for (int k = 0; k < 2; k++) {
@@ -1380,10 +1370,7 @@ static void test_an_answer_in_bars_ends_on_the_players_bar_line(void)
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
                           "-n", "bars", "--seed", "2", "--no-thru", "-c", "2", "--length", "2bars",
                           "-i", "player:out", "-o", "recorder:in", NULL};
-    pid_t cont = spawn(args, log_path, 0);
-    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
-                                 jack_port_connected(player_out) > 0); i++)
-        sleep_ms(50);
+    pid_t cont = spawn_connected(args, 0);
     double beat = RATE * 60.0 / 100, bar = 4 * beat;
     uint64_t t = now_frame() + 4800 + (uint64_t)(rand() % (int)beat);
     int from = atomic_load(&n_received);
@@ -1433,10 +1420,7 @@ static void test_soft_and_loud_calls_get_soft_and_loud_answers(void)
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
                           "-n", "loud", "--seed", "6", "--no-thru", "-c", "2", "--length", "16",
                           "-i", "player:out", "-o", "recorder:in", NULL};
-    pid_t cont = spawn(args, log_path, 0);
-    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
-                                 jack_port_connected(player_out) > 0); i++)
-        sleep_ms(50);
+    pid_t cont = spawn_connected(args, 0);
     const uint8_t velocities[2] = {30, 110};
     double mean[2];
     int levels[2];
@@ -1463,10 +1447,7 @@ static void test_a_looped_answer_keeps_its_bars(void)
     const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/default.cnw",
                           "-n", "loop", "--seed", "4", "--no-thru", "-c", "2", "--length", "2bars",
                           "-i", "player:out", "-o", "recorder:in", NULL};
-    pid_t cont = spawn(args, log_path, 0);
-    for (int i = 0; i < 100 && !(jack_port_connected(player_in) > 0 &&
-                                 jack_port_connected(player_out) > 0); i++)
-        sleep_ms(50);
+    pid_t cont = spawn_connected(args, 0);
     double beat = RATE * 60.0 / 100, bar = 4 * beat;
     uint64_t t = now_frame() + 4800 + (uint64_t)(rand() % (int)beat);
     queue(t - 2400, 0xb0, CN_CC_LOOP, 127);

@@ -166,6 +166,13 @@ const CnEngineOptions *cn_engine_options(const CnEngine *engine);
 CnPlayMode cn_engine_mode(const CnEngine *engine);
 float cn_engine_temperature(const CnEngine *engine);
 
+/* The tokens the model heard from the player last (at most max, at most the last
+ * CN_ENGINE_HEARD_LOG), oldest first, into out; how many. A call heard again on its own
+ * beat counts as heard once. Worker side (the thread that runs cn_engine_work, or any once
+ * it has stopped). */
+#define CN_ENGINE_HEARD_LOG 4096
+size_t cn_engine_heard(const CnEngine *engine, CnToken *out, size_t max);
+
 /* A snapshot of the counters (exact once the worker has stopped). */
 CnEngineStats cn_engine_stats(const CnEngine *engine);
 

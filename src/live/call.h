@@ -24,6 +24,7 @@ typedef struct {
     CnState before;           /* the listening state when it began */
     uint64_t before_frame;    /* the frame that state had heard up to */
     int before_level;         /* the velocity level it had heard last, -1 none */
+    uint64_t before_heard;    /* the engine's count of tokens heard then (its log) */
 } CnCall;
 
 int cn_call_init(CnCall *call, const CnModel *model, CnError *err);

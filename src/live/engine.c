@@ -204,7 +204,17 @@ static void hear_token(CnEngine *e, CnToken token)
     step(e, &e->state, id);
     cn_sampler_observe(&e->sampler, id);
     cn_guide_hear(&e->guide, e->model->vocab.tokens[id]);
+    e->heard[e->n_heard++ % CN_ENGINE_HEARD_LOG] = e->model->vocab.tokens[id];
     e->stats.tokens_heard++;
+}
+
+size_t cn_engine_heard(const CnEngine *e, CnToken *out, size_t max)
+{
+    uint64_t n = e->n_heard < CN_ENGINE_HEARD_LOG ? e->n_heard : CN_ENGINE_HEARD_LOG;
+    n = n < max ? n : max;
+    for (uint64_t i = 0; i < n; i++)
+        out[i] = e->heard[(e->n_heard - n + i) % CN_ENGINE_HEARD_LOG];
+    return (size_t)n;
 }
 
 static void flush_chord(CnEngine *e, Worker *w)
@@ -479,6 +489,25 @@ static void handle_control(CnEngine *e, Worker *w, uint8_t number, uint8_t value
         }
 }
 
+/* A key struck, as a file's tokens have it (docs/TOKENS.md): a key struck again while it
+ * sounds (held, or kept by the pedal, on any channel) is let go first; struck twice at one
+ * instant, it is one note. */
+static void hear_strike(CnEngine *e, Worker *w, uint8_t key, uint8_t velocity, uint64_t frame)
+{
+    uint64_t sounding_since = 0;
+    for (int ch = 0; ch < 16; ch++)
+        if (w->held_at[ch][key] > sounding_since)
+            sounding_since = w->held_at[ch][key];
+    if (sounding_since == frame + 1)
+        return; /* the same instant: one note */
+    if (sounding_since) {
+        hear_event(e, w, CN_EVENT_OFF, key, 0, frame);
+        cn_call_add(&w->call, frame, CN_EVENT_OFF, key, 0);
+    }
+    hear_event(e, w, CN_EVENT_ON, key, velocity, frame);
+    cn_call_add(&w->call, frame, CN_EVENT_ON, key, velocity);
+}
+
 static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
 {
     if (ev->size == EVENT_CONTROL) { /* moved by the host */
@@ -514,13 +543,14 @@ static void handle_event(CnEngine *e, Worker *w, const CnTimedEvent *ev)
             if (atomic_load(&e->mode) == CN_PLAY_RESPOND)
                 cn_guide_reset(&e->guide);
             cn_call_begin(&w->call, &e->state, w->heard_frame, w->heard_level);
+            w->call.before_heard = e->n_heard;
             w->call_most_held = 0;
         }
-        cn_call_add(&w->call, ev->frame, CN_EVENT_ON, a, b);
         if (w->timed) {
-            hear_event(e, w, CN_EVENT_ON, a, b, ev->frame);
+            hear_strike(e, w, a, b, ev->frame);
             w->call_tokens++; /* (a timed call is as long as its notes) */
         } else {
+            cn_call_add(&w->call, ev->frame, CN_EVENT_ON, a, b); /* (for its beat) */
             if (w->n_chord > 0 && ev->frame - w->chord_start > chord_window(e))
                 flush_chord(e, w);
             if (w->n_chord == 0)
@@ -820,6 +850,7 @@ static uint64_t answer_start(CnEngine *e, uint64_t at, uint64_t now)
 static void rehear_call(CnEngine *e, Worker *w)
 {
     uint64_t heard = e->stats.tokens_heard;
+    e->n_heard = w->call.before_heard; /* the log goes back to where the call began */
     cn_state_copy(&e->state, &w->call.before);
     w->heard_frame = w->call.before_frame;
     w->heard_level = w->call.before_level;

@@ -64,6 +64,8 @@ struct CnEngine {
     CnState state;
     CnSampler sampler;
     CnGuide guide;                 /* the call's key, loudness and rhythm */
+    CnToken heard[CN_ENGINE_HEARD_LOG]; /* the last tokens heard from the player */
+    uint64_t n_heard;              /* heard in all (heard[n % LOG] is the next place) */
     struct CnWorker *work;         /* tokenizer, answer, schedule (engine.c) */
     CnEngineStats stats;           /* the rings count their own drops */
     pthread_t worker;
