@@ -88,6 +88,9 @@ int cn_normal_order(uint16_t pc_mask, int order[12]);
 
 int cn_token_equal(CnToken a, CnToken b);
 
+/* Whether the token strikes keys: an original note or chord, a timed on. */
+int cn_token_strikes(CnToken token);
+
 /* The most keys a token sounds: twelve pitch classes, or one and its octave. */
 #define CN_TOKEN_MAX_KEYS 13
 

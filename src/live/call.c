@@ -9,7 +9,6 @@
 int cn_call_init(CnCall *call, const CnModel *model, CnError *err)
 {
     memset(call, 0, sizeof *call);
-    call->before_level = -1;
     return cn_state_init(&call->before, model, CN_MODE_STATEFUL, 0, err);
 }
 
@@ -18,22 +17,24 @@ void cn_call_free(CnCall *call)
     cn_state_free(&call->before);
 }
 
-void cn_call_begin(CnCall *call, const CnState *state, uint64_t heard_frame, int heard_level)
+void cn_call_begin(CnCall *call, const CnState *state, const CnEar *ear, uint64_t frame,
+                   int64_t step)
 {
     cn_state_copy(&call->before, state);
-    call->before_frame = heard_frame;
-    call->before_level = heard_level;
+    call->before_ear = *ear;
+    call->before_frame = frame;
+    call->before_step = step;
     call->n_events = 0;
     call->overflow = 0;
 }
 
-void cn_call_add(CnCall *call, uint64_t frame, uint8_t kind, uint8_t key, uint8_t velocity)
+void cn_call_add(CnCall *call, const CnKeyEvent *event)
 {
     if (call->n_events == CN_CALL_MAX_EVENTS) {
         call->overflow = 1;
         return;
     }
-    call->events[call->n_events++] = (CnCallEvent){frame, kind, key, velocity};
+    call->events[call->n_events++] = *event;
 }
 
 int cn_call_find_beat(const CnCall *call, double sample_rate, double guess_bpm, double *bpm,
@@ -46,8 +47,8 @@ int cn_call_find_beat(const CnCall *call, double sample_rate, double guess_bpm, 
     if (call->overflow)
         return -1;
     for (int i = 0; i < call->n_events; i++) {
-        const CnCallEvent *ev = &call->events[i];
-        if (ev->kind != CN_EVENT_ON)
+        const CnKeyEvent *ev = &call->events[i];
+        if (!ev->down)
             continue;
         if (n == 0)
             first = ev->frame;

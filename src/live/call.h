@@ -6,34 +6,31 @@
 
 #include <stdint.h>
 
+#include "continuo/scheme.h"
 #include "continuo/state.h"
 
 /* Key events a call is kept with at most; a longer call keeps the grid it was heard on. */
 #define CN_CALL_MAX_EVENTS 512
 
 typedef struct {
-    uint64_t frame;
-    uint8_t kind;     /* CN_EVENT_ON or CN_EVENT_OFF */
-    uint8_t key, velocity;
-} CnCallEvent;
-
-typedef struct {
-    CnCallEvent events[CN_CALL_MAX_EVENTS];
+    CnKeyEvent events[CN_CALL_MAX_EVENTS]; /* at their frames (their steps are the grid's) */
     int n_events;
     int overflow;             /* it had more */
     CnState before;           /* the listening state when it began */
-    uint64_t before_frame;    /* the frame that state had heard up to */
-    int before_level;         /* the velocity level it had heard last, -1 none */
+    CnEar before_ear;         /* the ear then */
+    uint64_t before_frame;    /* a frame and the ear's step there, as they were then */
+    int64_t before_step;
     uint64_t before_heard;    /* the engine's count of tokens heard then (its log) */
 } CnCall;
 
 int cn_call_init(CnCall *call, const CnModel *model, CnError *err);
 void cn_call_free(CnCall *call);
 
-/* A call begins: the listening state as it is now is kept. */
-void cn_call_begin(CnCall *call, const CnState *state, uint64_t heard_frame, int heard_level);
+/* A call begins: the listening state and the ear as they are now are kept. */
+void cn_call_begin(CnCall *call, const CnState *state, const CnEar *ear, uint64_t frame,
+                   int64_t step);
 
-void cn_call_add(CnCall *call, uint64_t frame, uint8_t kind, uint8_t key, uint8_t velocity);
+void cn_call_add(CnCall *call, const CnKeyEvent *event);
 
 /* The beat of the call's note-ons (cn_beat_find, guessing guess_bpm): 0 with the tempo and
  * a frame on a beat at or before its first note; -1 when it has too few notes, was too long
