@@ -19,6 +19,7 @@
 #include <lv2/worker/worker.h>
 
 #include "continuo/engine.h"
+#include "continuo/tempo.h"
 #include "uris.h"
 
 #define DEFAULT_MODEL "default.cnw"
@@ -87,8 +88,8 @@ typedef struct {
     int poked;                     /* the engine got something since the last pass */
     uint64_t frame;                /* frames since instantiation, skipped cycles counted */
     SkipClock skips;               /* finds the cycles the host skipped (run.c) */
-    double bpm, speed;
-    uint64_t beat_frame;
+    CnTransport transport;         /* the host's, as its position atoms said it last */
+    CnTempoFollower tempo;
     int was_enabled, notify;
     CnEngineOptions sent;          /* the options the worker last got */
     int configure_next;            /* send them with the next pass even if unchanged */

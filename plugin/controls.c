@@ -31,8 +31,7 @@ CnEngineOptions plugin_options_from_controls(const Continuo *self)
     o.length_from_call = plugin_control(self, PORT_LENGTH_CALL, 0, 0, 1) >= 0.5f;
     o.state_cc = (int)lrintf(plugin_control(self, PORT_STATE_CC, -1, -1, 127));
     o.fixed_grid = plugin_control(self, PORT_FIXED_GRID, 0, 0, 1) >= 0.5f;
-    if (cn_bpm_in_range(self->bpm))
-        o.bpm = self->bpm;
+    o.bpm = self->tempo.default_bpm; /* the host's tempo, stopped: the guess */
     return o;
 }
 

@@ -31,7 +31,8 @@ static LV2_Handle instantiate(const LV2_Descriptor *descriptor, double rate,
     lv2_atom_forge_init(&self->forge, self->map);
     self->sample_rate = rate;
     self->defaults = cn_engine_defaults(rate);
-    self->bpm = self->defaults.bpm;
+    self->transport = (CnTransport){.bpm = self->defaults.bpm};
+    cn_tempo_init(&self->tempo, self->sample_rate, self->defaults.bpm, 0, 0);
     self->was_enabled = 1;
     char path[MAX_PATH + 32];
     snprintf(path, sizeof path, "%s%s%s", bundle_path,

@@ -35,36 +35,27 @@ static double atom_number(const Uris *u, const LV2_Atom *a, double fallback)
     return fallback;
 }
 
-/* The host's transport: tempo, where the beat falls, and whether it rolls. */
+/* The host's transport, as its position atoms tell it: whether it rolls, its tempo (when
+ * stopped, the guess for the player's beat), and where its bars begin (bars end on the
+ * host's bar lines). The tempo follower makes of it what every host's does (run()). */
 static void follow_position(Continuo *self, const LV2_Atom_Object *obj, uint32_t offset)
 {
     const Uris *u = &self->uris;
     const LV2_Atom *bpm = NULL, *bar_beat = NULL, *speed = NULL;
     lv2_atom_object_get(obj, u->time_beatsPerMinute, &bpm, u->time_barBeat, &bar_beat,
                         u->time_speed, &speed, 0);
-    CnEngine *e = self->current->engine;
-    double new_speed = atom_number(u, speed, self->speed);
-    int was_rolling = self->speed != 0;
-    if (was_rolling && new_speed == 0)
-        cn_engine_rt_panic(e); /* the transport stopped: so does the music */
-    self->speed = new_speed;
-    double tempo = atom_number(u, bpm, self->bpm);
+    CnTransport *t = &self->transport;
+    t->rolling = atom_number(u, speed, t->rolling) != 0;
+    double tempo = atom_number(u, bpm, t->bpm);
     if (!cn_bpm_in_range(tempo))
         return;
-    /* stopped, the engine follows the player's beat: a host telling where it stands does
-       not move that grid, unless its tempo changed (the next call's guess) */
-    int changed = tempo != self->bpm;
-    self->bpm = tempo;
-    if (new_speed == 0 && !was_rolling && !changed)
-        return;
-    uint64_t now = self->frame + offset;
-    if (bar_beat) {
-        /* back to the bar's first beat: bars end on the host's bar lines */
-        double into = fmax(0, atom_number(u, bar_beat, 0));
-        double back = into * self->sample_rate * 60.0 / tempo;
-        self->beat_frame = now - (uint64_t)fmin((double)now, back);
+    t->bpm = tempo;
+    if (bar_beat) { /* back to the bar's first beat */
+        uint64_t now = self->frame + offset;
+        double back = fmax(0, atom_number(u, bar_beat, 0)) * self->sample_rate * 60.0 / tempo;
+        t->bar_frame = now - (uint64_t)fmin((double)now, back);
+        t->has_bar = 1;
     }
-    cn_engine_rt_set_tempo(e, tempo, self->beat_frame);
 }
 
 static void handle_patch(Continuo *self, const LV2_Atom_Object *obj)
@@ -199,7 +190,7 @@ static void ask_for_pass(Continuo *self, uint32_t n_frames)
 static uint64_t skipped_frames(Continuo *self, uint32_t n_frames)
 {
     SkipClock *c = &self->skips;
-    if (self->speed != 0) {
+    if (self->transport.rolling) {
         c->window_start = 0;
         c->have_last = 0;
         return 0;
@@ -260,7 +251,8 @@ void plugin_run(LV2_Handle instance, uint32_t n_frames)
     self->was_enabled = enabled;
 
     int n_in = read_input(self, n_frames, enabled);
-    cn_engine_rt_tempo_free(e, self->speed == 0); /* stopped: the player's beat, found */
+    cn_tempo_follow(&self->tempo, &self->transport, self->frame);
+    cn_engine_rt_follow(e, &self->tempo);
     press_buttons(self, e);
     unsigned flags = (thru || !enabled ? CN_CYCLE_THRU : 0) | (enabled ? 0 : CN_CYCLE_DEAF);
     n_out += cn_engine_rt_cycle(e, self->frame, n_frames, self->in_events, n_in, flags,

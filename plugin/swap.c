@@ -56,13 +56,9 @@ void plugin_send_load(Continuo *self)
 int plugin_swap_model(Continuo *self, CnMidiEvent *out, int max_out)
 {
     Loaded *old = self->current;
-    int n = cn_engine_rt_release_all(old->engine, out, max_out);
-    double bpm;
-    uint64_t beat_frame;
-    cn_engine_rt_tempo(old->engine, &bpm, &beat_frame); /* the beat it played on */
+    int n = cn_engine_rt_hand_over(old->engine, self->pending->engine, out, max_out);
     self->current = self->pending;
     self->pending = NULL;
-    cn_engine_rt_set_tempo(self->current->engine, bpm, beat_frame);
     WorkMessage msg = {.type = WORK_FREE, .loaded = old};
     if (self->schedule->schedule_work(self->schedule->handle, sizeof msg, &msg) !=
         LV2_WORKER_SUCCESS) {

@@ -197,6 +197,17 @@ int cn_engine_rt_cycle(CnEngine *engine, uint64_t cycle_frame, uint32_t n_frames
  * retire the engine (a new model swapped in). Returns the events written. */
 int cn_engine_rt_release_all(CnEngine *engine, CnMidiEvent *out, int max_out);
 
+/* Audio thread: another engine (another model) takes over from `from`: what `from` sounds
+ * is released into out (the count is returned), what it prepared is dropped, and `to`
+ * plays on the beat `from` played on. */
+int cn_engine_rt_hand_over(CnEngine *from, CnEngine *to, CnMidiEvent *out, int max_out);
+
+/* Audio thread: the tempo follower's word for this cycle (continuo/tempo.h): a new tempo
+ * or beat is set, a stop releases everything, and the player's beat may be found only
+ * while the default holds. Every host calls it once a cycle. */
+struct CnTempoFollower;
+void cn_engine_rt_follow(CnEngine *engine, struct CnTempoFollower *tempo);
+
 /* RT. A control moved by the host itself (a plugin's port) rather than by a control change
  * in the player's MIDI: the same as that control's CC with this value. */
 void cn_engine_rt_control(CnEngine *engine, CnControl control, uint8_t value);
@@ -223,7 +234,7 @@ uint64_t cn_engine_rt_late(const CnEngine *engine);
 int cn_engine_stop_done(const CnEngine *engine);
 
 /* RT, or any thread. Tempo in beats per minute and a frame that falls on a beat; a tempo
- * outside 10..400 bpm is ignored. */
+ * outside continuo/tempo.h's range is ignored. */
 void cn_engine_rt_set_tempo(CnEngine *engine, double bpm, uint64_t beat_frame);
 
 /* RT, or any thread. Whether the tempo is the host's own fallback (no transport rolls, no

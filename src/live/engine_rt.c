@@ -389,3 +389,25 @@ int cn_engine_rt_release_all(CnEngine *e, CnMidiEvent *out, int max_out)
         out[i].data = out[i].bytes;
     return n;
 }
+
+int cn_engine_rt_hand_over(CnEngine *from, CnEngine *to, CnMidiEvent *out, int max_out)
+{
+    int n = cn_engine_rt_release_all(from, out, max_out);
+    cn_engine_rt_panic(from); /* what it prepared is dropped, not kept for later */
+    double bpm;
+    uint64_t beat_frame;
+    cn_engine_rt_tempo(from, &bpm, &beat_frame);
+    cn_engine_rt_set_tempo(to, bpm, beat_frame);
+    cn_engine_rt_tempo_free(to, atomic_load_explicit(&from->tempo_free, memory_order_relaxed));
+    return n;
+}
+
+void cn_engine_rt_follow(CnEngine *e, CnTempoFollower *t)
+{
+    if (t->stopped)
+        cn_engine_rt_panic(e);
+    if (t->changed)
+        cn_engine_rt_set_tempo(e, t->bpm, t->beat_frame);
+    cn_engine_rt_tempo_free(e, t->source == CN_TEMPO_DEFAULT);
+    t->changed = t->stopped = 0;
+}

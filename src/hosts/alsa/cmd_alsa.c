@@ -27,16 +27,12 @@ typedef struct {
     CnEngine *engine;       /* the one playing, of engines[] (one a model) */
     CnEngine *engines[CLI_MAX_MODELS];
     int n_engines, control_channel, pick;
-    double bpm_now;
     uint64_t cursor;        /* output handed to the queue up to this frame */
     CnMidiEvent in_events[MAX_IN], out_events[MAX_OUT];
     uint8_t in_bytes[MAX_IN][3];
     int n_in;
-    CnClockFollower clock;
-    int clock_in, thru, clock_out;
-    int clock_driving;      /* the clock set the tempo: back to --bpm when it stops */
-    double default_bpm;
-    uint64_t beat_frame;
+    CnTempoFollower tempo;  /* a MIDI clock on the input (with --clock-in), --bpm */
+    int thru, clock_out;
     unsigned long scheduled, refused;
 } AlsaClient;
 
@@ -160,7 +156,6 @@ static void handle_input(AlsaClient *c, const snd_seq_event_t *ev, uint64_t now)
             c->refused++;
     }
     uint8_t *bytes = c->in_bytes[c->n_in];
-    double beat_time = 0, bpm;
     switch (cn_seq_to_midi(ev, bytes)) {
     case CN_SEQ_MIDI:
         c->in_events[c->n_in] = (CnMidiEvent){.offset = 0, .size = 3, .data = bytes};
@@ -172,25 +167,19 @@ static void handle_input(AlsaClient *c, const snd_seq_event_t *ev, uint64_t now)
         break;
     }
     case CN_SEQ_CLOCK:
-        if (c->clock_in && (bpm = cn_clock_tick(&c->clock, frame / FRAME_RATE, &beat_time)) > 0 &&
-            cn_bpm_in_range(bpm)) { /* a clock outside this range is not followed */
-            c->beat_frame = (uint64_t)(beat_time * FRAME_RATE + 0.5);
-            c->bpm_now = bpm;
-            cn_engine_rt_set_tempo(c->engine, bpm, c->beat_frame);
-            c->clock_driving = 1;
-        }
+        cn_tempo_clock_message(&c->tempo, (const uint8_t[]){0xf8}, 1, frame);
         break;
     case CN_SEQ_START:
-        if (c->clock_in)
-            cn_clock_start(&c->clock);
+        cn_tempo_clock_message(&c->tempo, (const uint8_t[]){0xfa}, 1, frame);
         break;
-    case CN_SEQ_SONG_POSITION:
-        if (c->clock_in)
-            cn_clock_song_position(&c->clock, (unsigned)ev->data.control.value);
+    case CN_SEQ_SONG_POSITION: {
+        unsigned at = (unsigned)ev->data.control.value;
+        cn_tempo_clock_message(&c->tempo, (const uint8_t[]){0xf2, at & 127, (at >> 7) & 127}, 3,
+                               frame);
         break;
+    }
     case CN_SEQ_STOP:
-        if (c->clock_in)
-            cn_engine_rt_panic(c->engine);
+        cn_tempo_clock_message(&c->tempo, (const uint8_t[]){0xfc}, 1, frame);
         break;
     default: break; /* sysex, program changes, continue: not ours */
     }
@@ -223,23 +212,15 @@ static void pump(AlsaClient *c)
     while (c->n_in < MAX_IN && snd_seq_event_input(c->seq, &ev) >= 0)
         if (ev)
             handle_input(c, ev, now);
-    if (c->clock_driving && !cn_clock_running(&c->clock, now / FRAME_RATE)) {
-        c->bpm_now = c->default_bpm;
-        cn_engine_rt_set_tempo(c->engine, c->bpm_now, c->beat_frame); /* back to --bpm */
-        c->clock_driving = 0;
-    }
     int n_released = 0;
     if (c->pick >= 0 && c->engines[c->pick] != c->engine) { /* another model: swapped in */
-        n_released = cn_engine_rt_release_all(c->engine, c->out_events, MAX_OUT);
-        cn_engine_rt_panic(c->engine);
-        double bpm;
-        uint64_t beat_frame;
-        cn_engine_rt_tempo(c->engine, &bpm, &beat_frame); /* the beat it played on */
+        n_released = cn_engine_rt_hand_over(c->engine, c->engines[c->pick], c->out_events,
+                                            MAX_OUT);
         c->engine = c->engines[c->pick];
-        cn_engine_rt_set_tempo(c->engine, bpm, beat_frame);
     }
-    cn_engine_rt_tempo_free(c->engine, !c->clock_driving); /* the player's beat, found */
     c->pick = -1;
+    cn_tempo_follow(&c->tempo, NULL, now); /* no transport: a clock, or --bpm */
+    cn_engine_rt_follow(c->engine, &c->tempo);
     uint64_t horizon = now + LOOKAHEAD;
     int n_out = n_released;
     n_out += cn_engine_rt_cycle(c->engine, now, LOOKAHEAD, c->in_events, c->n_in,
@@ -322,13 +303,11 @@ int cmd_alsa(int argc, char **argv)
     static AlsaClient c;
     memset(&c, 0, sizeof c);
     c.pick = -1;
-    c.bpm_now = a.engine.bpm;
     c.control_channel = a.engine.control_channel;
-    c.clock_in = a.clock_in;
     c.thru = a.thru;
     c.clock_out = a.clock_out;
-    c.default_bpm = a.engine.bpm;
-    cn_clock_init(&c.clock, 0.005); /* the queue stamps arrival: a sender's scheduling late */
+    /* (the queue stamps arrival: a tick may be a sender's scheduling late) */
+    cn_tempo_init(&c.tempo, FRAME_RATE, a.engine.bpm, a.clock_in, 0.005);
     int rc = open_sequencer(&c, &a);
     if (rc == 0) {
         a.engine.sample_rate = FRAME_RATE;

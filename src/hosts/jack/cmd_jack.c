@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "continuo/tempo.h"
 #include "jack_client.h"
 #include "play_args.h"
 
@@ -237,7 +238,6 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
 {
     CnError err = {{0}};
     c->rate = jack_get_sample_rate(c->client);
-    c->bpm_now = c->default_bpm = a->engine.bpm;
     if (a->learn) { /* the engines come when the controls are known */
         if (cn_ring_init(&c->learned, 3, 256, &err))
             return cli_error(1, "%s", err.message);
@@ -245,9 +245,9 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
     } else if (make_engines(c, a, models)) {
         return 1;
     }
-    c->clock_in = a->clock_in;
     c->cycle_flags = a->thru ? CN_CYCLE_THRU : 0; /* the clock once the ports are connected */
-    cn_clock_init(&c->clock, jack_get_buffer_size(c->client) / c->rate); /* a tick a period late */
+    cn_tempo_init(&c->tempo, c->rate, a->engine.bpm, a->clock_in,
+                  jack_get_buffer_size(c->client) / c->rate); /* a tick a period late */
     jack_set_process_callback(c->client, continuo_jack_process, c);
     jack_set_xrun_callback(c->client, continuo_jack_xrun, c);
     jack_set_port_connect_callback(c->client, on_connect, c);

@@ -6,17 +6,13 @@
 #include <jack/jack.h>
 #include <stdatomic.h>
 
-#include "continuo/clock.h"
 #include "continuo/engine.h"
 #include "continuo/ring.h"
+#include "continuo/tempo.h"
 #include "play_args.h"
 
 #define JACK_MAX_IN 1024  /* player events one cycle takes (more are counted, not heard) */
 #define JACK_MAX_OUT 256  /* events one cycle writes at most */
-
-/* Where the tempo comes from, first to last: a JACK timebase master rolling the transport,
- * a MIDI clock on the input, --bpm. Losing one falls back to the next. */
-enum { TEMPO_BPM, TEMPO_CLOCK, TEMPO_TRANSPORT };
 
 typedef struct {
     /* Set up by the main thread before activation, read by the process callback */
@@ -29,21 +25,15 @@ typedef struct {
     CnRing learned;          /* control changes heard while learning (3 bytes each) */
     _Atomic unsigned cycle_flags; /* CN_CYCLE_*; the main thread turns the clock off at exit */
     double rate;             /* the server's frames per second */
-    double default_bpm;      /* --bpm: the tempo when neither transport nor clock gives one */
-    int clock_in;            /* follow a MIDI clock on the input */
 
     /* Process callback only (current: the main thread may read it) */
     CnEngine *engine;        /* the one playing, of engines[] */
     _Atomic int current;
-    double bpm_now;          /* the tempo last given to the engine */
     uint64_t frame;          /* 64-bit frame clock (JACK's wraps after a day) */
     uint32_t last_frame32;
     int clock_started;
-    int was_rolling;
-    int tempo_source;        /* TEMPO_*: who set the tempo last cycle */
-    uint64_t beat_frame;     /* a frame on a beat, by the last source */
-    CnClockFollower clock;
-    double clock_bpm;        /* 0 until the clock's tempo is known */
+    CnTempoFollower tempo;   /* a JACK timebase master rolling the transport, a MIDI clock
+                                on the input (with --clock-in), --bpm */
     CnMidiEvent in_events[JACK_MAX_IN], out_events[JACK_MAX_OUT];
 
     /* Written by the callbacks, read by the main thread */
