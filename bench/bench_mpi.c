@@ -13,7 +13,7 @@
 #include "continuo/model.h"
 #include "continuo/tokens.h"
 #include "net_batch.h"
-#include "rng.h"
+#include "continuo/rng.h"
 
 #define SEQ 50
 #define DEFAULT_BATCH 16

@@ -13,7 +13,7 @@
 #include "continuo/model.h"
 #include "kernels.h"
 #include "net_batch.h"
-#include "rng.h"
+#include "continuo/rng.h"
 
 static double now(void)
 {

@@ -6,7 +6,7 @@
 
 #include "continuo/model.h"
 #include "net_batch.h"
-#include "rng.h"
+#include "continuo/rng.h"
 #include "test_util.h"
 
 static CnVocab make_vocab(int n)

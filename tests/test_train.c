@@ -6,7 +6,7 @@
 
 #include "continuo/train.h"
 #include "net_batch.h"
-#include "rng.h"
+#include "continuo/rng.h"
 #include "test_util.h"
 
 static const char *names[] = {"0.4.7", "2.7", "C4", "D4", "E4", "F#4", "G4", "A4"};

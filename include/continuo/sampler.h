@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "continuo/rng.h"
+
 #include "continuo/status.h"
 
 #define CN_SAMPLER_MAX_WINDOW 256
@@ -37,7 +39,7 @@ CnSamplerOptions cn_sampler_defaults(void);
 typedef struct {
     CnSamplerOptions options;
     int n_vocab;
-    uint64_t rng[4];            /* xoshiro256** state */
+    CnRng rng;
     float *weights;             /* (n_vocab) scratch */
     int *order;                 /* (n_vocab) scratch */
     int recent[CN_SAMPLER_MAX_WINDOW]; /* ring of the last tokens */

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "rng.h"
+#include "continuo/rng.h"
 
 /* The holds follow each token as it is given, the state when it is fed (a token is fed
  * when the next is asked for, so that the last costs no step). */

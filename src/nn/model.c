@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 
 #include "kernels.h"
-#include "rng.h"
+#include "continuo/rng.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes */
 

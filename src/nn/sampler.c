@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "continuo/rng.h"
 
 CnSamplerOptions cn_sampler_argmax(void)
 {
@@ -57,9 +57,7 @@ int cn_sampler_init(CnSampler *s, int n_vocab, const CnSamplerOptions *options, 
         return cn_fail(err, "empty vocabulary");
     s->options = *options;
     s->n_vocab = n_vocab;
-    CnRng rng;
-    cn_rng_seed(&rng, seed);
-    memcpy(s->rng, rng.s, sizeof s->rng);
+    cn_rng_seed(&s->rng, seed);
     s->weights = malloc((size_t)n_vocab * sizeof *s->weights);
     s->order = malloc((size_t)n_vocab * sizeof *s->order);
     if (!s->weights || !s->order) {
@@ -251,12 +249,9 @@ int cn_sampler_sample_biased(CnSampler *s, const float *probs, const float *bias
         for (int i = 0; i < V; i++)
             total += s->weights[i];
         int keep = o->top_k > 0 && o->top_k < V ? o->top_k : V;
-        CnRng rng;
-        memcpy(rng.s, s->rng, sizeof rng.s);
-        token = draw_nucleus(s->weights, V, total, o->top_p * total, keep, &rng);
+        token = draw_nucleus(s->weights, V, total, o->top_p * total, keep, &s->rng);
         if (token < 0)
-            token = draw_top_k(s->weights, V, keep < 64 ? keep : 64, s->order, &rng);
-        memcpy(s->rng, rng.s, sizeof rng.s);
+            token = draw_top_k(s->weights, V, keep < 64 ? keep : 64, s->order, &s->rng);
     }
     cn_sampler_observe(s, token);
     return token;

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "continuo/model.h"
-#include "rng.h"
+#include "continuo/rng.h"
 
 typedef struct {
     CnModelConfig config;

@@ -3,6 +3,7 @@
 #include "continuo/train.h"
 
 #include "continuo/files.h"
+#include "continuo/keyvalue.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -19,7 +20,9 @@
 #include "crc32.h"
 #include "kernels.h"
 #include "net_batch.h"
-#include "rng.h"
+#include "plans.h"
+#include "train_state.h"
+#include "continuo/rng.h"
 
 CnTrainOptions cn_train_options_original(void)
 {
@@ -45,182 +48,6 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ----- Epoch plans ---------------------------------------------------------------------- */
-
-/* Objective "all": the songs (shuffled) form one stream, cut into n_lanes slices of equal
- * length; chunk k holds steps k*seq.. of every lane. A song starts from a zero state, and
- * so does a lane that begins inside a song (at most n_lanes - 1 such cuts an epoch), so
- * every lane does the same work and no step is spent on padding. */
-typedef struct {
-    int32_t *ids, *targets; /* (total) the stream */
-    uint8_t *keep;
-    size_t total, lane_len;
-    int n_lanes;
-    long n_chunks;
-} LanePlan;
-
-/* Objective "last": every window of seq tokens of the concatenated songs (as the original
- * concatenated all files), shuffled each epoch. */
-typedef struct {
-    int32_t *stream;
-    size_t n_stream;
-    uint32_t *order; /* (n_windows) window starts in the order they are trained */
-    size_t n_windows;
-    long n_batches;
-} WindowPlan;
-
-/* Transposition: each training song moved by an interval drawn for it every epoch. */
-typedef struct {
-    int lo, hi;       /* semitones; both 0: off */
-    uint16_t *map;    /* (hi - lo + 1, n_vocab) the id of each token moved by lo + row */
-    int n_vocab;
-    CnRng rng;        /* the epoch's draws, seeded from the run's seed and the epoch */
-} Transposer;
-
-/* The ids of a song, moved by this epoch's next interval for it. */
-static const uint16_t *song_map(Transposer *tr)
-{
-    if (!tr || !tr->map)
-        return NULL;
-    uint32_t row = cn_rng_below(&tr->rng, (uint32_t)(tr->hi - tr->lo + 1));
-    return tr->map + (size_t)row * (size_t)tr->n_vocab;
-}
-
-static void shuffle(uint32_t *a, size_t n, CnRng *rng)
-{
-    for (size_t i = n; i > 1; i--) {
-        size_t j = cn_rng_below(rng, (uint32_t)i);
-        uint32_t t = a[i - 1];
-        a[i - 1] = a[j];
-        a[j] = t;
-    }
-}
-
-static void lane_plan_free(LanePlan *p)
-{
-    free(p->ids);
-    free(p->targets);
-    free(p->keep);
-    memset(p, 0, sizeof *p);
-}
-
-static int lane_plan_make(LanePlan *p, const CnSongIds *songs, size_t n_songs, int n_lanes,
-                          int seq, CnRng *order_rng, Transposer *tr, CnError *err)
-{
-    memset(p, 0, sizeof *p);
-    for (size_t i = 0; i < n_songs; i++)
-        p->total += songs[i].n;
-    uint32_t *order = malloc((n_songs ? n_songs : 1) * sizeof *order);
-    p->ids = malloc((p->total ? p->total : 1) * sizeof *p->ids);
-    p->targets = malloc((p->total ? p->total : 1) * sizeof *p->targets);
-    p->keep = malloc(p->total ? p->total : 1);
-    if (!order || !p->ids || !p->targets || !p->keep) {
-        free(order);
-        lane_plan_free(p);
-        return cn_fail(err, "out of memory");
-    }
-    for (size_t i = 0; i < n_songs; i++)
-        order[i] = (uint32_t)i;
-    if (order_rng)
-        shuffle(order, n_songs, order_rng);
-    size_t at = 0;
-    for (size_t k = 0; k < n_songs; k++) {
-        const CnSongIds *s = &songs[order[k]];
-        const uint16_t *map = song_map(tr);
-        for (size_t i = 0; i < s->n; i++, at++) {
-            p->ids[at] = map ? map[s->ids[i]] : s->ids[i];
-            p->targets[at] = i + 1 < s->n ? (map ? map[s->ids[i + 1]] : s->ids[i + 1])
-                                          : -1; /* a song's end */
-            p->keep[at] = i > 0; /* a new song starts from a zero state */
-        }
-    }
-    free(order);
-    p->n_lanes = n_lanes;
-    p->lane_len = (p->total + (size_t)n_lanes - 1) / (size_t)n_lanes;
-    p->n_chunks = (long)((p->lane_len + (size_t)seq - 1) / (size_t)seq);
-    for (size_t start = p->lane_len; start < p->total; start += p->lane_len)
-        p->keep[start] = 0; /* a lane cut inside a song starts afresh */
-    return 0;
-}
-
-/* The chunk's steps of nb's lanes (lanes lane_first.. of the plan's when ranks share it). */
-static void lane_plan_fill(const LanePlan *p, NetBatch *nb, long chunk)
-{
-    size_t B = (size_t)nb->n_lanes, T = (size_t)nb->n_steps;
-    for (size_t t = 0; t < T; t++)
-        for (size_t b = 0; b < B; b++) {
-            size_t lane = (size_t)nb->lane_first + b;
-            size_t pos = (size_t)chunk * T + t, r = t * B + b;
-            size_t at = lane * p->lane_len + pos;
-            if (lane < (size_t)p->n_lanes && pos < p->lane_len && at < p->total) {
-                nb->ids[r] = p->ids[at];
-                nb->targets[r] = p->targets[at];
-                nb->keep[r] = p->keep[at];
-            } else { /* past the end of the stream: nothing to learn here */
-                nb->ids[r] = 0;
-                nb->targets[r] = -1;
-                nb->keep[r] = 0;
-            }
-        }
-}
-
-static void window_plan_free(WindowPlan *p)
-{
-    free(p->stream);
-    free(p->order);
-    memset(p, 0, sizeof *p);
-}
-
-/* The songs, concatenated, each moved by its interval of the epoch when tr is given. */
-static void window_plan_stream(WindowPlan *p, const CnSongIds *songs, size_t n_songs,
-                               Transposer *tr)
-{
-    size_t at = 0;
-    for (size_t s = 0; s < n_songs; s++) {
-        const uint16_t *map = song_map(tr);
-        for (size_t i = 0; i < songs[s].n; i++)
-            p->stream[at++] = map ? map[songs[s].ids[i]] : songs[s].ids[i];
-    }
-}
-
-static int window_plan_make(WindowPlan *p, const CnSongIds *songs, size_t n_songs, int seq,
-                            int batch, CnError *err)
-{
-    memset(p, 0, sizeof *p);
-    for (size_t s = 0; s < n_songs; s++)
-        p->n_stream += songs[s].n;
-    p->n_windows = p->n_stream > (size_t)seq ? p->n_stream - (size_t)seq : 0;
-    if (p->n_windows > UINT32_MAX)
-        return cn_fail(err, "corpus too large for windows");
-    p->stream = malloc((p->n_stream ? p->n_stream : 1) * sizeof *p->stream);
-    p->order = malloc((p->n_windows ? p->n_windows : 1) * sizeof *p->order);
-    if (!p->stream || !p->order) {
-        window_plan_free(p);
-        return cn_fail(err, "out of memory");
-    }
-    window_plan_stream(p, songs, n_songs, NULL);
-    for (size_t w = 0; w < p->n_windows; w++)
-        p->order[w] = (uint32_t)w;
-    p->n_batches = (long)((p->n_windows + (size_t)batch - 1) / (size_t)batch);
-    return 0;
-}
-
-static void window_plan_fill(const WindowPlan *p, NetBatch *nb, long batch_index)
-{
-    size_t B = (size_t)nb->n_lanes, T = (size_t)nb->n_steps;
-    for (size_t b = 0; b < B; b++) {
-        size_t w = (size_t)batch_index * (size_t)nb->n_lanes_total + (size_t)nb->lane_first + b;
-        int valid = w < p->n_windows;
-        size_t start = valid ? p->order[w] : 0;
-        for (size_t t = 0; t < T; t++) {
-            size_t r = t * B + b;
-            nb->ids[r] = valid ? p->stream[start + t] : 0;
-            nb->targets[r] = valid && t == T - 1 ? p->stream[start + T] : -1;
-            nb->keep[r] = t > 0; /* every window starts from a zero state */
-        }
-    }
 }
 
 /* ----- One run ---------------------------------------------------------------------------- */
@@ -269,15 +96,15 @@ static int plan_epoch(Run *r, CnError *err)
     if (tr) /* draws of their own: without transposition the data order is as before */
         cn_rng_seed(&tr->rng, epoch_seed(r->opt->seed ^ 0x3c6ef372fe94f82bull, r->epoch));
     if (r->opt->objective == CN_OBJECTIVE_ALL) {
-        lane_plan_free(&r->lanes);
-        return lane_plan_make(&r->lanes, r->train_songs, r->n_train, r->opt->batch,
-                              r->opt->seq, &order_rng, tr, err);
+        cn_lane_plan_free(&r->lanes);
+        return cn_lane_plan_make(&r->lanes, r->train_songs, r->n_train, r->opt->batch,
+                                 r->opt->seq, &order_rng, tr, err);
     }
     if (tr)
-        window_plan_stream(&r->windows, r->train_songs, r->n_train, tr);
+        cn_window_plan_stream(&r->windows, r->train_songs, r->n_train, tr);
     for (size_t w = 0; w < r->windows.n_windows; w++)
         r->windows.order[w] = (uint32_t)w;
-    shuffle(r->windows.order, r->windows.n_windows, &order_rng);
+    cn_shuffle(r->windows.order, r->windows.n_windows, &order_rng);
     return 0;
 }
 
@@ -311,9 +138,9 @@ static int train_batch(Run *r, long batch_index, volatile sig_atomic_t *stop_ask
                        int last_asked, size_t *n_predicted, int *stop, CnError *err)
 {
     if (r->opt->objective == CN_OBJECTIVE_ALL)
-        lane_plan_fill(&r->lanes, &r->nb, batch_index);
+        cn_lane_plan_fill(&r->lanes, &r->nb, batch_index);
     else
-        window_plan_fill(&r->windows, &r->nb, batch_index);
+        cn_window_plan_fill(&r->windows, &r->nb, batch_index);
     net_batch_forward(&r->nb, &r->model->w, &r->dropout_rng);
     double counts[4] = {r->nb.loss_sum, (double)r->nb.n_predicted, (double)r->nb.n_correct,
                         (stop_asked && *stop_asked) || last_asked};
@@ -429,118 +256,6 @@ static int save_checkpoint(Run *r, int with_carry, CnError *err)
     return agree(r, rc, err);
 }
 
-static const char *blob_value(const char *blob, const char *key)
-{
-    size_t klen = strlen(key);
-    for (const char *line = blob; line && *line;) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == '=')
-            return line + klen + 1;
-        line = strchr(line, '\n');
-        line = line ? line + 1 : NULL;
-    }
-    return NULL;
-}
-
-/* A value of the saved state, read as strictly as the command line reads its option: 0
- * and *out when it is a number in lo..hi, 0 and *out untouched when the key is absent,
- * -1 and a message naming it otherwise. */
-static int state_real(const char *blob, const char *key, double lo, double hi, double *out,
-                      CnError *err)
-{
-    const char *v = blob_value(blob, key);
-    if (!v)
-        return 0;
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || (*end && *end != '\n') || errno || !(x >= lo && x <= hi))
-        return cn_fail(err, "the saved training state is damaged: %s=%.*s is not a number "
-                            "from %g to %g", key, (int)strcspn(v, "\n"), v, lo, hi);
-    *out = x;
-    return 0;
-}
-
-static int state_long(const char *blob, const char *key, long lo, long hi, long *out,
-                      CnError *err)
-{
-    const char *v = blob_value(blob, key);
-    if (!v)
-        return 0;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || (*end && *end != '\n') || errno || x < lo || x > hi)
-        return cn_fail(err, "the saved training state is damaged: %s=%.*s is not a whole "
-                            "number from %ld to %ld", key, (int)strcspn(v, "\n"), v, lo, hi);
-    *out = x;
-    return 0;
-}
-
-/* The same for an int or a float field. */
-static int state_int(const char *blob, const char *key, long lo, long hi, int *field,
-                     CnError *err)
-{
-    long x = *field;
-    int rc = state_long(blob, key, lo, hi, &x, err);
-    *field = (int)x;
-    return rc;
-}
-
-static int state_float(const char *blob, const char *key, double lo, double hi, float *field,
-                       CnError *err)
-{
-    double x = *field;
-    int rc = state_real(blob, key, lo, hi, &x, err);
-    *field = (float)x;
-    return rc;
-}
-
-int cn_train_options_from_state(const CnTrainState *state, CnTrainOptions *o, CnError *err)
-{
-    const char *b = (const char *)state->blob, *v;
-    if (!b || !blob_value(b, "state_format"))
-        return cn_fail(err, "the file holds no training state to resume from (was it written "
-                            "by 'continuo train'?)");
-    if ((v = blob_value(b, "objective"))) {
-        if (strncmp(v, "last", 4) != 0 && strncmp(v, "all", 3) != 0)
-            return cn_fail(err, "the saved training state is damaged (objective)");
-        o->objective = strncmp(v, "last", 4) == 0 ? CN_OBJECTIVE_LAST : CN_OBJECTIVE_ALL;
-    }
-    long seed = (long)o->seed;
-    /* the ranges of the command line's options */
-    if (state_int(b, "seq", 1, 100000, &o->seq, err) ||
-        state_int(b, "batch", 1, 100000, &o->batch, err) ||
-        state_float(b, "lr", 1e-9, 10, &o->lr, err) ||
-        state_float(b, "lr_decay", 0.01, 1, &o->lr_decay, err) ||
-        state_float(b, "rho", 0, 0.999999, &o->rho, err) ||
-        state_float(b, "eps", 1e-12, 1, &o->eps, err) ||
-        state_float(b, "clip", 0, 1e9, &o->clip, err) ||
-        state_real(b, "val_split", 0, 0.9, &o->val_split, err) ||
-        state_long(b, "seed", 0, 2147483647L, &seed, err) ||
-        state_int(b, "epochs", 1, 1000000, &o->epochs, err) ||
-        state_int(b, "threads", 0, 1024, &o->n_threads, err)) /* 0: not recorded */
-        return -1;
-    o->seed = (uint64_t)seed;
-    o->transpose_lo = o->transpose_hi = 0; /* files before it trained without */
-    if ((v = blob_value(b, "transpose")) &&
-        (sscanf(v, "%d..%d", &o->transpose_lo, &o->transpose_hi) != 2 ||
-         o->transpose_lo < -12 || o->transpose_hi > 12 || o->transpose_lo > o->transpose_hi))
-        return cn_fail(err, "the saved training state is damaged (transpose)");
-    o->data_dir = NULL; /* cn_train_state_data_dir */
-    return 0;
-}
-
-int cn_train_state_data_dir(const CnTrainState *state, char *dir, size_t cap)
-{
-    const char *v = state->blob ? blob_value((const char *)state->blob, "data") : NULL;
-    size_t len = v ? strcspn(v, "\n") : 0;
-    if (!len || len >= cap)
-        return -1;
-    memcpy(dir, v, len);
-    dir[len] = '\0';
-    return 0;
-}
-
 static int restore_run(Run *r, const CnTrainState *ts, CnError *err)
 {
     const char *b = (const char *)ts->blob, *v;
@@ -548,16 +263,16 @@ static int restore_run(Run *r, const CnTrainState *ts, CnError *err)
         return cn_fail(err, "the checkpoint lacks its optimizer state; cannot resume exactly");
     memcpy(r->moments, ts->moments, r->model->n_params * sizeof(float));
     long predicted = (long)r->n_predicted, correct = (long)r->n_correct;
-    if (state_int(b, "epoch", 0, r->opt->epochs, &r->epoch, err) ||
-        state_long(b, "batch_done", 0, LONG_MAX, &r->batch_done, err) ||
-        state_real(b, "loss_sum", 0, HUGE_VAL, &r->loss_sum, err) ||
-        state_long(b, "n_predicted", 0, LONG_MAX, &predicted, err) ||
-        state_long(b, "n_correct", 0, predicted, &correct, err) ||
-        state_real(b, "best_val", 0, INFINITY, &r->best_val, err))
+    if (cn_state_int(b, "epoch", 0, r->opt->epochs, &r->epoch, err) ||
+        cn_state_long(b, "batch_done", 0, LONG_MAX, &r->batch_done, err) ||
+        cn_state_real(b, "loss_sum", 0, HUGE_VAL, &r->loss_sum, err) ||
+        cn_state_long(b, "n_predicted", 0, LONG_MAX, &predicted, err) ||
+        cn_state_long(b, "n_correct", 0, predicted, &correct, err) ||
+        cn_state_real(b, "best_val", 0, INFINITY, &r->best_val, err))
         return -1;
     r->n_predicted = (size_t)predicted;
     r->n_correct = (size_t)correct;
-    if (!(v = blob_value(b, "dropout_rng")) ||
+    if (!(v = cn_kv_value(b, "dropout_rng")) ||
         sscanf(v, "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &r->dropout_rng.s[0],
                &r->dropout_rng.s[1], &r->dropout_rng.s[2], &r->dropout_rng.s[3]) != 4)
         return cn_fail(err, "the saved training state is damaged (random state)");
@@ -625,31 +340,6 @@ static int check_options(const CnTrainOptions *o, const CnModel *m, const CnSong
     return 0;
 }
 
-/* The id of every token moved by every interval of the options' range; a token the
- * vocabulary lacks moved becomes the nearest it has. */
-static int transposer_init(Transposer *tr, const CnModel *m, const CnTrainOptions *o,
-                           CnError *err)
-{
-    memset(tr, 0, sizeof *tr);
-    if (o->transpose_lo == 0 && o->transpose_hi == 0)
-        return 0;
-    if (o->transpose_lo < -12 || o->transpose_hi > 12 || o->transpose_lo > o->transpose_hi)
-        return cn_fail(err, "transposition must be within -12..12 semitones, low to high");
-    size_t n_rows = (size_t)(o->transpose_hi - o->transpose_lo + 1), V = m->vocab.n;
-    tr->map = malloc(n_rows * V * sizeof *tr->map);
-    if (!tr->map)
-        return cn_fail(err, "out of memory");
-    tr->lo = o->transpose_lo;
-    tr->hi = o->transpose_hi;
-    tr->n_vocab = (int)V;
-    for (size_t row = 0; row < n_rows; row++)
-        for (size_t id = 0; id < V; id++) {
-            CnToken moved = cn_token_transpose(m->vocab.tokens[id], tr->lo + (int)row);
-            int to = cn_vocab_index(&m->vocab, moved);
-            tr->map[row * V + id] = (uint16_t)(to >= 0 ? to : cn_vocab_nearest(&m->vocab, moved));
-        }
-    return 0;
-}
 
 static void run_free(Run *r)
 {
@@ -659,8 +349,8 @@ static void run_free(Run *r)
     free(r->moments);
     free(r->train_songs);
     free(r->val_songs);
-    lane_plan_free(&r->lanes);
-    window_plan_free(&r->windows);
+    cn_lane_plan_free(&r->lanes);
+    cn_window_plan_free(&r->windows);
 }
 
 static int run_init(Run *r, CnModel *model, const CnTrainState *resume, const CnSongIds *songs,
@@ -698,9 +388,9 @@ static int run_init(Run *r, CnModel *model, const CnTrainState *resume, const Cn
     r->nb.lane_first = (int)lane_first;
     r->nb.n_lanes_total = opt->batch;
     if (opt->objective == CN_OBJECTIVE_LAST &&
-        window_plan_make(&r->windows, r->train_songs, r->n_train, opt->seq, opt->batch, err))
-        return -1;
-    if (transposer_init(&r->transposer, model, opt, err))
+        cn_window_plan_make(&r->windows, r->train_songs, r->n_train, opt->seq, opt->batch, err))
+                            return -1;
+    if (cn_transposer_init(&r->transposer, model, opt, err))
         return -1;
     cn_rng_seed(&r->dropout_rng, opt->seed + 0x6a09e667f3bcc909ull);
     if (resume && resume->blob && restore_run(r, resume, err))

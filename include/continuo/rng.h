@@ -1,6 +1,6 @@
 /* A small, fast, seedable random generator (xoshiro256**, seeded by splitmix64), used
- * by initialization, dropout, data order and sampling. Internal; state is a plain value
- * so it can be saved in a checkpoint and restored exactly. */
+ * by initialization, dropout, data order and sampling. Its state is a plain value, so
+ * that it can be saved in a checkpoint and restored exactly. */
 #ifndef CONTINUO_RNG_H
 #define CONTINUO_RNG_H
 
