@@ -559,6 +559,41 @@ const CnEngineOptions *cn_engine_options(const CnEngine *e)
     return &e->options;
 }
 
+/* The worker's parts, each made and let go on its own. */
+static void hearing_reset(Hearing *h, const CnSchemeOps *scheme, const CnEngineOptions *o)
+{
+    *h = (Hearing){0};
+    cn_ear_reset(&h->ear, chord_window(o), (int64_t)LONGEST_SILENCE_BEATS * scheme->steps_per_beat);
+}
+
+static int dialogue_init(Dialogue *d, const CnModel *model, CnError *err)
+{
+    *d = (Dialogue){.phase = PHASE_IDLE, .shown_state = -1};
+    return cn_state_init(&d->call_state, model, CN_MODE_STATEFUL, 0, err) ||
+                   cn_call_init(&d->call, model, err)
+               ? -1
+               : 0;
+}
+
+static void dialogue_free(Dialogue *d)
+{
+    cn_state_free(&d->call_state);
+    cn_call_free(&d->call);
+}
+
+static int answer_init(Answer *a, const CnModel *model, CnError *err)
+{
+    memset(a, 0, sizeof *a);
+    cn_player_reset(&a->player, -1, 80);
+    cn_timed_holds_reset(&a->told);
+    return cn_state_init(&a->scratch, model, CN_MODE_STATEFUL, 0, err);
+}
+
+static void answer_free(Answer *a)
+{
+    cn_state_free(&a->scratch);
+}
+
 CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError *err)
 {
     if (cn_engine_check_options(o, err))
@@ -586,15 +621,10 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
     w->scheme = cn_scheme_ops(model->vocab.scheme);
     w->velocity = 80;
     w->mode = o->mode;
-    w->dialogue.shown_state = -1;
     cn_keyboard_reset(&w->keyboard);
-    cn_ear_reset(&w->hearing.ear, chord_window(o),
-                 (int64_t)LONGEST_SILENCE_BEATS * w->scheme->steps_per_beat);
-    cn_player_reset(&w->answer.player, -1, 80);
+    hearing_reset(&w->hearing, w->scheme, o);
     if (cn_state_init(&e->state, model, CN_MODE_STATEFUL, 0, err) ||
-        cn_state_init(&w->answer.scratch, model, CN_MODE_STATEFUL, 0, err) ||
-        cn_state_init(&w->dialogue.call_state, model, CN_MODE_STATEFUL, 0, err) ||
-        cn_call_init(&w->dialogue.call, model, err) ||
+        dialogue_init(&w->dialogue, model, err) || answer_init(&w->answer, model, err) ||
         cn_sampler_init(&e->sampler, model->config.n_vocab, &o->sampler, o->seed, err) ||
         cn_guide_init(&e->guide, &model->vocab, &o->sampler, err) ||
         cn_ring_init(&e->in, sizeof(CnTimedEvent), IN_RING, err) ||
@@ -602,7 +632,7 @@ CnEngine *cn_engine_new(const CnModel *model, const CnEngineOptions *o, CnError 
         cn_engine_free(e);
         return NULL;
     }
-    if (model->vocab.scheme == CN_SCHEME_TIMED && model->corpus)
+    if (model->corpus) /* (the rhythm a timed model learned; an original has none) */
         cn_guide_learned(&e->guide, model->corpus, model->n_corpus);
     return e;
 }
@@ -654,9 +684,8 @@ void cn_engine_free(CnEngine *e)
     if (e->has_wake)
         sem_destroy(&e->wake);
     if (e->work) {
-        cn_state_free(&e->work->answer.scratch);
-        cn_state_free(&e->work->dialogue.call_state);
-        cn_call_free(&e->work->dialogue.call);
+        answer_free(&e->work->answer);
+        dialogue_free(&e->work->dialogue);
         free(e->work);
     }
     cn_state_free(&e->state);
