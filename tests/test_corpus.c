@@ -1,4 +1,7 @@
-/* Corpus loading on real files: all 92 seed files give tokens, and a folder with broken
+/* Corpus loading on real files: the seed files give tokens (91 of the 92: AT.mid's one
+ * track sets two programs at its first tick, the piano's and then program 2's; music21
+ * makes the piano's span end where the next begins, so the first part, the piano's, holds
+ * no note, and the original project took none from the file), and a folder with broken
  * files names them, skips them and reads the rest. */
 #include "continuo/corpus.h"
 #include "test_util.h"
@@ -9,8 +12,8 @@ static void test_all_seed_files_give_tokens(void)
     CnCorpus corpus;
     CnError err = {{0}};
     CHECK(cn_corpus_load(dir, CN_SCHEME_ORIGINAL, &corpus, &err) == 0);
-    CHECK(corpus.n_songs == 92);
-    CHECK(corpus.n_skipped == 0);
+    CHECK(corpus.n_songs == 91);
+    CHECK(corpus.n_skipped == 1);
     size_t notes = 0, chords = 0;
     for (size_t i = 0; i < corpus.n_songs; i++) {
         CHECK(corpus.songs[i].stream.n_tokens > 0);

@@ -205,7 +205,9 @@ static void test_chords_need_their_notes_released_together(void)
 }
 
 /* Two tracks (right hand, left hand): notes at the same time in different tracks stay
- * separate tokens, ordered by onset and then by track; drums are left out with a warning. */
+ * separate tokens, ordered by onset and then by track. No track has a program change, so
+ * music21 makes no parts and lstm.py takes every note: the drums too (music21 has no rule
+ * for channel 10: a drum hit is the pitch of its key). */
 static void test_hand_made_two_hands_and_drums(void)
 {
     MidiBuilder mb = {0};
@@ -232,10 +234,9 @@ static void test_hand_made_two_hands_and_drums(void)
     CnMidi midi;
     CnTokenStream s;
     if (tokenize_bytes(&mb, &s, &midi) == 0) {
-        const char *expected[] = {"D5", "9.2", "F#5", "D2"};
-        check_stream(&s, expected, 4);
-        CHECK(s.n_dropped == 1);
-        CHECK(strstr(s.warning, "drum") != NULL);
+        const char *expected[] = {"D5", "9.2", "C2", "F#5", "D2"};
+        check_stream(&s, expected, 5);
+        CHECK(s.n_dropped == 0 && s.warning[0] == '\0');
         cn_token_stream_free(&s);
         cn_midi_free(&midi);
     }
@@ -269,26 +270,171 @@ static void test_only_the_first_instrument_is_kept(void)
     mb_free(&mb);
 }
 
-/* Onsets snap to the nearer of the sixteenth and eighth-triplet grids. */
+/* music21 makes chords within a track whatever the channels: two notes of one track on
+ * two channels struck and let go together are a chord, and one key struck on both is a
+ * chord of its pitch class (a Chord of two C4s), not a note. */
+static void test_chords_across_channels_of_a_track(void)
+{
+    MidiBuilder mb = {0};
+    mb_header(&mb, 0, 1, 480);
+    mb_track_begin(&mb);
+    mb_event(&mb, 0, 3, 0x90, 60, 100); /* C4 on channel 1, E4 on channel 2 */
+    mb_event(&mb, 0, 3, 0x91, 64, 100);
+    mb_event(&mb, 480, 3, 0x80, 60, 0);
+    mb_event(&mb, 0, 3, 0x81, 64, 0);
+    mb_event(&mb, 0, 3, 0x90, 67, 100); /* G4 on both */
+    mb_event(&mb, 0, 3, 0x91, 67, 100);
+    mb_event(&mb, 480, 3, 0x80, 67, 0);
+    mb_event(&mb, 0, 3, 0x81, 67, 0);
+    mb_track_end(&mb);
+    CnMidi midi;
+    CnTokenStream s;
+    if (tokenize_bytes(&mb, &s, &midi) == 0) {
+        const char *expected[] = {"0.4", "7"};
+        check_stream(&s, expected, 2);
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    mb_free(&mb);
+}
+
+/* music21's parts (partitionByInstrument, lstm.py's parts[0]): a track's program changes
+ * are its instruments, from each to the next; a track without one, and a track's notes
+ * before its first, belong to no part; programs music21 has no instrument for (2, 3: the
+ * bright and electric grands) are all one nameless instrument; the first part is the
+ * first track's first instrument. */
+static void test_the_first_part_as_music21_makes_it(void)
+{
+    MidiBuilder mb = {0};
+    mb_header(&mb, 1, 4, 480);
+    mb_track_begin(&mb); /* program 2, then harpsichord (6) from beat 2 */
+    mb_event(&mb, 0, 2, 0xc0, 1);
+    mb_event(&mb, 0, 3, 0x90, 60, 100);
+    mb_event(&mb, 480, 3, 0x80, 60, 0);
+    mb_event(&mb, 0, 2, 0xc0, 6);
+    mb_event(&mb, 0, 3, 0x90, 62, 100);
+    mb_event(&mb, 480, 3, 0x80, 62, 0);
+    mb_track_end(&mb);
+    mb_track_begin(&mb); /* program 3 (nameless too: the same part), from beat 1 only */
+    mb_event(&mb, 0, 3, 0x91, 48, 100);
+    mb_event(&mb, 240, 3, 0x81, 48, 0);
+    mb_event(&mb, 240, 2, 0xc1, 2);
+    mb_event(&mb, 0, 3, 0x91, 50, 100);
+    mb_event(&mb, 480, 3, 0x81, 50, 0);
+    mb_track_end(&mb);
+    mb_track_begin(&mb); /* no program change: no part */
+    mb_event(&mb, 0, 3, 0x92, 72, 100);
+    mb_event(&mb, 480, 3, 0x82, 72, 0);
+    mb_track_end(&mb);
+    mb_track_begin(&mb); /* piano: another part */
+    mb_event(&mb, 0, 2, 0xc3, 0);
+    mb_event(&mb, 0, 3, 0x93, 76, 100);
+    mb_event(&mb, 480, 3, 0x83, 76, 0);
+    mb_track_end(&mb);
+    CnMidi midi;
+    CnTokenStream s;
+    if (tokenize_bytes(&mb, &s, &midi) == 0) {
+        const char *expected[] = {"C4", "D3"};
+        check_stream(&s, expected, 2);
+        CHECK(s.n_dropped == 4 && strstr(s.warning, "or of none") != NULL);
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    mb_free(&mb);
+}
+
+/* music21 ends a note at the next event of its key and channel, whatever it is (its
+ * matchedNoteOff tests isNoteOff without calling it): a key struck again while it sounds
+ * ends the first note there and is no note of its own, and a pitch bend whose low byte is
+ * the key's number ends it too. continuo follows it (docs/TOKENS.md). A note-on that
+ * nothing ends is no note. */
+static void test_notes_end_as_music21_reads_them(void)
+{
+    MidiBuilder mb = {0};
+    mb_header(&mb, 0, 1, 480);
+    mb_track_begin(&mb);
+    mb_event(&mb, 0, 3, 0x90, 60, 100); /* C4 and E4 struck together ... */
+    mb_event(&mb, 0, 3, 0x90, 64, 100);
+    mb_event(&mb, 240, 3, 0x90, 60, 90); /* ... C4 struck again: ends C4 with E4 */
+    mb_event(&mb, 0, 3, 0x80, 64, 0);
+    mb_event(&mb, 240, 3, 0x80, 60, 0);  /* (ends nothing) */
+    mb_event(&mb, 0, 3, 0x90, 67, 100);  /* G4 and B4 ... */
+    mb_event(&mb, 0, 3, 0x90, 71, 100);
+    mb_event(&mb, 240, 3, 0xe0, 67, 64); /* ... a pitch bend of low byte 67 ends G4 */
+    mb_event(&mb, 0, 3, 0x80, 71, 0);
+    mb_event(&mb, 240, 3, 0x80, 67, 0);
+    mb_event(&mb, 0, 3, 0x90, 72, 100);  /* C5, never let go */
+    mb_event(&mb, 480, 3, 0x90, 74, 100); /* D5 */
+    mb_event(&mb, 480, 3, 0x80, 74, 0);
+    mb_track_end(&mb);
+    CnMidi midi;
+    CnTokenStream s;
+    if (tokenize_bytes(&mb, &s, &midi) == 0) {
+        const char *expected[] = {"0.4", "7.11", "D5"};
+        check_stream(&s, expected, 3);
+        cn_token_stream_free(&s);
+        cn_midi_free(&midi);
+    }
+    mb_free(&mb);
+}
+
+/* A part ends at its highest time, and a note that starts there (its length quantized to
+ * none) is in no part, unless something of the file lasts longer: the tempo of a track
+ * without notes goes into the first part, and so keeps it. */
+static void test_a_note_of_no_length_at_the_end(void)
+{
+    for (int tempo_later = 0; tempo_later < 2; tempo_later++) {
+        MidiBuilder mb = {0};
+        mb_header(&mb, 1, 2, 480);
+        mb_track_begin(&mb); /* the conductor: a tempo at 0, or also at beat 4 */
+        mb_event(&mb, 0, 6, 0xff, 0x51, 3, 0x07, 0xa1, 0x20);
+        if (tempo_later)
+            mb_event(&mb, 1920, 6, 0xff, 0x51, 3, 0x07, 0xa1, 0x20);
+        mb_track_end(&mb);
+        mb_track_begin(&mb);
+        mb_event(&mb, 0, 2, 0xc0, 0);
+        mb_event(&mb, 0, 3, 0x90, 60, 100);
+        mb_event(&mb, 480, 3, 0x80, 60, 0);
+        mb_event(&mb, 0, 3, 0x90, 62, 100); /* a sixty-fourth: no length on the grid */
+        mb_event(&mb, 20, 3, 0x80, 62, 0);
+        mb_track_end(&mb);
+        CnMidi midi;
+        CnTokenStream s;
+        if (tokenize_bytes(&mb, &s, &midi) == 0) {
+            const char *expected[] = {"C4", "D4"};
+            check_stream(&s, expected, tempo_later ? 2 : 1);
+            cn_token_stream_free(&s);
+            cn_midi_free(&midi);
+        }
+        mb_free(&mb);
+    }
+}
+
+/* Onsets snap to the nearer of the sixteenth and eighth-triplet grids; half-way between
+ * two points of a grid, to the earlier; as near to both grids, to the earlier point
+ * (music21's bestMatch sorts by error, then by the match): 60 ticks (a 32nd) goes to 0, not
+ * to the sixteenth; 200 (5/12 of a quarter) to the triplet, not the eighth. */
 static void test_onsets_are_quantized_like_music21(void)
 {
     MidiBuilder mb = {0};
     mb_header(&mb, 0, 1, 480);
     mb_track_begin(&mb);
-    uint32_t onsets[] = {0, 118, 165, 330, 470};  /* ticks */
-    uint32_t expected_twelfths[] = {0, 3, 4, 8, 12};
+    uint32_t onsets[] = {0, 60, 118, 165, 200, 330, 470, 540};  /* ticks */
+    uint32_t expected_twelfths[] = {0, 0, 3, 4, 4, 8, 12, 12};
     uint32_t now = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 8; i++) {
         mb_event(&mb, onsets[i] - now, 3, 0x90, 60 + i, 100);
-        mb_event(&mb, 10, 3, 0x80, 60 + i, 0);
-        now = onsets[i] + 10;
+        mb_event(&mb, 20, 3, 0x80, 60 + i, 0);
+        now = onsets[i] + 20;
     }
+    mb_event(&mb, 960, 3, 0x90, 80, 100); /* (the last note, of a length: see below) */
+    mb_event(&mb, 480, 3, 0x80, 80, 0);
     mb_track_end(&mb);
     CnMidi midi;
     CnTokenStream s;
     if (tokenize_bytes(&mb, &s, &midi) == 0) {
-        CHECK(s.n_tokens == 5);
-        for (size_t i = 0; i < 5 && i < s.n_tokens; i++)
+        CHECK(s.n_tokens == 9);
+        for (size_t i = 0; i < 8 && i < s.n_tokens; i++)
             CHECK(s.onsets[i] == expected_twelfths[i]);
         cn_token_stream_free(&s);
         cn_midi_free(&midi);
@@ -581,6 +727,10 @@ int main(void)
     RUN(test_hand_made_two_hands_and_drums);
     RUN(test_only_the_first_instrument_is_kept);
     RUN(test_onsets_are_quantized_like_music21);
+    RUN(test_chords_across_channels_of_a_track);
+    RUN(test_the_first_part_as_music21_makes_it);
+    RUN(test_notes_end_as_music21_reads_them);
+    RUN(test_a_note_of_no_length_at_the_end);
     RUN(test_tokens_to_midi_and_back_are_identical);
     RUN(test_vocabulary_is_sorted_in_byte_order);
     RUN(test_unknown_tokens_map_to_the_nearest);

@@ -20,7 +20,28 @@ typedef struct {
     uint8_t channel;   /* 0..15 */
     uint8_t program;   /* General MIDI program of the channel at the onset, 0 = piano */
     uint16_t track;    /* index of the track chunk the note came from */
+    /* The note as music21 reads it (the original scheme follows music21): it ends at the
+       next event of its key on its channel in its track, whatever that is, a note-on too,
+       which is then no note of its own (docs/TOKENS.md). */
+    uint8_t m21_note;      /* music21 has it: its note-on was no other's end, and it ends */
+    uint32_t m21_duration; /* ticks to that end */
 } CnNote;
+
+/* A program change as the file has it (where it sits, not only what channel it acts on:
+ * music21, which the original scheme follows, gives each track the programs of its own). */
+typedef struct {
+    uint32_t tick;
+    uint16_t track;
+    uint8_t channel;
+    uint8_t program;
+} CnProgramChange;
+
+/* When a track's last tempo and its last time or key signature come: music21, which the
+ * original scheme follows, counts them in the length of a part. */
+typedef struct {
+    uint32_t last_tempo, last_signature; /* ticks */
+    uint8_t has_tempo, has_signature;
+} CnTrackMarks;
 
 typedef struct {
     CnNote *notes;       /* (n_notes) sorted by onset, then track, then order in the track */
@@ -32,8 +53,11 @@ typedef struct {
     unsigned n_unclosed; /* notes without a note-off, ended at their track's end */
     unsigned n_no_eot;   /* tracks that ended without an End-of-Track event */
     char (*track_names)[32]; /* (n_tracks) each track's first name event, "" when none */
+    CnTrackMarks *track_marks; /* (n_tracks) */
     unsigned beats_per_bar;  /* first time signature's numerator; 4 when none */
     unsigned beat_unit;      /* its denominator (4 = quarter note); 4 when none */
+    CnProgramChange *program_changes; /* (n_program_changes) by track, then in file order */
+    size_t n_program_changes;
 } CnMidi;
 
 /* Parses a whole file held in memory. Never trusts a length field: anything malformed
@@ -49,7 +73,7 @@ void cn_midi_free(CnMidi *midi);
 typedef struct {
     unsigned ppqn;   /* ticks per quarter note in the written file */
     double bpm;      /* tempo written at tick 0 */
-    uint8_t program; /* program change written at tick 0 on every used channel */
+    uint8_t program; /* written at tick 0 in every track, on each channel it uses */
     const char *const *track_names; /* names of tracks 0.. (may be NULL) */
     unsigned n_track_names;
     unsigned beats_per_bar, beat_unit; /* time signature to write; 0 = none */

@@ -61,8 +61,6 @@ typedef struct {
     int64_t up_at[128];           /* the step each sounding key goes up, INT64_MAX: not
                                      known (until a token says) */
     int64_t longest_at[128];      /* the step it goes up at the latest, INT64_MAX: none */
-    int64_t older_up_at[128];     /* an earlier strike of the key still sounding (the
-                                     original's notes overlap): where it ends; 0: none */
 } CnPlayer;
 
 typedef struct {

@@ -26,6 +26,7 @@ typedef struct {
     uint32_t tick;
     uint8_t channel;
     uint8_t program;
+    uint16_t track;
     unsigned order; /* position in the file, to keep same-tick changes in file order */
 } ProgramChange;
 
@@ -100,7 +101,7 @@ static int add_note(Collector *col, uint32_t tick, uint8_t channel, uint8_t pitc
 }
 
 static int add_program(Collector *col, uint32_t tick, uint8_t channel, uint8_t program,
-                       CnError *err)
+                       unsigned track, CnError *err)
 {
     if (col->n_programs == col->cap_programs &&
         grow((void **)&col->programs, &col->cap_programs, sizeof(ProgramChange),
@@ -108,7 +109,7 @@ static int add_program(Collector *col, uint32_t tick, uint8_t channel, uint8_t p
         return -1;
     col->programs[col->n_programs++] =
         (ProgramChange){.tick = tick, .channel = channel, .program = program,
-                        .order = col->n_events};
+                        .track = (uint16_t)track, .order = col->n_events};
     return 0;
 }
 
@@ -118,7 +119,24 @@ typedef struct {
     int64_t head[16 * 128], tail[16 * 128];
     int64_t *next; /* (cap) */
     size_t cap;
+    int64_t m21_open[16 * 128]; /* the note music21 has open on each key, -1: none */
 } OpenNotes;
+
+/* music21 ends a note at the next event that carries its key on its channel (its
+ * matchedNoteOff does not call isNoteOff: a note-on, an aftertouch, a pitch bend whose
+ * low byte is the key end it too); a note-on so taken is no note of its own. */
+static void m21_event(Collector *col, OpenNotes *open, unsigned key, uint32_t tick,
+                      int is_note_on)
+{
+    int64_t i = open->m21_open[key];
+    if (i >= 0) {
+        col->notes[i].m21_note = 1;
+        col->notes[i].m21_duration = tick - col->notes[i].onset;
+        open->m21_open[key] = -1;
+    } else if (is_note_on) {
+        open->m21_open[key] = (int64_t)col->n_notes - 1;
+    }
+}
 
 static void close_note(Collector *col, OpenNotes *open, unsigned key, uint32_t tick)
 {
@@ -168,14 +186,18 @@ static int channel_message(Collector *col, OpenNotes *open, TrackCursor *c, uint
     unsigned key = channel * 128u + data[0];
     uint8_t kind = status & 0xf0;
     if (kind == 0x90 && data[1] > 0) {
-        if (add_note(col, tick, channel, data[0], data[1], c->track, err))
+        if (add_note(col, tick, channel, data[0], data[1], c->track, err) ||
+            open_note(col, open, key, err))
             return -1;
-        return open_note(col, open, key, err);
+        m21_event(col, open, key, tick, 1);
+        return 0;
     }
+    if (kind == 0x80 || kind == 0xa0 || kind == 0xe0 || kind == 0x90)
+        m21_event(col, open, key, tick, 0);
     if (kind == 0x80 || kind == 0x90) /* a note-on with velocity 0 is a note-off */
         close_note(col, open, key, tick);
     else if (kind == 0xc0)
-        return add_program(col, tick, channel, data[0], err);
+        return add_program(col, tick, channel, data[0], c->track, err);
     return 0;
 }
 
@@ -192,6 +214,14 @@ static int meta_event(CnMidi *midi, TrackCursor *c, uint32_t tick, int *end_of_t
         return cursor_fail(c, err, "meta event longer than its track");
     const uint8_t *data = c->bytes + c->pos;
     c->pos += len;
+    CnTrackMarks *marks = midi->track_marks ? &midi->track_marks[c->track] : NULL;
+    if (marks && type == 0x51) {
+        marks->last_tempo = tick;
+        marks->has_tempo = 1;
+    } else if (marks && (type == 0x58 || type == 0x59)) {
+        marks->last_signature = tick;
+        marks->has_signature = 1;
+    }
     if (type == 0x2f) {
         *end_of_track = 1;
     } else if (type == 0x03 && midi->track_names && !midi->track_names[c->track][0]) {
@@ -217,7 +247,7 @@ static int read_track(CnMidi *midi, Collector *col, OpenNotes *open, TrackCursor
                       CnError *err)
 {
     for (int k = 0; k < 16 * 128; k++)
-        open->head[k] = open->tail[k] = -1;
+        open->head[k] = open->tail[k] = open->m21_open[k] = -1;
     uint64_t tick = 0;
     uint8_t running = 0;
     int end_of_track = 0;
@@ -304,6 +334,21 @@ static int parse_header(const uint8_t *bytes, size_t n_bytes, CnMidi *midi, size
     return 0;
 }
 
+/* The program changes as the file has them: by track, each track's in file order. */
+static int keep_program_changes(const Collector *col, CnMidi *midi, CnError *err)
+{
+    size_t n = col->n_programs;
+    midi->program_changes = malloc((n ? n : 1) * sizeof *midi->program_changes);
+    if (!midi->program_changes)
+        return cn_fail(err, "out of memory");
+    for (size_t i = 0; i < n; i++) /* (read track by track, in order) */
+        midi->program_changes[i] = (CnProgramChange){
+            .tick = col->programs[i].tick, .track = col->programs[i].track,
+            .channel = col->programs[i].channel, .program = col->programs[i].program};
+    midi->n_program_changes = n;
+    return 0;
+}
+
 static int compare_programs(const void *a, const void *b)
 {
     const ProgramChange *x = a, *y = b;
@@ -379,10 +424,16 @@ static int read_chunks(const uint8_t *bytes, size_t n_bytes, size_t pos, CnMidi 
                                 "(truncated file?)", pos, (unsigned)len, n_bytes - payload);
         if (memcmp(bytes + pos, "MTrk", 4) == 0) {
             char(*names)[32] = realloc(midi->track_names, (midi->n_tracks + 1) * sizeof *names);
-            if (!names)
+            if (names)
+                midi->track_names = names;
+            CnTrackMarks *marks = realloc(midi->track_marks,
+                                          (midi->n_tracks + 1) * sizeof *marks);
+            if (marks)
+                midi->track_marks = marks;
+            if (!names || !marks)
                 return cn_fail(err, "out of memory");
-            midi->track_names = names;
             names[midi->n_tracks][0] = '\0';
+            marks[midi->n_tracks] = (CnTrackMarks){0};
             TrackCursor c = {bytes + payload, len, 0, payload, midi->n_tracks};
             if (read_track(midi, col, open, &c, err))
                 return -1;
@@ -413,6 +464,8 @@ int cn_midi_parse(const uint8_t *bytes, size_t n_bytes, CnMidi *out, CnError *er
         open->next = NULL, open->cap = 0;
     if (rc == 0)
         rc = read_chunks(bytes, n_bytes, pos, &midi, &col, open, err);
+    if (rc == 0)
+        rc = keep_program_changes(&col, &midi, err);
     if (rc == 0) {
         assign_programs(&col);
         rc = sort_notes(&col, err);
@@ -425,6 +478,8 @@ int cn_midi_parse(const uint8_t *bytes, size_t n_bytes, CnMidi *out, CnError *er
     if (rc) {
         free(col.notes);
         free(midi.track_names);
+        free(midi.track_marks);
+        free(midi.program_changes);
         return -1;
     }
     if (midi.bpm == 0.0)
@@ -481,9 +536,13 @@ void cn_midi_free(CnMidi *midi)
         return;
     free(midi->notes);
     free(midi->track_names);
+    free(midi->track_marks);
+    free(midi->program_changes);
     midi->notes = NULL;
     midi->track_names = NULL;
-    midi->n_notes = 0;
+    midi->track_marks = NULL;
+    midi->program_changes = NULL;
+    midi->n_notes = midi->n_program_changes = 0;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -553,8 +612,7 @@ static void put_event(TrackBytes *t, uint32_t tick, const uint8_t *bytes, size_t
     put_bytes(t, bytes, n);
 }
 
-static void put_header_events(TrackBytes *t, const CnMidiWriteOptions *options,
-                              uint16_t used_channels)
+static void put_header_events(TrackBytes *t, const CnMidiWriteOptions *options)
 {
     double bpm = options->bpm > 0 ? options->bpm : 120.0;
     uint32_t us_per_quarter = (uint32_t)(60e6 / bpm + 0.5);
@@ -569,26 +627,33 @@ static void put_header_events(TrackBytes *t, const CnMidiWriteOptions *options,
                                 24, 8};
         put_event(t, 0, signature, sizeof signature);
     }
+}
+
+/* The program on each channel the track plays on, in the track itself: a reader that
+ * gives each track the instruments of its own program changes (music21's, which the
+ * original project's users read with) keeps every track. */
+static void put_programs(TrackBytes *t, const CnMidiWriteOptions *options, uint16_t channels)
+{
     for (int ch = 0; ch < 16; ch++)
-        if ((used_channels >> ch) & 1 && ch != CN_MIDI_PERCUSSION_CHANNEL) {
+        if ((channels >> ch) & 1 && ch != CN_MIDI_PERCUSSION_CHANNEL) {
             uint8_t program[2] = {(uint8_t)(0xc0 | ch), (uint8_t)(options->program & 0x7f)};
             put_event(t, 0, program, sizeof program);
         }
 }
 
 /* The events of one track (notes whose track field is track_index), its name first, the
- * tempo, metre and programs in the first, End of Track at its last event. */
+ * tempo and metre in the first, its channels' programs, End of Track at its last event. */
 static void track_bytes(const CnNote *notes, size_t n_notes, unsigned track_index,
                         const CnMidiWriteOptions *options, TimedMessage *messages,
                         TrackBytes *t)
 {
     size_t n = 0;
-    uint16_t used_channels = 0;
+    uint16_t channels = 0;
     for (size_t i = 0; i < n_notes; i++) {
         const CnNote *nt = &notes[i];
-        used_channels |= (uint16_t)(1u << nt->channel);
         if (nt->track != track_index)
             continue;
+        channels |= (uint16_t)(1u << nt->channel);
         messages[n++] = (TimedMessage){nt->onset, {0x90 | nt->channel, nt->pitch, nt->velocity}};
         messages[n++] = (TimedMessage){nt->onset + nt->duration, {0x80 | nt->channel, nt->pitch, 0}};
     }
@@ -602,7 +667,8 @@ static void track_bytes(const CnNote *notes, size_t n_notes, unsigned track_inde
         put_bytes(t, name, strlen(name));
     }
     if (track_index == 0)
-        put_header_events(t, options, used_channels);
+        put_header_events(t, options);
+    put_programs(t, options, channels);
     for (size_t i = 0; i < n; i++)
         put_event(t, messages[i].tick, messages[i].bytes, 3);
     static const uint8_t end_of_track[3] = {0xff, 0x2f, 0x00};

@@ -93,17 +93,6 @@ int cn_player_holding(const CnPlayer *p, int *oldest)
 int cn_player_release_due(CnPlayer *p, int64_t step, CnKeyEvent *out)
 {
     int n = 0, key;
-    for (;;) { /* the earlier strikes first: they end before the later ones */
-        int first = -1;
-        for (key = 0; key < 128; key++)
-            if (p->older_up_at[key] && p->older_up_at[key] <= step &&
-                (first < 0 || p->older_up_at[key] < p->older_up_at[first]))
-                first = key;
-        if (first < 0)
-            break;
-        out[n++] = (CnKeyEvent){.step = p->older_up_at[first], .key = (uint8_t)first};
-        p->older_up_at[first] = 0;
-    }
     while ((key = cn_player_due(p, step)) >= 0) {
         out[n++] = (CnKeyEvent){.step = up_step(p, key), .key = (uint8_t)key};
         p->down_at[key] = 0;
@@ -131,7 +120,7 @@ int cn_note_writer_init(CnNoteWriter *w, size_t capacity, unsigned ticks, uint8_
     if (!w->notes)
         return cn_fail(err, "out of memory");
     for (int k = 0; k < 128; k++)
-        w->open[k] = w->older[k] = -1;
+        w->open[k] = -1;
     return 0;
 }
 
@@ -141,15 +130,13 @@ void cn_note_writer_put(CnNoteWriter *w, const CnKeyEvent *events, int n)
         const CnKeyEvent *ev = &events[i];
         uint32_t tick = (uint32_t)(ev->step * w->ticks);
         if (ev->down && w->n < w->capacity) {
-            w->older[ev->key] = w->open[ev->key];
             w->open[ev->key] = (int64_t)w->n;
             w->notes[w->n++] = (CnNote){.onset = tick, .pitch = ev->key,
                                         .velocity = ev->velocity, .channel = w->channel};
-        } else if (!ev->down && (w->older[ev->key] >= 0 || w->open[ev->key] >= 0)) {
-            int64_t *which = w->older[ev->key] >= 0 ? &w->older[ev->key] : &w->open[ev->key];
-            CnNote *note = &w->notes[*which]; /* the earliest sounding note ends first */
+        } else if (!ev->down && w->open[ev->key] >= 0) {
+            CnNote *note = &w->notes[w->open[ev->key]];
             note->duration = tick - note->onset;
-            *which = -1;
+            w->open[ev->key] = -1;
         }
     }
 }

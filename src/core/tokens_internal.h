@@ -38,7 +38,6 @@ typedef struct {
     CnNote *notes;
     size_t n, capacity;
     int64_t open[128];  /* index of each sounding key's note, -1 when silent */
-    int64_t older[128]; /* an earlier note of the key that still sounds, -1: none */
     unsigned ticks;     /* ticks a step */
     uint8_t channel;
 } CnNoteWriter;
