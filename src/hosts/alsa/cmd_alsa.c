@@ -49,7 +49,7 @@ static void usage(FILE *out)
     fprintf(out, "Usage: continuo alsa [OPTION]...\n"
                  "Play along through the ALSA sequencer: listen on a writable port, answer on a\n"
                  "readable one (no JACK server needed).\n\n");
-    cli_play_usage(out, "'Keyboard:0' or '20:0' (see 'aconnect -l')");
+    cli_play_usage(out, "'Keyboard:0' or '20:0' (see 'aconnect -l')", "");
     fprintf(out, "A MIDI clock on the input (24 ticks a beat) sets the tempo and beat while it\n"
                  "runs, and its Stop silences the answer; --no-clock-in ignores it.\n");
 }

@@ -53,7 +53,7 @@ int cli_sampler_option(int code, const char *arg, double max_temperature, void *
  * else the one installed with the program (PREFIX/share/continuo/default.cnw, found from
  * where the program is, or from the prefix it was built for); NULL when there is none. */
 #define CLI_LOCAL_WEIGHTS "weights/default.cnw"
-#define CLI_WEIGHTS_HELP "(default: " CLI_LOCAL_WEIGHTS ", else the installed default model)"
+#define CLI_WEIGHTS_HELP "(default: " CLI_LOCAL_WEIGHTS ", else the installed one)"
 const char *cli_default_weights(void);
 
 /* Leaves *weights alone when set, else sets the default model; -1 and a message saying

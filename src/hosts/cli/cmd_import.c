@@ -18,7 +18,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: continuo import-keras MODEL.hdf5 (--notes NOTES | --vocab FILE) -o OUT.cnw\n"
+            "Usage: continuo import-keras MODEL.hdf5 (--notes NOTES | --vocab FILE)\n"
+            "                             -o OUT.cnw\n"
             "Turn a model the original Keras project trained (the .hdf5 file its\n"
             "ModelCheckpoint wrote, either version of its network) into a continuo model:\n"
             "the vocabulary is rebuilt as its predict.py does, sorted(set(notes)), and the\n"

@@ -51,8 +51,9 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: continuo jack [OPTION]...\n"
                  "Play along through JACK MIDI: listen on an input port, answer on an output port.\n\n");
-    fprintf(out, "      --reconnect       when the JACK server goes away, wait for it to come back\n");
-    cli_play_usage(out, "'a2j:Keyboard [20] (capture): Keyboard MIDI 1'");
+    cli_play_usage(out, "'a2j:Keyboard [20] (capture): Keyboard MIDI 1'",
+                   "      --reconnect       when the JACK server goes away, wait for it to come\n"
+                   "                        back\n");
     fprintf(out, "The tempo is the JACK transport's when a timebase master rolls it, else a MIDI\n"
                  "clock's on the input while it runs, else --bpm; losing one falls back to the\n"
                  "next.\n");

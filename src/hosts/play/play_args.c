@@ -92,23 +92,26 @@ static int parse_controls(const char *text, uint8_t *controls)
     return 0;
 }
 
-void cli_play_usage(FILE *out, const char *port_example)
+void cli_play_usage(FILE *out, const char *port_example, const char *host_options)
 {
     fprintf(out,
             "  -w, --weights FILE    weights to load\n"
-            "                        " CLI_WEIGHTS_HELP "; give -w up to 8\n"
-            "                        times to load several, all at start: program change N\n"
-            "                        (on the control channel) plays the N-th, 0 the first.\n"
-            "                        Each costs its file's size in memory (21.5 MiB for the\n"
-            "                        3 x LSTM(512) network) and about 1 MiB of state\n"
+            "                        " CLI_WEIGHTS_HELP ";\n"
+            "                        give -w up to 8 times to load several, all at start:\n"
+            "                        program change N (on the control channel) plays the\n"
+            "                        N-th, 0 the first. Each costs its file's size in\n"
+            "                        memory (21.5 MiB for the 3 x LSTM(512) network) and\n"
+            "                        about 1 MiB of state\n"
             "  -n, --name NAME       client name (continuo)\n"
-            "  -i, --in PORT         connect this port to our input (repeatable; e.g. %s)\n"
+            "  -i, --in PORT         connect this port to our input (repeatable; e.g.\n"
+            "                        %s)\n"
             "  -o, --out PORT        connect our output to this port (repeatable)\n"
             "  -c, --channel N       the answer's MIDI channel 1..16 (1)\n"
             "      --thru, --no-thru pass what the player plays to the output, unchanged and\n"
             "                        in time with the answer (default: on); past what a cycle\n"
             "                        holds a flood is cut and counted, never a note-off\n"
-            "  -m, --mode MODE       'respond' (answer after silence; default) or 'continuous'\n"
+            "  -m, --mode MODE       'respond' (answer after the player's silence; default)\n"
+            "                        or 'continuous' (play on, steered by the player)\n"
             "      --bpm BPM         the tempo to expect (120); with no transport or clock,\n"
             "                        each call's own tempo and beat are found in its notes\n"
             "                        and answered on; a MIDI clock on the input takes over\n"
@@ -127,7 +130,8 @@ void cli_play_usage(FILE *out, const char *port_example)
             "                        released by then (bars of 4/4 end on the bar line);\n"
             "                        'call': as many as the call had\n"
             "      --min-listen BEATS  no answer sooner than this after the call began (0)\n"
-            "      --max-listen BEATS  answer a call this long even while it goes on (0: never)\n"
+            "      --max-listen BEATS  answer a call this long even while it goes on\n"
+            "                        (0: never)\n"
             "  -t, --temperature T   sampling temperature (%g; 0 = argmax)\n"
             "      --top-k K         (0 = off)   --top-p P  (%g)\n"
             "      --repetition-penalty X, --repetition-window N  as in 'continuo generate'\n"
@@ -147,13 +151,14 @@ void cli_play_usage(FILE *out, const char *port_example)
             "      --control-channel N  hear the controls on channel N only (default: any)\n"
             "      --learn           before playing, ask for each control in turn (move it;\n"
             "                        Enter skips one), then print the options line\n"
-            "      --state-cc N      send CC N on the answer's channel when the state changes:\n"
-            "                        0 idle, 64 listening, 127 answering (for lights)\n"
-            "Always: CC %d/%d all notes off, CC %d the sustain pedal (released notes sound on;\n"
-            "the silence starts when it is let go).\n",
+            "      --state-cc N      send CC N on the answer's channel when the state\n"
+            "                        changes: 0 idle, 64 listening, 127 answering (lights)\n"
+            "%s"
+            "Always: CC %d/%d all notes off, CC %d the sustain pedal (released notes sound\n"
+            "on; the silence starts when it is let go).\n",
             port_example, (double)cn_sampler_defaults().temperature,
             (double)cn_sampler_defaults().top_p, CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL, CN_CC_MUTATE,
-            CN_CC_LOOP, CN_CC_ALL_NOTES_OFF, CN_CC_ALL_SOUND_OFF, CN_CC_SUSTAIN);
+            CN_CC_LOOP, host_options, CN_CC_ALL_NOTES_OFF, CN_CC_ALL_SOUND_OFF, CN_CC_SUSTAIN);
 }
 
 static int add_port(const char **ports, int *n, const char *name, const char *option)

@@ -63,7 +63,8 @@ extern const char *const cli_control_names[CN_N_CONTROLS];
 /* The options line that sets o's controls: "--cc temperature=71,... [--control-channel N]". */
 void cli_format_controls(const CnEngineOptions *o, char *line, size_t size);
 
-/* The help lines of the shared options, for each command's usage(). */
-void cli_play_usage(FILE *out, const char *port_example);
+/* The help lines of the shared options, for each command's usage(), the host's own
+ * options (host_options: help lines, or "") after them. */
+void cli_play_usage(FILE *out, const char *port_example, const char *host_options);
 
 #endif
