@@ -22,7 +22,8 @@ static void usage(FILE *out)
             "Continue a prime with the trained network and write a MIDI file.\n\n"
             "  -w, --weights FILE      weights to load\n"
             "                          " CLI_WEIGHTS_HELP "\n"
-            "  -n, --length N          tokens to generate (500; a timed model's are events)\n"
+            "  -l, --length N          tokens to generate (500; a timed model's are events;\n"
+            "                          -n is the same)\n"
             "  -p, --prime SOURCE      'random' (a stretch of the training corpus; default)\n"
             "                          or a MIDI file to continue\n"
             "      --prime-length N    tokens of the prime: of a random one (default: the\n"
@@ -49,13 +50,12 @@ static void usage(FILE *out)
             "      --bpm BPM           tempo of the written file (120)\n"
             "      --bf16              run the network on bfloat16 weights (faster)\n"
             "      --threads N         threads sharing each step (1..8, at most the cores;\n"
-            "                          default 1; the\n"
-            "                          output is the same)\n"
+            "                          default 1; the output is the same)\n"
             "      --prime-index N     prime from the window of the stored corpus that\n"
             "                          starts at token N (the original predict.py's\n"
             "                          random start, chosen)\n"
             "      --no-prime          leave the prime out of the written file\n"
-            "  -o, --output FILE       MIDI file to write (default: continuo.mid); '-' or a\n"
+            "  -o, --out FILE          MIDI file to write (default: continuo.mid); '-' or a\n"
             "                          pipe streams it, and the summary goes to stderr\n"
             "      --roll FILE.svg     also draw it as a piano roll\n"
             "      --wav FILE.wav      also render it to audio with FluidSynth\n"
@@ -92,7 +92,8 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
         {"bpm", required_argument, 0, OPT_BPM}, {"no-prime", no_argument, 0, OPT_NO_PRIME},
         {"prime-length", required_argument, 0, OPT_PRIME_LENGTH},
         {"prime-index", required_argument, 0, OPT_PRIME_INDEX},
-        {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
+        {"out", required_argument, 0, 'o'},     {"output", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'},
         {"roll", required_argument, 0, OPT_ROLL}, {"wav", required_argument, 0, OPT_WAV},
         {"soundfont", required_argument, 0, OPT_SOUNDFONT},
         {"bf16", no_argument, 0, OPT_BF16},
@@ -106,12 +107,13 @@ static int parse_args(int argc, char **argv, GenerateArgs *a)
     int c;
     long v;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "w:n:p:t:m:s:o:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "w:l:n:p:t:m:s:o:h", options, NULL)) != -1) {
         switch (c) {
         case 'w': a->weights = optarg; break;
         case 'p': a->prime = optarg; break;
         case 'o': a->output = optarg; break;
         case 'h': usage(stdout); return 1;
+        case 'l':
         case 'n':
             if (cli_parse_long("--length", optarg, 1, 1000000, &a->length))
                 return -1;

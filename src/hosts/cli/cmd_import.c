@@ -138,7 +138,8 @@ int cmd_import_keras(int argc, char **argv)
 {
     static const struct option options[] = {
         {"notes", required_argument, 0, 'n'}, {"vocab", required_argument, 0, 'v'},
-        {"out", required_argument, 0, 'o'},   {"help", no_argument, 0, 'h'},
+        {"out", required_argument, 0, 'o'},   {"output", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'},
         {"time-limit", required_argument, 0, 't'},
         {0, 0, 0, 0}};
     const char *notes_path = NULL, *vocab_path = NULL, *out = NULL;

@@ -11,7 +11,7 @@ static void usage(FILE *out)
     fprintf(out, "Usage: continuo roll [OPTION]... FILE.mid\n"
                  "Draw a MIDI file as a piano roll: time against pitch, beats and bars marked,\n"
                  "a generated file's prime in grey.\n\n"
-                 "  -o, --output FILE  the SVG file to write (default: FILE.svg; '-' is\n"
+                 "  -o, --out FILE     the SVG file to write (default: FILE.svg; '-' is\n"
                  "                     standard output)\n"
                  "  -h, --help         show this help\n");
 }
@@ -31,7 +31,8 @@ int cli_write_roll(const char *midi_path, const char *svg_path)
 int cmd_roll(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"out", required_argument, 0, 'o'}, {"output", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *output = NULL;
     int c;
     optind = 1;

@@ -14,7 +14,7 @@ static void usage(FILE *out)
     fprintf(out, "Usage: continuo score [OPTION]... SCORE.txt...\n"
                  "Turn scores written in continuo's text notation into MIDI files\n"
                  "(the notation is described in midi_songs/README.md).\n\n"
-                 "  -o, --output FILE   the MIDI file to write (one score only)\n"
+                 "  -o, --out FILE      the MIDI file to write (one score only)\n"
                  "  -d, --out-dir DIR   write NAME.mid into DIR for every NAME.txt\n"
                  "  -h, --help          show this help\n");
 }
@@ -101,7 +101,7 @@ static int convert_into(const char *src, const char *dir)
 int cmd_score(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"output", required_argument, 0, 'o'},
+        {"out", required_argument, 0, 'o'}, {"output", required_argument, 0, 'o'},
         {"out-dir", required_argument, 0, 'd'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},

@@ -109,6 +109,7 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
 {
     static const struct option options[] = {
         {"data", required_argument, 0, 'd'},       {"out", required_argument, 0, 'o'},
+        {"output", required_argument, 0, 'o'},
         {"preset", required_argument, 0, OPT_PRESET},
         {"tokens", required_argument, 0, OPT_TOKENS},
         {"transpose", required_argument, 0, OPT_TRANSPOSE},
