@@ -12,6 +12,8 @@
 #include <lv2/log/log.h>
 #include <lv2/midi/midi.h>
 #include <lv2/patch/patch.h>
+#include <lv2/port-props/port-props.h>
+#include <lv2/presets/presets.h>
 #include <lv2/state/state.h>
 #include <lv2/time/time.h>
 #include <lv2/urid/urid.h>
@@ -832,6 +834,76 @@ static void test_the_sampling_defaults_are_continuos_own(void)
     free(min), free(max), free(def);
 }
 
+/* A host shows the plugin's maker and its factory presets; each preset sets only ports the
+ * plugin has, within their ranges; End call and Mutate are triggers (a host sets them back
+ * after a press). */
+typedef struct {
+    const LilvPlugin *plugin;
+    int n_values, bad;
+} PresetCheck;
+
+static void check_preset_value(const char *symbol, void *user, const void *value,
+                               uint32_t size, uint32_t type)
+{
+    PresetCheck *c = user;
+    LilvNode *sym = lilv_new_string(world, symbol);
+    const LilvPort *port = lilv_plugin_get_port_by_symbol(c->plugin, sym);
+    lilv_node_free(sym);
+    c->n_values++;
+    if (!port || size != sizeof(float) || type != map_uri(NULL, LV2_ATOM__Float)) {
+        c->bad++;
+        return;
+    }
+    LilvNode *def, *min, *max;
+    lilv_port_get_range(c->plugin, port, &def, &min, &max);
+    float v = *(const float *)value;
+    c->bad += !min || !max || v < lilv_node_as_float(min) || v > lilv_node_as_float(max);
+    lilv_node_free(def), lilv_node_free(min), lilv_node_free(max);
+}
+
+static void test_a_maker_presets_and_trigger_ports(void)
+{
+    LilvNode *maker = lilv_plugin_get_author_name(plugin);
+    printf("# maker: %s\n", maker ? lilv_node_as_string(maker) : "(none)");
+    CHECK(maker && strcmp(lilv_node_as_string(maker), "continuo") == 0);
+    lilv_node_free(maker);
+
+    LilvNode *preset_class = lilv_new_uri(world, LV2_PRESETS__Preset);
+    LilvNode *label = lilv_new_uri(world, "http://www.w3.org/2000/01/rdf-schema#label");
+    LilvNodes *presets = lilv_plugin_get_related(plugin, preset_class);
+    int n = 0, named = 0;
+    LILV_FOREACH (nodes, i, presets) {
+        const LilvNode *preset = lilv_nodes_get(presets, i);
+        lilv_world_load_resource(world, preset);
+        LilvNode *name = lilv_world_get(world, preset, label, NULL);
+        LilvState *state = lilv_state_new_from_world(world, &map, preset);
+        PresetCheck c = {plugin, 0, 0};
+        if (state)
+            lilv_state_emit_port_values(state, check_preset_value, &c);
+        printf("# preset '%s': %d values, %d out of place\n",
+               name ? lilv_node_as_string(name) : "?", c.n_values, c.bad);
+        named += name && (strcmp(lilv_node_as_string(name), "Call and response") == 0 ||
+                          strcmp(lilv_node_as_string(name), "Endless") == 0 ||
+                          strcmp(lilv_node_as_string(name), "Calm") == 0 ||
+                          strcmp(lilv_node_as_string(name), "Wild") == 0);
+        CHECK(state != NULL && c.n_values >= 4 && c.bad == 0);
+        lilv_state_free(state);
+        lilv_node_free(name);
+        n++;
+    }
+    CHECK(n == 4 && named == 4);
+    lilv_nodes_free(presets);
+    lilv_node_free(label);
+    lilv_node_free(preset_class);
+
+    LilvNode *trigger = lilv_new_uri(world, LV2_PORT_PROPS__trigger);
+    CHECK(lilv_port_has_property(plugin, lilv_plugin_get_port_by_index(plugin, P_END_CALL),
+                                 trigger));
+    CHECK(lilv_port_has_property(plugin, lilv_plugin_get_port_by_index(plugin, P_MUTATE),
+                                 trigger));
+    lilv_node_free(trigger);
+}
+
 int main(void)
 {
     dir = test_make_temp_dir("lv2");
@@ -842,6 +914,7 @@ int main(void)
     RUN(test_lv2ls_lists_the_bundle);
     if (plugin) {
         RUN(test_the_sampling_defaults_are_continuos_own);
+        RUN(test_a_maker_presets_and_trigger_ports);
         RUN(test_answers_on_the_grid_in_blocks_of_64);
         RUN(test_answers_on_the_grid_in_blocks_of_256);
         RUN(test_the_host_tempo_and_beat_are_followed);
