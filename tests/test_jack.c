@@ -1113,6 +1113,31 @@ static int port_appears(const char *port, int seconds)
     return found;
 }
 
+/* --list-ports names the server's MIDI ports as -i and -o take them: the player's output
+ * among those that play into continuo, the recorder's input among those it plays into. */
+static void test_list_ports_names_what_i_and_o_take(void)
+{
+    char command[4400], line[512];
+    snprintf(command, sizeof command, "%s jack --list-ports 2>&1", CONTINUO_CLI);
+    FILE *p = popen(command, "r");
+    CHECK(p != NULL);
+    int section = 0, player_in_i = 0, recorder_in_o = 0, misplaced = 0;
+    while (p && fgets(line, sizeof line, p)) {
+        if (strstr(line, "(-i PORT)"))
+            section = 1;
+        else if (strstr(line, "(-o PORT)"))
+            section = 2;
+        player_in_i += section == 1 && strcmp(line, "  player:out\n") == 0;
+        recorder_in_o += section == 2 && strcmp(line, "  recorder:in\n") == 0;
+        misplaced += (section == 2 && strcmp(line, "  player:out\n") == 0) ||
+                     (section == 1 && strcmp(line, "  recorder:in\n") == 0);
+    }
+    int status = p ? pclose(p) : -1;
+    printf("# --list-ports: player:out %s, recorder:in %s\n", player_in_i ? "for -i" : "missing",
+           recorder_in_o ? "for -o" : "missing");
+    CHECK(status == 0 && player_in_i == 1 && recorder_in_o == 1 && misplaced == 0);
+}
+
 /* With --reconnect the client outlives its server, and is back when a server is. */
 static void test_reconnect_waits_for_the_server_to_return(void)
 {
@@ -1542,6 +1567,7 @@ int main(void)
         jack_set_process_callback(recorder, recorder_process, NULL);
         jack_activate(recorder);
         int trap = CONTINUO_TRAP_AVAILABLE;
+        RUN(test_list_ports_names_what_i_and_o_take);
         RUN(test_answers_on_the_grid_and_interruptions);
         RUN(test_a_lost_note_off_does_not_silence_the_responder);
         RUN(test_a_flood_does_no_harm);

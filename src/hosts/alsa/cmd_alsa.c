@@ -284,12 +284,58 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
     print_counters(c, "stopped");
 }
 
+/* --list-ports: the sequencer's ports others may subscribe to, as 'aconnect -l' names them
+ * (client:port): those -i takes (they send), then those -o takes (they receive). */
+static int list_ports(void)
+{
+    snd_seq_t *seq;
+    snd_lib_error_set_handler(silent);
+    int rc = snd_seq_open(&seq, "default", SND_SEQ_OPEN_DUPLEX, 0);
+    if (rc < 0)
+        return cli_error(2, "cannot open the ALSA sequencer: %s", snd_strerror(rc));
+    static const struct { unsigned caps; const char *title; } kinds[] = {
+        {SND_SEQ_PORT_CAP_READ | SND_SEQ_PORT_CAP_SUBS_READ,
+         "MIDI ports that play into continuo (-i PORT):"},
+        {SND_SEQ_PORT_CAP_WRITE | SND_SEQ_PORT_CAP_SUBS_WRITE,
+         "MIDI ports continuo can play into (-o PORT):"}};
+    snd_seq_client_info_t *client;
+    snd_seq_port_info_t *port;
+    snd_seq_client_info_alloca(&client);
+    snd_seq_port_info_alloca(&port);
+    for (int k = 0; k < 2; k++) {
+        int n = 0;
+        printf("%s%s\n", k ? "\n" : "", kinds[k].title);
+        snd_seq_client_info_set_client(client, -1);
+        while (snd_seq_query_next_client(seq, client) >= 0) {
+            int id = snd_seq_client_info_get_client(client);
+            if (id == SND_SEQ_CLIENT_SYSTEM)
+                continue; /* the timer and announcements, not music */
+            snd_seq_port_info_set_client(port, id);
+            snd_seq_port_info_set_port(port, -1);
+            while (snd_seq_query_next_port(seq, port) >= 0)
+                if ((snd_seq_port_info_get_capability(port) & kinds[k].caps) == kinds[k].caps &&
+                    !(snd_seq_port_info_get_capability(port) & SND_SEQ_PORT_CAP_NO_EXPORT)) {
+                    printf("  %3d:%-3d %s: %s\n", id, snd_seq_port_info_get_port(port),
+                           snd_seq_client_info_get_name(client),
+                           snd_seq_port_info_get_name(port));
+                    n++;
+                }
+        }
+        if (n == 0)
+            printf("  (none)\n");
+    }
+    snd_seq_close(seq);
+    return 0;
+}
+
 int cmd_alsa(int argc, char **argv)
 {
     CliPlayArgs a;
     int parsed = cli_parse_play_args(argc, argv, 0, usage, &a);
     if (parsed)
         return parsed > 0 ? 0 : 2;
+    if (a.list_ports)
+        return list_ports();
     if (a.learn) /* it was accepted and did nothing */
         return cli_error(2, "continuo alsa does not learn controls yet: learn them with "
                             "'continuo jack --learn' (or give --cc NAME=N,...), then pass "

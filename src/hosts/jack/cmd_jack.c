@@ -338,12 +338,41 @@ static void close_session(JackClient *c)
     memset(c, 0, sizeof *c);
 }
 
+/* --list-ports: the server's MIDI ports, as jack_lsp names them: those -i takes (they
+ * send), then those -o takes (they receive). */
+static int list_ports(const CliPlayArgs *a)
+{
+    jack_status_t status;
+    jack_set_error_function(quiet);
+    jack_set_info_function(quiet);
+    jack_client_t *client = jack_client_open(a->name, JackNoStartServer, &status);
+    if (!client)
+        return cli_error(1, "cannot connect to a JACK server%s (start one, e.g. 'jackd -d "
+                            "alsa')", status & JackServerFailed ? ": none is running" : "");
+    static const struct { unsigned long flags; const char *title; } kinds[] = {
+        {JackPortIsOutput, "MIDI ports that play into continuo (-i PORT):"},
+        {JackPortIsInput, "MIDI ports continuo can play into (-o PORT):"}};
+    for (int k = 0; k < 2; k++) {
+        const char **names = jack_get_ports(client, NULL, JACK_DEFAULT_MIDI_TYPE, kinds[k].flags);
+        printf("%s%s\n", k ? "\n" : "", kinds[k].title);
+        for (int i = 0; names && names[i]; i++)
+            printf("  %s\n", names[i]);
+        if (!names || !names[0])
+            printf("  (none)\n");
+        jack_free(names);
+    }
+    jack_client_close(client);
+    return 0;
+}
+
 int cmd_jack(int argc, char **argv)
 {
     CliPlayArgs a;
     int parsed = cli_parse_play_args(argc, argv, CLI_PLAY_RECONNECT, usage, &a);
     if (parsed)
         return parsed > 0 ? 0 : 2;
+    if (a.list_ports)
+        return list_ports(&a);
     static CnModel models[CLI_MAX_MODELS];
     CnError err = {{0}};
     if (cli_load_live_models(models, &a, &err)) /* before any port exists */

@@ -12,7 +12,7 @@
 enum {
     OPT_BPM = 256, OPT_WAIT, OPT_RECONNECT, OPT_CLOCK_IN, OPT_NO_CLOCK_IN, OPT_BF16, OPT_THRU,
     OPT_NO_THRU, OPT_OFFSET, OPT_CLOCK_OUT, OPT_CC, OPT_CONTROL_CHANNEL, OPT_MIN_LISTEN,
-    OPT_MAX_LISTEN, OPT_STATE_CC, OPT_LEARN, OPT_FIXED_GRID
+    OPT_MAX_LISTEN, OPT_STATE_CC, OPT_LEARN, OPT_FIXED_GRID, OPT_LIST_PORTS
 };
 
 const char *const cli_control_names[CN_N_CONTROLS] = {"temperature", "mode", "end-call",
@@ -106,6 +106,7 @@ void cli_play_usage(FILE *out, const char *port_example, const char *host_option
             "  -i, --in PORT         connect this port to our input (repeatable; e.g.\n"
             "                        %s)\n"
             "  -o, --out PORT        connect our output to this port (repeatable)\n"
+            "      --list-ports      list the MIDI ports -i and -o can connect to, and exit\n"
             "  -c, --channel N       the answer's MIDI channel 1..16 (1)\n"
             "      --thru, --no-thru pass what the player plays to the output, unchanged and\n"
             "                        in time with the answer (default: on); past what a cycle\n"
@@ -252,6 +253,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         {"state-cc", required_argument, 0, OPT_STATE_CC},
         {"fixed-grid", no_argument, 0, OPT_FIXED_GRID},
         {"learn", no_argument, 0, OPT_LEARN},
+        {"list-ports", no_argument, 0, OPT_LIST_PORTS},
         {"bf16", no_argument, 0, OPT_BF16},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     *a = (CliPlayArgs){.name = "continuo", .clock_in = 1, .thru = 1,
@@ -316,6 +318,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         case OPT_THRU: a->thru = 1; break;
         case OPT_CLOCK_OUT: a->clock_out = 1; break;
         case OPT_LEARN: a->learn = 1; break;
+        case OPT_LIST_PORTS: a->list_ports = 1; break;
         case OPT_NO_THRU: a->thru = 0; break;
         case 'v': a->verbose = 1; break;
         case OPT_BF16: a->bf16 = 1; break;
@@ -351,7 +354,7 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
                              one can be had again with --seed */
         a->engine.seed = cli_fresh_seed();
     }
-    if (a->n_weights == 0) {
+    if (a->n_weights == 0 && !a->list_ports) { /* (listing ports needs no model) */
         a->n_weights = 1;
         return cli_resolve_weights(&a->weights[0]);
     }

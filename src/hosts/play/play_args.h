@@ -21,6 +21,7 @@ typedef struct {
     int thru;      /* the player's events to the output too (default; --no-thru) */
     int clock_out; /* MIDI clock, Start and Stop on the output (--clock-out) */
     int learn;     /* ask for each control in turn before playing (--learn) */
+    int list_ports; /* list the ports -i and -o can name, and exit (--list-ports) */
     int seed_given;
     CnEngineOptions engine;
 } CliPlayArgs;
