@@ -529,6 +529,40 @@ static void test_controls_follow_their_numbers_and_channel(void)
     CHECK(strstr(err.message, "cannot be a control") != NULL);
 }
 
+/* The wait and length controls (CC 89, CC 90): the silence an answer waits for, and the
+ * next answer's length; an answer of one token after them. */
+static void test_the_wait_and_length_controls(void)
+{
+    CnEngine *e = start_driven_with(NULL);
+    if (!e)
+        return;
+    play(e, 0xb0, CN_CC_WAIT, 127);
+    play(e, 0xb0, CN_CC_LENGTH, 0);
+    drive(e, 2, 1);
+    CHECK_NEAR(cn_engine_options(e)->wait_beats, 8.0, 1e-9);
+    CHECK(cn_engine_options(e)->length == 1);
+    play(e, 0xb0, CN_CC_WAIT, 16); /* about an eighth's silence */
+    play(e, 0xb0, CN_CC_LENGTH, 127);
+    drive(e, 2, 1);
+    CHECK_NEAR(cn_engine_options(e)->wait_beats, 16 * 8.0 / 127, 1e-9);
+    CHECK(cn_engine_options(e)->length == 64);
+    play(e, 0xb0, CN_CC_LENGTH, 0);
+    play(e, 0x90, 60, 90);
+    drive(e, 10, 1);
+    play(e, 0x80, 60, 0);
+    drive(e, 400, 1);
+    int onsets = 0;
+    uint64_t last = UINT64_MAX;
+    for (int i = 0; i < n_out; i++)
+        if (is_on(&out[i]) && out[i].frame != last) {
+            onsets++;
+            last = out[i].frame;
+        }
+    printf("# wait and length by CC: an answer of %d onset(s)\n", onsets);
+    CHECK(onsets == 1);
+    cn_engine_free(e);
+}
+
 /* End call: the answer comes at once, though a key is still held. */
 static void test_end_call_answers_at_once(void)
 {
@@ -1205,6 +1239,7 @@ int main(void)
     RUN(test_the_sustain_pedal_holds_the_answer);
     RUN(test_the_offset_moves_the_output);
     RUN(test_controls_follow_their_numbers_and_channel);
+    RUN(test_the_wait_and_length_controls);
     RUN(test_end_call_answers_at_once);
     RUN(test_a_held_up_worker_starts_the_answer_on_a_later_beat);
     RUN(test_listening_time_bounds);

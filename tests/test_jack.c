@@ -873,12 +873,12 @@ static void test_controls_are_learned(void)
     for (int i = 0; i < 100 && jack_port_connected(player_out) == 0; i++)
         sleep_ms(50);
     uint64_t t = now_frame() + 2400;
-    for (int i = 0; i < 5; i++) /* CC 20..24 on channel 3, each turned a little */
+    for (int i = 0; i < CN_N_CONTROLS; i++) /* CC 20.. on channel 3, each turned a little */
         for (int k = 0; k < 3; k++)
             queue(t + (uint64_t)(i * 14400 + k * 480), 0xb2, (uint8_t)(20 + i),
                   (uint8_t)(60 + k));
-    CHECK(wait_for_log("learned: --cc temperature=20,mode=21,end-call=22,mutate=23,loop=24 "
-                       "--control-channel 3", 10));
+    CHECK(wait_for_log("learned: --cc temperature=20,mode=21,end-call=22,mutate=23,loop=24,"
+                       "wait=25,length=26 --control-channel 3", 10));
     CHECK(wait_for_log("listening on", 10));
     int from = atomic_load(&n_received);
     t = now_frame() + 4800;
@@ -912,7 +912,7 @@ static void test_controls_are_learned(void)
     kill(cont, SIGTERM);
     CHECK(wait_exit(cont, 10) == 0);
     CHECK(log_contains("learning interrupted; learned so far: --cc temperature=30,mode=31,"
-                       "end-call=85,mutate=86,loop=87 --control-channel 1"));
+                       "end-call=85,mutate=86,loop=87,wait=89,length=90 --control-channel 1"));
 
     cont = spawn(args, log_path, 0); /* two controls on two channels: said, not dropped */
     CHECK(wait_for_log("move the control for temperature", 10));

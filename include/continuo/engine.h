@@ -36,6 +36,8 @@ typedef enum {
     CN_CONTROL_END_CALL,    /* >= 64: answer now, whatever is still held */
     CN_CONTROL_MUTATE,      /* >= 64: answer the last call again, with a new draw */
     CN_CONTROL_LOOP,        /* >= 64: repeat the answer until < 64 */
+    CN_CONTROL_WAIT,        /* 0..127 -> the silence before an answer, 0..8 beats */
+    CN_CONTROL_LENGTH,      /* 0..127 -> the answer's length, 1..64 (in its unit) */
     CN_N_CONTROLS
 } CnControl;
 #define CN_CONTROL_OFF 255   /* a control with no number */
@@ -46,6 +48,8 @@ typedef enum {
 #define CN_CC_END_CALL 85
 #define CN_CC_MUTATE 86
 #define CN_CC_LOOP 87
+#define CN_CC_WAIT 89
+#define CN_CC_LENGTH 90
 
 /* MIDI's own, on any channel: not reassignable. */
 #define CN_CC_SUSTAIN 64      /* >= 64 down: released keys sound on until it goes up */

@@ -32,7 +32,8 @@ CnEngineOptions cn_engine_defaults(double sample_rate)
         .length = 32, .channel = 0, .chord_window_ms = 40,
         .sampler = cn_sampler_defaults(),
         .seed = 1,
-        .controls = {CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL, CN_CC_MUTATE, CN_CC_LOOP},
+        .controls = {CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL, CN_CC_MUTATE, CN_CC_LOOP,
+                     CN_CC_WAIT, CN_CC_LENGTH},
         .control_channel = -1, .state_cc = -1};
 }
 
@@ -170,6 +171,8 @@ static void apply_control(CnEngine *e, Worker *w, int control, uint8_t value)
     case CN_CONTROL_END_CALL: d->end_call |= value >= 64; break;
     case CN_CONTROL_MUTATE: d->mutate |= value >= 64; break;
     case CN_CONTROL_LOOP: d->loop = value >= 64; break;
+    case CN_CONTROL_WAIT: e->options.wait_beats = value * 8.0 / 127; break;
+    case CN_CONTROL_LENGTH: e->options.length = 1 + value * 63 / 127; break; /* the next's */
     default: break;
     }
 }

@@ -16,7 +16,7 @@ enum {
 };
 
 const char *const cli_control_names[CN_N_CONTROLS] = {"temperature", "mode", "end-call",
-                                                     "mutate", "loop"};
+                                                     "mutate", "loop", "wait", "length"};
 
 CnEngineStats cli_sum_stats(CnEngine *const *engines, int n_engines)
 {
@@ -148,7 +148,8 @@ void cli_play_usage(FILE *out, const char *port_example, const char *host_option
             "                        temperature=%d (0..127 -> 0..2), mode=%d (<64 respond,\n"
             "                        >=64 continuous), end-call=%d (answer now), mutate=%d\n"
             "                        (answer the last call again, anew), loop=%d (>=64 repeat\n"
-            "                        the answer until <64)\n"
+            "                        the answer until <64), wait=%d (0..127 -> 0..8 beats),\n"
+            "                        length=%d (0..127 -> 1..64)\n"
             "      --control-channel N  hear the controls on channel N only (default: any)\n"
             "      --learn           before playing, ask for each control in turn (move it;\n"
             "                        Enter skips one), then print the options line\n"
@@ -158,8 +159,8 @@ void cli_play_usage(FILE *out, const char *port_example, const char *host_option
             "Always: CC %d/%d all notes off, CC %d the sustain pedal (released notes sound\n"
             "on; the silence starts when it is let go).\n",
             port_example, (double)cn_sampler_defaults().temperature,
-            (double)cn_sampler_defaults().top_p, CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL, CN_CC_MUTATE,
-            CN_CC_LOOP, host_options, CN_CC_ALL_NOTES_OFF, CN_CC_ALL_SOUND_OFF, CN_CC_SUSTAIN);
+            (double)cn_sampler_defaults().top_p, CN_CC_TEMPERATURE, CN_CC_MODE, CN_CC_END_CALL,
+            CN_CC_MUTATE, CN_CC_LOOP, CN_CC_WAIT, CN_CC_LENGTH, host_options, CN_CC_ALL_NOTES_OFF, CN_CC_ALL_SOUND_OFF, CN_CC_SUSTAIN);
 }
 
 static int add_port(const char **ports, int *n, const char *name, const char *option)
