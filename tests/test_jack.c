@@ -863,25 +863,11 @@ static void test_controls_on_numbers_of_ones_own(void)
 /* --learn: each control in turn from the controls the player moves (a knob sends several
  * messages; numbers already taken are passed over), the options line printed, and then
  * the learned end-call works; an interrupted session says what it learned. */
-static void test_controls_are_learned(void)
+/* A phrase, then the learned end-call (CC 22 on channel 3): answered at once. */
+static void end_call_is_answered(const char *what)
 {
-    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
-                          "-n", "cont", "--length", "8", "-c", "2", "--no-thru", "--learn",
-                          "-i", "player:out", "-o", "recorder:in", NULL};
-    pid_t cont = spawn(args, log_path, 0);
-    CHECK(wait_for_log("move the control for temperature", 10));
-    for (int i = 0; i < 100 && jack_port_connected(player_out) == 0; i++)
-        sleep_ms(50);
-    uint64_t t = now_frame() + 2400;
-    for (int i = 0; i < CN_N_CONTROLS; i++) /* CC 20.. on channel 3, each turned a little */
-        for (int k = 0; k < 3; k++)
-            queue(t + (uint64_t)(i * 14400 + k * 480), 0xb2, (uint8_t)(20 + i),
-                  (uint8_t)(60 + k));
-    CHECK(wait_for_log("learned: --cc temperature=20,mode=21,end-call=22,mutate=23,loop=24,"
-                       "wait=25,length=26 --control-channel 3", 10));
-    CHECK(wait_for_log("listening on", 10));
     int from = atomic_load(&n_received);
-    t = now_frame() + 4800;
+    uint64_t t = now_frame() + 4800;
     for (int i = 0; i < 4; i++) {
         queue(t + (uint64_t)i * EIGHTH, 0x90, (uint8_t)(60 + 2 * i), 96);
         if (i < 3)
@@ -894,14 +880,54 @@ static void test_controls_are_learned(void)
     for (int i = from; i < atomic_load(&n_received) && !first; i++)
         if (is_on(&received[i]))
             first = received[i].frame;
-    printf("# learned controls: end-call on CC 22 answered %.3f s after it\n",
+    printf("# %s: end-call on CC 22 answered %.3f s after it\n", what,
            first ? ((double)first - (double)asked) / 48000 : -1.0);
     CHECK(first >= asked && first < asked + 2 * EIGHTH);
     queue(now_frame() + 2400, 0x80, 66, 0);
+}
+
+static void test_controls_are_learned(void)
+{
+    char setup[4300];
+    snprintf(setup, sizeof setup, "%s/learned.conf", dir);
+    const char *args[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
+                          "-n", "cont", "--length", "8", "-c", "2", "--no-thru", "--learn",
+                          "--config", setup, "--save",
+                          "-i", "player:out", "-o", "recorder:in", NULL};
+    pid_t cont = spawn(args, log_path, 0);
+    CHECK(wait_for_log("move the control for temperature", 10));
+    for (int i = 0; i < 100 && jack_port_connected(player_out) == 0; i++)
+        sleep_ms(50);
+    uint64_t t = now_frame() + 2400;
+    for (int i = 0; i < CN_N_CONTROLS; i++) /* CC 20.. on channel 3, each turned a little */
+        for (int k = 0; k < 3; k++)
+            queue(t + (uint64_t)(i * 14400 + k * 480), 0xb2, (uint8_t)(20 + i),
+                  (uint8_t)(60 + k));
+    CHECK(wait_for_log("learned: --cc temperature=20,mode=21,end-call=22,mutate=23,loop=24,"
+                       "wait=25,length=26 --control-channel 3", 10));
+    CHECK(wait_for_log("saved in", 10));
+    CHECK(wait_for_log("listening on", 10));
+    end_call_is_answered("learned controls");
     kill(cont, SIGTERM);
     CHECK(wait_exit(cont, 10) == 0);
 
-    cont = spawn(args, log_path, 0); /* interrupted after two */
+    /* the learned setup survives a restart: the setup file alone gives the controls */
+    const char *again[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
+                           "-n", "cont", "--length", "8", "-c", "2", "--no-thru",
+                           "--config", setup, "-i", "player:out", "-o", "recorder:in", NULL};
+    cont = spawn(again, log_path, 0);
+    CHECK(wait_for_log("listening on", 10));
+    for (int i = 0; i < 100 && jack_port_connected(player_out) == 0; i++)
+        sleep_ms(50);
+    end_call_is_answered("after a restart, from the setup file");
+    kill(cont, SIGTERM);
+    CHECK(wait_exit(cont, 10) == 0);
+
+    const char *plain[] = {CONTINUO_CLI, "jack", "-w", CONTINUO_SOURCE_DIR "/weights/original.cnw",
+                           "-n", "cont", "--length", "8", "-c", "2", "--no-thru", "--learn",
+                           "--no-config", "-i", "player:out", "-o", "recorder:in", NULL};
+
+    cont = spawn(plain, log_path, 0); /* interrupted after two */
     CHECK(wait_for_log("move the control for temperature", 10));
     for (int i = 0; i < 100 && jack_port_connected(player_out) == 0; i++)
         sleep_ms(50);
@@ -914,7 +940,7 @@ static void test_controls_are_learned(void)
     CHECK(log_contains("learning interrupted; learned so far: --cc temperature=30,mode=31,"
                        "end-call=85,mutate=86,loop=87,wait=89,length=90 --control-channel 1"));
 
-    cont = spawn(args, log_path, 0); /* two controls on two channels: said, not dropped */
+    cont = spawn(plain, log_path, 0); /* two controls on two channels: said, not dropped */
     CHECK(wait_for_log("move the control for temperature", 10));
     for (int i = 0; i < 100 && jack_port_connected(player_out) == 0; i++)
         sleep_ms(50);
@@ -1547,6 +1573,7 @@ int main(void)
     }
     snprintf(server, sizeof server, "continuo-test-%d", (int)getpid());
     dir = test_make_temp_dir("jack");
+    setenv("XDG_CONFIG_HOME", dir, 1); /* no setup of the machine's user reaches the tests */
     snprintf(log_path, sizeof log_path, "%s/continuo.log", dir);
     snprintf(trap_report, sizeof trap_report, "%s/trap.txt", dir);
     if (start_server() != 0) {

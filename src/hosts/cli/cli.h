@@ -24,6 +24,8 @@ int cli_write_roll(const char *midi_path, const char *svg_path);
  * message stays in cli_last_error. */
 #define CLI_ERROR_MAX 4096
 extern char cli_last_error[CLI_ERROR_MAX];
+/* Said before each message while set (e.g. "FILE:LINE: "), "" otherwise. */
+extern char cli_error_context[4200];
 int cli_error(int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

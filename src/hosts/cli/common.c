@@ -13,6 +13,7 @@
 #include "continuo/sampler.h"
 
 char cli_last_error[CLI_ERROR_MAX];
+char cli_error_context[4200];
 
 int cli_error(int code, const char *fmt, ...)
 {
@@ -20,7 +21,7 @@ int cli_error(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(cli_last_error, sizeof cli_last_error, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "continuo: %s\n", cli_last_error);
+    fprintf(stderr, "continuo: %s%s\n", cli_error_context, cli_last_error);
     return code;
 }
 

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "continuo/tempo.h"
+#include "config.h"
 #include "jack_client.h"
 #include "play_args.h"
 
@@ -233,6 +234,22 @@ static int make_engines(JackClient *c, const CliPlayArgs *a, const CnModel *mode
     return 0;
 }
 
+/* What --learn learned goes into the setup file with --save; without, the player is told
+ * how to keep it. */
+static void keep_learned(const CliPlayArgs *a)
+{
+    char line[256];
+    cli_format_controls(&a->engine, line, sizeof line);
+    if (!a->config_path[0])
+        return;
+    if (!a->save)
+        printf("continuo: to keep them for the next start, add --save (it writes them into "
+               "%s)\n", a->config_path);
+    else if (cli_config_save_controls(a->config_path, line) == 0)
+        printf("continuo: saved in %s, read at every start\n", a->config_path);
+    fflush(stdout);
+}
+
 /* One life of the client on one server: start the engine at the server's rate, activate,
  * play until a signal or the server goes away. The client is open on entry. */
 static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
@@ -270,6 +287,7 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
             return 0;
         }
         a->learn = 0; /* a server that comes back keeps what was learned */
+        keep_learned(a);
         if (make_engines(c, a, models))
             return 1;
         atomic_store_explicit(&c->learning, 0, memory_order_release);

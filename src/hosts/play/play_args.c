@@ -1,4 +1,5 @@
 #include "play_args.h"
+#include "config.h"
 #include "continuo/tempo.h"
 
 #include <getopt.h>
@@ -12,7 +13,8 @@
 enum {
     OPT_BPM = 256, OPT_WAIT, OPT_RECONNECT, OPT_CLOCK_IN, OPT_NO_CLOCK_IN, OPT_BF16, OPT_THRU,
     OPT_NO_THRU, OPT_OFFSET, OPT_CLOCK_OUT, OPT_CC, OPT_CONTROL_CHANNEL, OPT_MIN_LISTEN,
-    OPT_MAX_LISTEN, OPT_STATE_CC, OPT_LEARN, OPT_FIXED_GRID, OPT_LIST_PORTS
+    OPT_MAX_LISTEN, OPT_STATE_CC, OPT_LEARN, OPT_FIXED_GRID, OPT_LIST_PORTS, OPT_CONFIG,
+    OPT_NO_CONFIG, OPT_SAVE
 };
 
 const char *const cli_control_names[CN_N_CONTROLS] = {"temperature", "mode", "end-call",
@@ -152,7 +154,11 @@ void cli_play_usage(FILE *out, const char *port_example, const char *host_option
             "                        length=%d (0..127 -> 1..64)\n"
             "      --control-channel N  hear the controls on channel N only (default: any)\n"
             "      --learn           before playing, ask for each control in turn (move it;\n"
-            "                        Enter skips one), then print the options line\n"
+            "                        Enter skips one), then print the options line; with\n"
+            "      --save            keep them in the setup file for every start\n"
+            "      --config FILE     read options from FILE before the command line (default:\n"
+            "                        ~/.config/continuo/live.conf), one a line without its\n"
+            "                        dashes: 'bpm 100', 'cc end-call=22'; --no-config: none\n"
             "      --state-cc N      send CC N on the answer's channel when the state\n"
             "                        changes: 0 idle, 64 listening, 127 answering (lights)\n"
             "%s"
@@ -231,8 +237,9 @@ void cli_free_live_models(CnModel *models, const CliPlayArgs *a)
 }
 
 
-int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FILE *),
-                        CliPlayArgs *a)
+/* The options of argv into a (usage NULL: a line of the setup file, told apart). */
+static int parse_options(int argc, char **argv, unsigned extras, void (*usage)(FILE *),
+                         CliPlayArgs *a)
 {
     static const struct option options[] = {
         {"weights", required_argument, 0, 'w'}, {"name", required_argument, 0, 'n'},
@@ -255,13 +262,17 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         {"fixed-grid", no_argument, 0, OPT_FIXED_GRID},
         {"learn", no_argument, 0, OPT_LEARN},
         {"list-ports", no_argument, 0, OPT_LIST_PORTS},
+        {"config", required_argument, 0, OPT_CONFIG},
+        {"no-config", no_argument, 0, OPT_NO_CONFIG},
+        {"save", no_argument, 0, OPT_SAVE},
         {"bf16", no_argument, 0, OPT_BF16},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     *a = (CliPlayArgs){.name = "continuo", .clock_in = 1, .thru = 1,
                        .engine = cn_engine_defaults(48000)};
     long v = 1;
     int c, rc = 0;
-    optind = 1;
+    optind = 0; /* (a full start: argv differs from one call to the next) */
+    opterr = usage != NULL;
     while (rc == 0 && (c = getopt_long(argc, argv, "w:n:i:o:c:m:l:t:s:vh", options, NULL)) != -1) {
         switch (c) {
         case 'w':
@@ -320,6 +331,9 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         case OPT_CLOCK_OUT: a->clock_out = 1; break;
         case OPT_LEARN: a->learn = 1; break;
         case OPT_LIST_PORTS: a->list_ports = 1; break;
+        case OPT_CONFIG: /* (read before: cli_parse_play_args) */
+        case OPT_NO_CONFIG: break;
+        case OPT_SAVE: a->save = 1; break;
         case OPT_NO_THRU: a->thru = 0; break;
         case 'v': a->verbose = 1; break;
         case OPT_BF16: a->bf16 = 1; break;
@@ -330,10 +344,17 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
             }
             a->reconnect = 1;
             break;
-        case 'h': usage(stdout); return 1;
+        case 'h':
+            if (!usage)
+                return cli_error(2, "help cannot be part of a setup"), -1;
+            usage(stdout);
+            return 1;
         default: {
             int handled = cli_sampler_option(c, optarg, 2, &a->engine.sampler);
-            if (handled == 0)
+            if (handled == 0 && !usage)
+                cli_error(2, "%s is no option of this command, or lacks its value",
+                          argv[optind - 1]);
+            else if (handled == 0)
                 usage(stderr);
             if (handled <= 0)
                 return -1;
@@ -343,9 +364,14 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
     if (rc)
         return -1;
     if (optind != argc) {
-        cli_error(2, "unexpected argument '%s'", argv[optind]);
+        if (usage)
+            cli_error(2, "unexpected argument '%s'", argv[optind]);
+        else
+            cli_error(2, "%s takes no value ('%s')", argv[1] + 2, argv[optind]);
         return -1;
     }
+    if (!usage) /* a line of the setup: the whole is checked with the command line */
+        return 0;
     CnError err = {{0}};
     if (cn_engine_check_options(&a->engine, &err)) {
         cli_error(2, "%s", err.message);
@@ -360,4 +386,78 @@ int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FI
         return cli_resolve_weights(&a->weights[0]);
     }
     return 0;
+}
+
+/* Options that make no sense in a setup file: what it is, and what runs once. */
+static int setup_refuses(const char *option)
+{
+    static const char *const refused[] = {"--config", "--no-config", "--help", "--learn",
+                                          "--list-ports", "--save"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (strcmp(option, refused[i]) == 0)
+            return cli_error(2, "%s is an option of the command line, not of a setup",
+                             option + 2), -1;
+    return 0;
+}
+
+/* Each line of the setup alone: a bad one is named, and nothing of the file is used. */
+static int check_setup(const CliConfig *config, char *argv0, unsigned extras)
+{
+    for (int i = 0; i < config->n;) {
+        int j = i + 1;
+        while (j < config->n && config->lines[j] == config->lines[i])
+            j++;
+        char *line_argv[4] = {argv0, config->args[i], j - i > 1 ? config->args[i + 1] : NULL,
+                              NULL};
+        snprintf(cli_error_context, sizeof cli_error_context, "%s:%d: ", config->path,
+                 config->lines[i]);
+        CliPlayArgs scratch;
+        int rc = setup_refuses(config->args[i]) ? -1
+                 : parse_options(j - i + 1, line_argv, extras, NULL, &scratch);
+        cli_error_context[0] = '\0';
+        if (rc != 0)
+            return -1;
+        i = j;
+    }
+    return 0;
+}
+
+int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FILE *),
+                        CliPlayArgs *a)
+{
+    const char *given = NULL; /* --config FILE, --no-config: which setup, found first */
+    int none = 0, saving = 0; /* (--save may make the file) */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--no-config") == 0)
+            none = 1;
+        else if (strcmp(argv[i], "--save") == 0)
+            saving = 1;
+        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            given = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            given = argv[i] + 9;
+    }
+    static CliConfig config; /* (the options point into it for the process's life) */
+    char path[4096] = "";
+    if (given)
+        snprintf(path, sizeof path, "%s", given);
+    else if (!none && cli_config_default_path(path, sizeof path))
+        path[0] = '\0';
+    if (!none && path[0] && (cli_config_read(path, given && !saving, &config) ||
+                             check_setup(&config, argv[0], extras)))
+        return -1;
+    char **all = malloc((size_t)(config.n + argc + 1) * sizeof *all);
+    if (!all)
+        return cli_error(1, "out of memory"), -1;
+    int n = 0;
+    all[n++] = argv[0]; /* the setup's options, then the command line's, which win */
+    for (int i = 0; i < config.n; i++)
+        all[n++] = config.args[i];
+    for (int i = 1; i < argc; i++)
+        all[n++] = argv[i];
+    all[n] = NULL;
+    int rc = parse_options(n, all, extras, usage, a);
+    free(all);
+    snprintf(a->config_path, sizeof a->config_path, "%s", none ? "" : path);
+    return rc;
 }

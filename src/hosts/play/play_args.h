@@ -22,6 +22,8 @@ typedef struct {
     int clock_out; /* MIDI clock, Start and Stop on the output (--clock-out) */
     int learn;     /* ask for each control in turn before playing (--learn) */
     int list_ports; /* list the ports -i and -o can name, and exit (--list-ports) */
+    int save;      /* --learn: keep what was learned in the setup file (--save) */
+    char config_path[4096]; /* the setup file read (or to be written), "" for none */
     int seed_given;
     CnEngineOptions engine;
 } CliPlayArgs;
@@ -29,8 +31,9 @@ typedef struct {
 /* Which of the command-specific flags a command takes. */
 enum { CLI_PLAY_RECONNECT = 1 };
 
-/* Parses argv into a. Returns 0, 1 after --help (usage printed to stdout), or -1 after an
- * error (printed). */
+/* Parses the setup file (src/hosts/play/config.h; --config FILE, --no-config) and then
+ * argv into a. Returns 0, 1 after --help (usage printed to stdout), or -1 after an error
+ * (printed; a bad line of the setup is named, and nothing of it used). */
 int cli_parse_play_args(int argc, char **argv, unsigned extras, void (*usage)(FILE *),
                         CliPlayArgs *a);
 
