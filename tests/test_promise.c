@@ -210,7 +210,7 @@ static void test_the_timed_hearing_gives_piano_music_its_tokens(void)
             CHECK(0);
             continue;
         }
-        keep_opening(&midi, 30);
+        keep_opening(&midi, 20);
         check_heard(&timed, &midi, pieces[i]);
         cn_midi_free(&midi);
     }
