@@ -9,9 +9,9 @@ its exact files and its worst files with their first disagreement.
 
     bench/music21_agreement.py [--music21 DIR] [--continuo BIN] [--cache DIR] FOLDER...
 
-DIR holds the music21 package (music21 v5.7.2 is the version the original project's
-tokens came from); without it, or when music21 cannot be imported, this says so and exits
-with 77 (skipped). music21's tokens are kept in the cache folder (by the file's hash), so
+DIR holds the music21 package, or is a .tar.xz or .tar.gz of it (unpacked into the cache
+once); music21 v5.7.2 is the version the original project's tokens came from. Without it,
+or when music21 cannot be imported, this says so and exits with 77 (skipped). music21's tokens are kept in the cache folder (by the file's hash), so
 that a second run reads only continuo's.
 """
 import argparse
@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 
 
@@ -127,6 +128,15 @@ def main():
     parser.add_argument('--worst', type=int, default=8)
     parser.add_argument('folders', nargs='+')
     args = parser.parse_args()
+    os.makedirs(args.cache, exist_ok=True)
+    if args.music21 and args.music21.endswith(('.tar.xz', '.tar.gz')):
+        unpacked = os.path.join(args.cache, 'music21-' + hashlib.sha1(
+            os.path.abspath(args.music21).encode()).hexdigest()[:12])
+        if not os.path.isdir(unpacked):
+            with tarfile.open(args.music21) as archive:
+                archive.extractall(unpacked + '.tmp')
+            os.replace(unpacked + '.tmp', unpacked)
+        args.music21 = unpacked
     if args.music21:
         sys.path.insert(0, args.music21)
     try:
@@ -135,7 +145,6 @@ def main():
         print('skipped: music21 cannot be imported (%s); give --music21 DIR' % e)
         return 77
     print('music21 %s from %s' % (music21.VERSION_STR, os.path.dirname(music21.__file__)))
-    os.makedirs(args.cache, exist_ok=True)
     for folder in args.folders:
         measure(folder, args.continuo, args.cache, args.worst)
     return 0
