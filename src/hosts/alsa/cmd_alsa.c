@@ -256,13 +256,16 @@ static void play(AlsaClient *c, const CliPlayArgs *a)
     n_fds = snd_seq_poll_descriptors(c->seq, fds, (unsigned)(n_fds < 8 ? n_fds : 8), POLLIN);
     int follows = a->engine.mode == CN_PLAY_RESPOND && !a->engine.fixed_grid;
     printf("continuo: listening on %d:%d, playing on %d:%d (%s mode, %g bpm%s%s%s%s, seed "
-           "%llu); Ctrl-C stops\n", snd_seq_client_id(c->seq), c->in_port,
+           "%llu", snd_seq_client_id(c->seq), c->in_port,
            snd_seq_client_id(c->seq), c->out_port,
            a->engine.mode == CN_PLAY_RESPOND ? "respond" : "continuous", a->engine.bpm,
            follows ? " until a call's own beat" : "",
            a->clock_in ? (follows ? " or a MIDI clock says otherwise" : " until a MIDI clock says otherwise") : "",
            a->thru ? ", thru" : "", a->bf16 ? ", bfloat16 weights" : "",
            (unsigned long long)a->engine.seed);
+    if (a->n_weights > 1)
+        cli_print_programs(a);
+    printf("); Ctrl-C stops\n");
     fflush(stdout);
     for (unsigned long pass = 1; !stop_requested; pass++) {
         poll(fds, (nfds_t)n_fds, PUMP_MS);

@@ -300,7 +300,7 @@ static int play_session(JackClient *c, CliPlayArgs *a, const CnModel *models)
            a->clock_in ? " or a MIDI clock" : "", a->thru ? ", thru" : "",
            a->bf16 ? ", bfloat16 weights" : "", (unsigned long long)a->engine.seed);
     if (a->n_weights > 1)
-        printf(", %d models: program change 0..%d picks one", a->n_weights, a->n_weights - 1);
+        cli_print_programs(a);
     printf("); Ctrl-C stops\n");
     fflush(stdout);
     for (int tick = 1; !stop_requested && !atomic_load(&c->shutdown); tick++) {

@@ -47,6 +47,15 @@ const char *cli_call_tempo(const CnEngineStats *s, char *text, size_t size)
     return text;
 }
 
+void cli_print_programs(const CliPlayArgs *a)
+{
+    printf(", programs:");
+    for (int i = 0; i < a->n_weights; i++) {
+        const char *name = strrchr(a->weights[i], '/');
+        printf("%s %d %s", i ? "," : "", i + 1, name ? name + 1 : a->weights[i]);
+    }
+}
+
 void cli_format_controls(const CnEngineOptions *o, char *line, size_t size)
 {
     size_t n = (size_t)snprintf(line, size, "--cc ");
@@ -100,8 +109,9 @@ void cli_play_usage(FILE *out, const char *port_example, const char *host_option
             "  -w, --weights FILE    weights to load\n"
             "                        " CLI_WEIGHTS_HELP ";\n"
             "                        give -w up to 8 times to load several, all at start:\n"
-            "                        program change N (on the control channel) plays the\n"
-            "                        N-th, 0 the first. Each costs its file's size in\n"
+            "                        a program change on the control channel picks one\n"
+            "                        (program 1, data byte 0, the first). Each costs its\n"
+            "                        file's size in\n"
             "                        memory (21.5 MiB for the 3 x LSTM(512) network) and\n"
             "                        about 1 MiB of state\n"
             "  -n, --name NAME       client name (continuo)\n"

@@ -55,6 +55,9 @@ static inline int cli_program_change(const uint8_t *bytes, uint32_t size, int n_
     return bytes[1];
 }
 
+/* ", programs: 1 a.cnw, 2 b.cnw" for a start line: which program picks which model. */
+void cli_print_programs(const CliPlayArgs *a);
+
 /* The counters of every model's engine, added up (for the exit line). */
 CnEngineStats cli_sum_stats(CnEngine *const *engines, int n_engines);
 
