@@ -9,19 +9,16 @@ if ! command -v jalv >/dev/null 2>&1 || ! command -v jackd >/dev/null 2>&1; then
   echo "skipped: jalv or jackd is not installed"
   exit 77
 fi
-server=continuo-jalv-$$
-export JACK_DEFAULT_SERVER=$server JACK_NO_START_SERVER=1
-jackd --no-realtime -n "$server" -d dummy -r 48000 -p 256 >/dev/null 2>&1 &
-jackd_pid=$!
+. "$(dirname "$0")/dummy_jack.sh"
 log=$(mktemp)
 cleanup() {
   [ -n "${jalv_pid:-}" ] && kill "$jalv_pid" 2>/dev/null
   [ -n "${feed_pid:-}" ] && kill "$feed_pid" 2>/dev/null
-  kill -TERM "$jackd_pid" 2>/dev/null; wait "$jackd_pid" 2>/dev/null
+  stop_dummy_jack
   rm -f "$log" "$log.fifo"
 }
 trap cleanup EXIT
-jack_wait -s "$server" -w -t 10 >/dev/null || { echo "jackd did not start"; exit 1; }
+start_dummy_jack continuo-jalv || { echo "jackd did not start"; exit 1; }
 mkfifo "$log.fifo"
 sleep 60 > "$log.fifo" & # jalv reads commands from its input; keep it open
 feed_pid=$!

@@ -15,19 +15,16 @@ if ! command -v fluidsynth >/dev/null 2>&1 || ! command -v jackd >/dev/null 2>&1
   echo "skipped: fluidsynth, jackd or $sf2 is not installed"
   exit 77
 fi
-server=continuo-synth-$$
-export JACK_DEFAULT_SERVER=$server JACK_NO_START_SERVER=1
-jackd --no-realtime -n "$server" -d dummy -r 48000 -p 256 >/dev/null 2>&1 &
-jackd_pid=$!
+. "$(dirname "$0")/dummy_jack.sh"
 log=$(mktemp)
 cleanup() {
   [ -n "${synth_pid:-}" ] && kill "$synth_pid" 2>/dev/null
   [ -n "${cont_pid:-}" ] && kill "$cont_pid" 2>/dev/null
-  kill -TERM "$jackd_pid" 2>/dev/null; wait "$jackd_pid" 2>/dev/null
+  stop_dummy_jack
   rm -f "$log"
 }
 trap cleanup EXIT
-jack_wait -s "$server" -w -t 10 >/dev/null || { echo "FAIL jackd did not start"; exit 1; }
+start_dummy_jack continuo-synth || { echo "FAIL jackd did not start"; exit 1; }
 # shellcheck disable=SC2086
 $line </dev/null >"$log" 2>&1 &
 synth_pid=$!
